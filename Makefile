@@ -1,0 +1,79 @@
+# porrio: one static binary (musl + libh2o-evloop + jansson) and a static health probe.
+# `make` / `make static` build both; `make test` runs the unit and integration suites.
+CC       := musl-gcc
+DEPS     := build/deps
+KINC     := build/kinc
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+OPT      ?= -O2
+CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -ffunction-sections -fdata-sections
+CPPFLAGS := -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -DPORRIO_VERSION='"$(VERSION)"' -Iinternal \
+            -isystem $(DEPS)/include -idirafter $(KINC) -MMD -MP
+LDFLAGS  := -static -Wl,--gc-sections -L$(DEPS)/lib
+LDLIBS   := -lh2o-evloop -ljansson -lssl -lcrypto -lz -pthread
+
+SRC   := $(wildcard internal/*/*.c)
+OBJ   := $(SRC:%.c=build/obj/%.o)
+UNIT  := $(patsubst tests/unit/%_test.c,build/tests/%_test,$(wildcard tests/unit/*_test.c))
+BINS  := build/porrio build/healthcheck
+PIDFILE ?= build/porrio.pid
+
+.PHONY: all static deps run start stop test unit clean image up down bench
+all static: $(BINS)
+
+deps: $(DEPS)/.complete
+$(DEPS)/.complete: tools/deps.sh
+	tools/deps.sh $(DEPS) >/dev/null
+	@touch -c $@
+
+$(KINC):
+	@mkdir -p $@
+	@ln -sfn /usr/include/linux $@/linux
+	@ln -sfn /usr/include/x86_64-linux-gnu/asm $@/asm
+	@ln -sfn /usr/include/asm-generic $@/asm-generic
+
+build/obj/%.o: %.c | $(DEPS)/.complete $(KINC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/libporrio.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/porrio: build/obj/cmd/porrio/main.o build/libporrio.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	strip $@
+
+# The probe needs nothing but libc: no h2o, no OpenSSL.
+build/healthcheck: healthcheck/healthcheck.c | $(DEPS)/.complete
+	@mkdir -p $(@D)
+	$(CC) -Os -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
+	strip $@
+
+build/tests/%_test: build/obj/tests/unit/%_test.o build/libporrio.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/tests/unit/%.o: CPPFLAGS += -Itests/unit
+
+unit: $(UNIT)
+
+run: $(BINS)
+	./build/porrio
+
+start: $(BINS)
+	@tools/service.sh start $(PIDFILE)
+
+stop:
+	@tools/service.sh stop $(PIDFILE)
+
+test: $(BINS) $(UNIT)
+	@tools/test-deps.sh
+	@tests/run $(UNIT)
+
+bench: $(BINS)
+	bench/run.sh
+
+clean:
+	rm -rf build/obj build/tests build/libporrio.a $(BINS)
+
+-include $(OBJ:.o=.d) $(wildcard build/obj/tests/unit/*.d) build/obj/cmd/porrio/main.d

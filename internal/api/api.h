@@ -1,0 +1,20 @@
+/*
+ * api: the REST facade. Registers every route of SPEC §5 in a route table and answers them by
+ * calling the domain modules; knows HTTP and JSON, nothing of storage.
+ */
+#ifndef PORRIO_API_H
+#define PORRIO_API_H
+#include <time.h>
+
+#include "route/route.h"
+#include "server/server.h"
+
+typedef struct api {
+    server_t *server; /* set before serving: readiness comes from its state */
+    time_t started_at;
+} api_t;
+
+/** Adds every route to `t`, each handler receiving `a`. -1 with err if a template is refused. */
+int api_register(route_table_t *t, api_t *a, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,232 @@
+#include "jlog/jlog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TAIL_RESERVE 3 /* room always kept for the closing "}\n" */
+#define TLS_BUF 32768
+
+static int current_level = JLOG_INFO;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread char *tls_buf;
+static __thread size_t tls_len;
+static __thread int tls_on;
+static __thread char tls_buf_store[TLS_BUF];
+
+void jlog_set_level(int level) { __atomic_store_n(&current_level, level, __ATOMIC_RELAXED); }
+int jlog_level(void) { return __atomic_load_n(&current_level, __ATOMIC_RELAXED); }
+int jlog_enabled(int level) { return level >= jlog_level(); }
+
+const char *jlog_level_name(int level)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    return level >= JLOG_DEBUG && level <= JLOG_ERROR ? names[level] : "info";
+}
+
+static void write_all(const char *p, size_t n)
+{
+    pthread_mutex_lock(&out_lock);
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* stdout gone: logs are best effort, serving goes on */
+        }
+        p += w, n -= (size_t)w;
+    }
+    pthread_mutex_unlock(&out_lock);
+}
+
+void jlog_time(char *out)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+    unsigned ms = (unsigned)(ts.tv_nsec / 1000000) % 1000;
+    out[19] = '.', out[20] = (char)('0' + ms / 100), out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10), out[23] = 'Z', out[24] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t need;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        need = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        need = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        need = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return need;
+}
+
+size_t jlog_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        char tmp[8];
+        size_t tl = 0, adv = 1;
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            tmp[tl++] = '\\', tmp[tl++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            const char *short_esc = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            if (short_esc != NULL) {
+                memcpy(tmp, short_esc, 2), tl = 2;
+            } else {
+                memcpy(tmp, "\\u00", 4), tl = 4;
+                tmp[tl++] = hex[c >> 4], tmp[tl++] = hex[c & 15];
+            }
+        } else if (c < 0x80) {
+            tmp[tl++] = (char)c;
+        } else if ((adv = utf8_len(s + i, len - i)) == 0) {
+            memcpy(tmp, "\\ufffd", 6), tl = 6, adv = 1;
+        } else if (adv == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+            /* line and paragraph separators end a line for some JSON-lines readers */
+            memcpy(tmp, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6), tl = 6;
+        } else {
+            memcpy(tmp, s + i, adv), tl = adv;
+        }
+        if (o + tl > cap)
+            break;
+        memcpy(dst + o, tmp, tl);
+        o += tl, i += adv;
+    }
+    return o;
+}
+
+static void append_raw(jlog_line_t *l, const char *s, size_t n)
+{
+    size_t room = JLOG_LINE_MAX - TAIL_RESERVE - l->len;
+    if (n > room)
+        n = room;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+/* Appends "key": so that a value can follow; a key that does not fit with a minimal value is dropped. */
+static int append_key(jlog_line_t *l, const char *key)
+{
+    size_t klen = strlen(key);
+    if (l->len + klen + 16 > JLOG_LINE_MAX - TAIL_RESERVE)
+        return 0;
+    l->buf[l->len++] = ',';
+    l->buf[l->len++] = '"';
+    l->len += jlog_escape(l->buf + l->len, JLOG_LINE_MAX - TAIL_RESERVE - 2 - l->len, key, klen);
+    l->buf[l->len++] = '"';
+    l->buf[l->len++] = ':';
+    return 1;
+}
+
+void jlog_strn(jlog_line_t *l, const char *key, const char *val, size_t len)
+{
+    if (!append_key(l, key))
+        return;
+    if (val == NULL) {
+        append_raw(l, "null", 4);
+        return;
+    }
+    l->buf[l->len++] = '"';
+    /* the closing quote of the value must fit as well as the line's tail */
+    size_t cap = JLOG_LINE_MAX - TAIL_RESERVE - 1 - l->len;
+    l->len += jlog_escape(l->buf + l->len, cap, val, len);
+    l->buf[l->len++] = '"';
+}
+
+void jlog_str(jlog_line_t *l, const char *key, const char *val) { jlog_strn(l, key, val, val ? strlen(val) : 0); }
+
+void jlog_int(jlog_line_t *l, const char *key, long long val)
+{
+    char tmp[24];
+    if (append_key(l, key))
+        append_raw(l, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", val));
+}
+
+void jlog_num(jlog_line_t *l, const char *key, double val, int decimals)
+{
+    char tmp[48];
+    if (append_key(l, key))
+        append_raw(l, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%.*f", decimals, val));
+}
+
+void jlog_begin(jlog_line_t *l, int level, const char *msg)
+{
+    char ts[32];
+    jlog_time(ts);
+    l->len = 0;
+    append_raw(l, "{\"time\":\"", 9);
+    append_raw(l, ts, strlen(ts));
+    append_raw(l, "\",\"level\":\"", 11);
+    append_raw(l, jlog_level_name(level), strlen(jlog_level_name(level)));
+    l->buf[l->len++] = '"';
+    jlog_str(l, "msg", msg);
+}
+
+void jlog_end(jlog_line_t *l)
+{
+    l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    if (!tls_on) {
+        write_all(l->buf, l->len);
+        return;
+    }
+    if (tls_len + l->len > TLS_BUF)
+        jlog_flush();
+    memcpy(tls_buf + tls_len, l->buf, l->len);
+    tls_len += l->len;
+}
+
+void jlog_buffer(int on)
+{
+    if (!on)
+        jlog_flush();
+    tls_buf = tls_buf_store;
+    tls_on = on;
+}
+
+void jlog_flush(void)
+{
+    if (tls_len == 0)
+        return;
+    write_all(tls_buf, tls_len);
+    tls_len = 0;
+}
+
+void jlog_log(int level, const char *msg, ...)
+{
+    if (!jlog_enabled(level))
+        return;
+    jlog_line_t l;
+    va_list ap;
+    const char *k;
+    jlog_begin(&l, level, msg);
+    va_start(ap, msg);
+    while ((k = va_arg(ap, const char *)) != NULL)
+        jlog_str(&l, k, va_arg(ap, const char *));
+    va_end(ap);
+    jlog_end(&l);
+}

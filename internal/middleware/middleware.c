@@ -1,0 +1,157 @@
+#include "middleware/middleware.h"
+
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/time.h>
+
+#include "jlog/jlog.h"
+#include "reply/reply.h"
+
+#define RID_HEADER "x-request-id"
+
+int middleware_request_id_ok(const char *id, size_t len)
+{
+    if (len == 0 || len > MIDDLEWARE_REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+void middleware_request_id_new(char out[17])
+{
+    /* splitmix64 over a per-thread random start: distinct threads draw from distinct sequences */
+    static __thread uint64_t state;
+    static __thread int seeded;
+    if (!seeded) {
+        if (getrandom(&state, sizeof(state), 0) != sizeof(state))
+            state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL);
+        seeded = 1;
+    }
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    snprintf(out, 17, "%016llx", (unsigned long long)z);
+}
+
+static h2o_iovec_t header_value(const h2o_headers_t *headers, const char *lcname, size_t len)
+{
+    ssize_t i = h2o_find_header_by_str(headers, lcname, len, -1);
+    return i == -1 ? h2o_iovec_init(NULL, 0) : headers->entries[i].value;
+}
+
+/* The id an answer carries: the client's when sane, else a new one. */
+static h2o_iovec_t request_id(h2o_req_t *req)
+{
+    h2o_iovec_t v = header_value(&req->headers, H2O_STRLIT(RID_HEADER));
+    if (v.base != NULL && middleware_request_id_ok(v.base, v.len))
+        return v;
+    char *id = h2o_mem_alloc_pool(&req->pool, 17);
+    middleware_request_id_new(id);
+    return h2o_iovec_init(id, 16);
+}
+
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    int sent;
+} json_error_ostream_t;
+
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n, h2o_send_state_t state)
+{
+    json_error_ostream_t *o = (void *)self;
+    (void)bufs, (void)n;
+    if (!o->sent && !reply_is_head(req)) {
+        o->sent = 1;
+        h2o_ostream_send_next(self, req, &o->body, 1, state);
+    } else {
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+    }
+}
+
+static int is_plain_text(h2o_req_t *req)
+{
+    h2o_iovec_t t = header_value(&req->res.headers, H2O_STRLIT("content-type"));
+    return t.base != NULL && t.len >= 10 && memcmp(t.base, "text/plain", 10) == 0;
+}
+
+/* h2o answers some errors itself (body too large, not found under the static directory, a
+ * broken chunked body): the contract says every error is JSON, so their bodies are replaced. */
+static h2o_ostream_t **rewrite_as_json(h2o_req_t *req, h2o_ostream_t **slot)
+{
+    char msg[128];
+    int status = req->res.status;
+    if (status == 413)
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->conn->ctx->globalconf->max_request_entity_size);
+    else if (status == 404)
+        snprintf(msg, sizeof(msg), "not found");
+    else
+        snprintf(msg, sizeof(msg), "%s", reply_reason(status));
+    h2o_iovec_t body = reply_error_body(&req->pool, status, msg);
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT(REPLY_JSON_TYPE));
+    req->res.content_length = body.len;
+    json_error_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
+    o->super.do_send = json_error_send;
+    o->body = body;
+    o->sent = 0;
+    return &o->super.next;
+}
+
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    h2o_iovec_t id = request_id(req);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT(RID_HEADER), 0, "X-Request-Id", id.base, id.len);
+    if (req->res.status >= 400 && is_plain_text(req))
+        slot = rewrite_as_json(req, slot);
+    h2o_setup_next_ostream(req, slot);
+}
+
+static void log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (!jlog_enabled(JLOG_INFO))
+        return;
+    char addr[NI_MAXHOST] = "";
+    struct sockaddr_storage ss;
+    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
+    if (sslen != 0)
+        h2o_socket_getnumerichost((void *)&ss, sslen, addr);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double ms = (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
+                (now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3;
+    h2o_iovec_t id = header_value(&req->res.headers, H2O_STRLIT(RID_HEADER));
+    char fresh[17];
+    if (id.base == NULL) { /* no answer was started: the client went away first */
+        middleware_request_id_new(fresh);
+        id = h2o_iovec_init(fresh, 16);
+    }
+    h2o_iovec_t ua = header_value(&req->headers, H2O_STRLIT("user-agent"));
+
+    jlog_line_t l;
+    jlog_begin(&l, JLOG_INFO, "request");
+    jlog_str(&l, "remote_addr", addr);
+    jlog_strn(&l, "method", req->input.method.base, req->input.method.len);
+    jlog_strn(&l, "uri", req->input.path.base, req->input.path.len);
+    jlog_int(&l, "status", req->res.status);
+    jlog_strn(&l, "user-agent", ua.base, ua.len);
+    jlog_num(&l, "duration_ms", ms < 0 ? 0 : ms, 3);
+    jlog_int(&l, "bytes", (long long)req->bytes_sent);
+    jlog_strn(&l, "request_id", id.base, id.len);
+    jlog_end(&l);
+}
+
+void middleware_register(h2o_pathconf_t *pathconf)
+{
+    h2o_filter_t *f = h2o_create_filter(pathconf, sizeof(*f));
+    f->on_setup_ostream = on_setup_ostream;
+    h2o_logger_t *lg = h2o_create_logger(pathconf, sizeof(*lg));
+    lg->log_access = log_access;
+}

@@ -1,0 +1,29 @@
+/*
+ * reply: the one way handlers answer. JSON bodies with a Content-Length, HEAD without a body,
+ * errors as {"error": "...", "status": N}. Everything is allocated from the request's pool.
+ */
+#ifndef PORRIO_REPLY_H
+#define PORRIO_REPLY_H
+#include <h2o.h>
+#include <jansson.h>
+
+#define REPLY_JSON_TYPE "application/json; charset=utf-8"
+
+/** The reason phrase for an HTTP status ("Not Found"); "Unknown" for codes it does not know. */
+const char *reply_reason(int status);
+/** Non-zero for a HEAD request. */
+int reply_is_head(h2o_req_t *req);
+/** Sends `len` bytes (copied to the pool) with the given type; HEAD gets the headers alone. */
+void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body, size_t len);
+/** Sends `body` serialized compactly; takes the caller's reference to `body`. NULL gives a 500. */
+void reply_json(h2o_req_t *req, int status, json_t *body);
+/** Sends {"error": <message>, "status": status}; the message is printf-formatted. */
+void reply_error(h2o_req_t *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Writes the error body for `status` and `message` into the pool; returns it (used for h2o's own errors too). */
+h2o_iovec_t reply_error_body(h2o_mem_pool_t *pool, int status, const char *message);
+/** Sends a response without a body (204). */
+void reply_empty(h2o_req_t *req, int status);
+/** Adds a response header by name (lowercase) with its display spelling, value copied to the pool. */
+void reply_header(h2o_req_t *req, const char *lcname, const char *display, const char *value, size_t len);
+
+#endif

@@ -1,0 +1,343 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jlog/jlog.h"
+#include "middleware/middleware.h"
+#include "reply/reply.h"
+
+#define LOOP_TICK_MS 100 /* how soon a worker notices a drain another thread started */
+
+typedef struct worker {
+    server_t *srv;
+    int index, fd;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener, *signals;
+    size_t nconns;
+    int draining;
+} worker_t;
+
+struct server {
+    server_opts_t o;
+    char *host, *static_dir;
+    h2o_globalconf_t conf;
+    worker_t *workers;
+    int state, started, grace_s;
+    long long drain_started_ms;
+};
+
+typedef struct {
+    h2o_handler_t super;
+    server_t *srv;
+} dispatch_t;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+server_state_t server_state(const server_t *s) { return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE); }
+void server_set_max_body(server_t *s, size_t bytes) { __atomic_store_n(&s->conf.max_request_entity_size, bytes, __ATOMIC_RELAXED); }
+void server_set_grace(server_t *s, int seconds) { __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED); }
+
+void server_stop(server_t *s)
+{
+    int expected = SERVER_SERVING;
+    if (!__atomic_compare_exchange_n(&s->state, &expected, SERVER_DRAINING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        expected = SERVER_STARTING;
+        if (!__atomic_compare_exchange_n(&s->state, &expected, SERVER_DRAINING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return;
+    }
+    __atomic_store_n(&s->drain_started_ms, now_ms(), __ATOMIC_RELEASE);
+    jlog_line_t l;
+    jlog_begin(&l, JLOG_INFO, "draining");
+    jlog_int(&l, "grace_s", __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED));
+    jlog_end(&l);
+}
+
+void server_block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    server_t *s = ((dispatch_t *)self)->srv;
+    int method = route_method(req->method.base, req->method.len);
+    size_t buflen = req->path.len + ROUTE_MAX_PARAMS + 1;
+    char *buf = h2o_mem_alloc_pool(&req->pool, buflen);
+    route_match_t m;
+    switch (route_match(s->o.routes, method, req->path.base, req->path.len, buf, buflen, &m)) {
+    case ROUTE_FOUND:
+        return ((server_handler_t)m.handler)(req, &m, m.data);
+    case ROUTE_METHOD_NOT_ALLOWED: {
+        char allow[ROUTE_ALLOW_MAX];
+        size_t n = route_allow_string(m.allow, allow, sizeof(allow));
+        reply_header(req, "allow", "Allow", allow, n);
+        reply_error(req, 405, "method not allowed; this path allows %s", allow);
+        return 0;
+    }
+    case ROUTE_BAD_PATH:
+        reply_error(req, 400, "malformed percent-encoding in the path");
+        return 0;
+    case ROUTE_NOT_FOUND:
+    default:
+        if (s->static_dir != NULL && (method == ROUTE_GET || method == ROUTE_HEAD))
+            return -1; /* the static file handler, next on this path */
+        reply_error(req, 404, "no such resource");
+        return 0;
+    }
+}
+
+static void on_sock_close(void *data) { ((worker_t *)data)->nconns--; }
+
+static void accept_pending(worker_t *w, int max)
+{
+    h2o_socket_t *sock;
+    for (int i = 0; i != max && (sock = h2o_evloop_socket_accept(w->listener)) != NULL; i++) {
+        w->nconns++;
+        sock->on_close.cb = on_sock_close;
+        sock->on_close.data = w;
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err == NULL)
+        accept_pending(listener->data, 16);
+}
+
+static void on_signal(h2o_socket_t *sock, const char *err)
+{
+    struct signalfd_siginfo si;
+    if (err != NULL)
+        return;
+    /* the socket was made with H2O_SOCKET_FLAG_DONT_READ: h2o only reports readability */
+    while (read(h2o_socket_get_fd(sock), &si, sizeof(si)) == sizeof(si)) {
+        jlog_line_t l;
+        jlog_begin(&l, JLOG_INFO, "signal");
+        jlog_str(&l, "signal", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        jlog_end(&l);
+    }
+    server_stop(sock->data);
+}
+
+static int close_if_idle(h2o_req_t *req, void *unused)
+{
+    (void)unused;
+    if (req->input.method.base != NULL)
+        return 0; /* a request is being read or answered: it is served */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    /* a keep-alive connection between requests; its read side sees EOF and h2o closes it */
+    if (sock != NULL && sock->input->size == 0)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    return 0;
+}
+
+/* One turn of a draining worker; returns non-zero when the worker may stop. */
+static int drain_step(worker_t *w)
+{
+    server_t *s = w->srv;
+    if (!w->draining) {
+        w->draining = 1;
+        accept_pending(w, -1); /* connections the kernel already accepted are served too */
+        h2o_socket_read_stop(w->listener);
+        h2o_socket_close(w->listener);
+        w->listener = NULL;
+        h2o_context_request_shutdown(&w->ctx);
+    }
+    s->conf.http1.callbacks.foreach_request(&w->ctx, close_if_idle, NULL);
+    if (w->nconns == 0)
+        return 1;
+    long long deadline = __atomic_load_n(&s->drain_started_ms, __ATOMIC_ACQUIRE) +
+                         __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED) * 1000LL;
+    if (now_ms() < deadline)
+        return 0;
+    jlog_line_t l;
+    jlog_begin(&l, JLOG_WARN, "shutdown grace period over, closing connections");
+    jlog_int(&l, "worker", w->index);
+    jlog_int(&l, "connections", (long long)w->nconns);
+    jlog_end(&l);
+    return 1;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    server_t *s = w->srv;
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &s->conf);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = s->conf.hosts;
+    w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, on_accept);
+    if (w->index == 0) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (sfd >= 0) {
+            w->signals = h2o_evloop_socket_create(w->loop, sfd, H2O_SOCKET_FLAG_DONT_READ);
+            w->signals->data = s;
+            h2o_socket_read_start(w->signals, on_signal);
+        }
+    }
+    jlog_buffer(1);
+    if (__atomic_add_fetch(&s->started, 1, __ATOMIC_ACQ_REL) == s->o.workers) {
+        int expected = SERVER_STARTING;
+        __atomic_compare_exchange_n(&s->state, &expected, SERVER_SERVING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        jlog_line_t l;
+        jlog_begin(&l, JLOG_INFO, "listening");
+        jlog_str(&l, "host", s->host);
+        jlog_int(&l, "port", s->o.port);
+        jlog_int(&l, "workers", s->o.workers);
+        jlog_end(&l);
+    }
+    for (;;) {
+        h2o_evloop_run(w->loop, LOOP_TICK_MS);
+        jlog_flush();
+        if (server_state(s) == SERVER_DRAINING && drain_step(w))
+            break;
+    }
+    jlog_buffer(0);
+    return NULL;
+}
+
+static int open_listener(const struct addrinfo *ai, int reuseport, char *err, size_t errlen, const char *where)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol), on = 1;
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", where, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen, "%s is already in use", where);
+        else
+            snprintf(err, errlen, "cannot bind %s: %s", where, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (reuseport && listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One SO_REUSEPORT socket per worker. A plain bind first: SO_REUSEPORT alone would let a second
+ * porrio of the same user share the port silently instead of failing. */
+static int open_listeners(server_t *s, char *err, size_t errlen)
+{
+    char where[300], port[8];
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
+    snprintf(port, sizeof(port), "%d", s->o.port);
+    snprintf(where, sizeof(where), "%s:%d", s->host, s->o.port);
+    int rc = getaddrinfo(s->host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve HOST %s: %s", s->host, gai_strerror(rc));
+        return -1;
+    }
+    int probe = open_listener(res, 0, err, errlen, where);
+    if (probe < 0) {
+        freeaddrinfo(res);
+        return -1;
+    }
+    close(probe);
+    for (int i = 0; i < s->o.workers; i++) {
+        if ((s->workers[i].fd = open_listener(res, 1, err, errlen, where)) < 0) {
+            while (i-- > 0)
+                close(s->workers[i].fd);
+            freeaddrinfo(res);
+            return -1;
+        }
+    }
+    freeaddrinfo(res);
+    return 0;
+}
+
+server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
+{
+    server_t *s = calloc(1, sizeof(*s));
+    s->o = *opts;
+    s->host = strdup(opts->host);
+    s->grace_s = opts->shutdown_grace_s;
+    s->workers = calloc((size_t)opts->workers, sizeof(worker_t));
+    struct stat st;
+    if (opts->static_dir != NULL && stat(opts->static_dir, &st) == 0 && S_ISDIR(st.st_mode))
+        s->static_dir = strdup(opts->static_dir);
+    for (int i = 0; i < opts->workers; i++)
+        s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1};
+    if (open_listeners(s, err, errlen) != 0) {
+        server_free(s);
+        return NULL;
+    }
+
+    h2o_config_init(&s->conf);
+    s->conf.server_name = h2o_iovec_init(H2O_STRLIT("porrio"));
+    s->conf.max_request_entity_size = opts->max_body_bytes;
+    s->conf.http1.upgrade_to_http2 = 0; /* h2c from 2018 code: not exposed */
+    h2o_hostconf_t *host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    middleware_register(path);
+    middleware_register(&host->fallback_path); /* errors h2o answers before routing */
+    dispatch_t *d = (void *)h2o_create_handler(path, sizeof(*d));
+    d->super.on_req = on_req;
+    d->srv = s;
+    if (s->static_dir != NULL) {
+        static const char *index_files[] = {"index.html", NULL};
+        h2o_file_register(path, s->static_dir, index_files, NULL, 0);
+    }
+    return s;
+}
+
+int server_run(server_t *s)
+{
+    for (int i = 1; i < s->o.workers; i++)
+        pthread_create(&s->workers[i].tid, NULL, worker_main, &s->workers[i]);
+    worker_main(&s->workers[0]);
+    for (int i = 1; i < s->o.workers; i++)
+        pthread_join(s->workers[i].tid, NULL);
+    return 0;
+}
+
+void server_free(server_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->host);
+    free(s->static_dir);
+    free(s->workers);
+    free(s);
+}

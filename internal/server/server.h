@@ -1,0 +1,62 @@
+/*
+ * server: the HTTP chassis. WORKERS event-loop threads, each with its own h2o loop and its own
+ * SO_REUSEPORT listener, sharing one route table and one application state. Requests go through
+ * the middleware, then the router; GET/HEAD paths no route takes go to STATIC_DIR. SIGTERM/SIGINT
+ * (read through a signalfd on the first loop) start a drain: readiness turns off, listeners
+ * close, requests already received are served, then server_run returns.
+ */
+#ifndef PORRIO_SERVER_H
+#define PORRIO_SERVER_H
+#include <h2o.h>
+
+#include "route/route.h"
+
+typedef struct server server_t;
+
+/**
+ * A route's handler: answers `req` (through reply_*) and returns 0. `m` holds the decoded path
+ * parameters, valid for the request's lifetime; `data` is what route_add was given.
+ */
+typedef int (*server_handler_t)(h2o_req_t *req, const route_match_t *m, void *data);
+
+typedef struct server_opts {
+    const char *host;
+    int port;
+    int workers;
+    const char *static_dir;     /* NULL or missing directory: no static files */
+    size_t max_body_bytes;
+    int shutdown_grace_s;
+    const route_table_t *routes; /* handlers are server_handler_t; owned by the caller */
+} server_opts_t;
+
+typedef enum { SERVER_STARTING, SERVER_SERVING, SERVER_DRAINING } server_state_t;
+
+/**
+ * Blocks SIGTERM and SIGINT in the calling thread, so that every thread started after it
+ * inherits the mask and the signals reach only the signalfd. Call before any thread starts.
+ */
+void server_block_signals(void);
+
+/**
+ * Binds the listeners (one per worker). Returns NULL with err when the address cannot be used
+ * ("127.0.0.1:3000 is already in use"). The options are copied; routes must outlive the server.
+ */
+server_t *server_new(const server_opts_t *opts, char *err, size_t errlen);
+
+/** Serves until a drain completes (or SHUTDOWN_GRACE_S after it began). Returns 0. */
+int server_run(server_t *s);
+
+/** Where the server is in its life: readiness is SERVER_SERVING. Thread-safe. */
+server_state_t server_state(const server_t *s);
+
+/** Starts a drain as SIGTERM does. Thread-safe. */
+void server_stop(server_t *s);
+
+/** Live settings: take effect for the next request / the next drain. Thread-safe. */
+void server_set_max_body(server_t *s, size_t bytes);
+void server_set_grace(server_t *s, int seconds);
+
+/** Frees what server_new allocated, after server_run has returned. */
+void server_free(server_t *s);
+
+#endif
