@@ -11,8 +11,8 @@ CPPFLAGS := -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -DPORRIO_VERSION='"$(VERSION)"' -Iin
 LDFLAGS  := -static -Wl,--gc-sections -L$(DEPS)/lib
 LDLIBS   := -lh2o-evloop -ljansson -lssl -lcrypto -lz -pthread
 
-SRC   := $(wildcard internal/*/*.c)
-OBJ   := $(SRC:%.c=build/obj/%.o)
+SRC   := $(wildcard internal/*/*.c) $(wildcard internal/*/*.S)
+OBJ   := $(patsubst %.S,build/obj/%.o,$(SRC:%.c=build/obj/%.o))
 UNIT  := $(patsubst tests/unit/%_test.c,build/tests/%_test,$(wildcard tests/unit/*_test.c))
 BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
@@ -34,6 +34,13 @@ $(KINC):
 build/obj/%.o: %.c | $(DEPS)/.complete $(KINC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# the assembler embeds files (.incbin) by paths relative to the top directory
+build/obj/%.o: %.S | $(DEPS)/.complete
+	@mkdir -p $(@D)
+	$(CC) -c -Wa,-I. -MMD -MP -o $@ $<
+
+build/obj/internal/api/openapi.o: internal/api/openapi.json
 
 build/libporrio.a: $(OBJ)
 	@rm -f $@

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "app/app.h"
 #include "config/config.h"
 #include "jlog/jlog.h"
 #include "route/route.h"
@@ -52,6 +53,10 @@ static void warn_setting(void *ctx, cfg_key_t k, const char *value, const char *
     jlog_str(&l, "error", message);
     jlog_end(&l);
 }
+
+static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
+
+static void release(void *ctx, uint64_t upto, int ok) { server_release(ctx, upto, ok); }
 
 /* Loads every layer but etcd's and resolves them; exits 2 on any invalid input. */
 static void load_settings(cfg_t *c, int argc, char **argv)
@@ -97,7 +102,20 @@ static int serve(int argc, char **argv)
         return 2;
     }
 
-    api_t api = {.started_at = time(NULL)};
+    const char *hitos_file = c.value[CFG_HITOS_FILE];
+    if (hitos_file[0] == '\0')
+        jlog_log(JLOG_WARN, "no milestones file found: serving an empty list", "searched",
+                 "./hitos.json, /data/hitos.json, ./data/hitos.json", NULL);
+    int bad_input = 0;
+    app_opts_t ao = {.data_dir = c.value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store};
+    app_t *app = app_open(&ao, &bad_input, err, sizeof(err));
+    if (app == NULL) {
+        jlog_log(JLOG_ERROR, bad_input ? "cannot load the milestones" : "cannot open the store", "error", err, NULL);
+        fprintf(stderr, "porrio: %s\n", err);
+        return bad_input ? 2 : 1;
+    }
+
+    api_t api = {.started_at = time(NULL), .app = app};
     route_table_t *routes = route_table_new();
     if (routes == NULL || api_register(routes, &api, err, sizeof(err)) != 0) {
         jlog_log(JLOG_ERROR, "cannot build the routes", "error", routes ? err : "out of memory", NULL);
@@ -115,7 +133,9 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "porrio: %s\n", err);
         return 1;
     }
+    app_on_durable(app, release, api.server);
     server_run(api.server);
+    app_close(app); /* waits for the last fsync */
     jlog_log(JLOG_INFO, "stopped", NULL);
     server_free(api.server);
     route_table_free(routes);

@@ -1,10 +1,71 @@
 #include "api/api.h"
 
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "reply/reply.h"
 
-static int get_status(h2o_req_t *req, const route_match_t *m, void *data)
+/* An answer held until its change is durable. */
+typedef struct pending {
+    int status;
+    h2o_iovec_t body;
+    long location; /* -1: no Location header */
+} pending_t;
+
+static int http_status(app_status_t s)
+{
+    static const int map[] = {[APP_OK] = 200,        [APP_CREATED] = 201,   [APP_DELETED] = 204,
+                              [APP_BAD_PATH] = 400,  [APP_NOT_FOUND] = 404, [APP_BAD_BODY] = 400,
+                              [APP_CONFLICT] = 409,  [APP_UNAVAILABLE] = 503};
+    return map[s];
+}
+
+static void send_pending(h2o_req_t *req, void *data, int ok)
+{
+    pending_t *p = data;
+    if (!ok) {
+        reply_error(req, 503, "the change could not be written to disk; nothing was changed");
+        return;
+    }
+    if (p->location >= 0) {
+        char loc[32];
+        int n = snprintf(loc, sizeof(loc), "/hitos/%ld", p->location);
+        reply_header(req, "location", "Location", loc, (size_t)n);
+    }
+    if (p->status == 204)
+        reply_empty(req, 204);
+    else
+        reply_bytes(req, p->status, REPLY_JSON_TYPE, p->body.base, p->body.len);
+}
+
+/* Sends what the application layer decided: errors at once, changes once they are durable. */
+static int finish(h2o_req_t *req, api_t *a, app_result_t *r, long location)
+{
+    int status = http_status(r->status);
+    if (status >= 400) {
+        reply_error(req, status, "%s", r->err[0] ? r->err : reply_reason(status));
+        free(r->body);
+        return 0;
+    }
+    pending_t *p = h2o_mem_alloc_pool(&req->pool, sizeof(*p));
+    p->status = status;
+    p->body = h2o_strdup(&req->pool, r->body != NULL ? r->body : "", r->len);
+    p->location = location;
+    free(r->body);
+    if (r->ticket != 0)
+        server_await(req, r->ticket, send_pending, p);
+    else
+        send_pending(req, p, 1);
+    (void)a;
+    return 0;
+}
+
+#define HANDLER(name) static int name(h2o_req_t *req, const route_match_t *m, void *data)
+#define PARAM(n) route_param(m, n)
+#define BODY req->entity.base != NULL ? req->entity.base : "", req->entity.len
+
+HANDLER(get_status)
 {
     api_t *a = data;
     (void)m;
@@ -13,20 +74,20 @@ static int get_status(h2o_req_t *req, const route_match_t *m, void *data)
     return 0;
 }
 
-static int get_live(h2o_req_t *req, const route_match_t *m, void *data)
+HANDLER(get_live)
 {
     (void)m, (void)data;
     reply_json(req, 200, json_pack("{s:s}", "status", "live"));
     return 0;
 }
 
-static int get_ready(h2o_req_t *req, const route_match_t *m, void *data)
+HANDLER(get_ready)
 {
     api_t *a = data;
     (void)m;
     switch (a->server != NULL ? server_state(a->server) : SERVER_STARTING) {
     case SERVER_SERVING:
-        reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+        reply_json(req, 200, json_pack("{s:s, s:b}", "status", "ready", "writable", app_writable(a->app)));
         break;
     case SERVER_DRAINING:
         reply_error(req, 503, "draining: shutting down");
@@ -35,6 +96,52 @@ static int get_ready(h2o_req_t *req, const route_match_t *m, void *data)
         reply_error(req, 503, "starting");
     }
     return 0;
+}
+
+HANDLER(get_openapi)
+{
+    (void)m, (void)data;
+    reply_bytes(req, 200, REPLY_JSON_TYPE, api_openapi_json, (size_t)(api_openapi_json_end - api_openapi_json));
+    return 0;
+}
+
+HANDLER(get_all) { app_result_t r = {0}; (void)m; app_hitos_all(((api_t *)data)->app, &r); return finish(req, data, &r, -1); }
+HANDLER(get_hitos) { app_result_t r = {0}; (void)m; app_hitos_list(((api_t *)data)->app, &r); return finish(req, data, &r, -1); }
+HANDLER(get_one) { app_result_t r = {0}; app_hito_get(((api_t *)data)->app, PARAM("id"), 1, &r); return finish(req, data, &r, -1); }
+HANDLER(get_hito) { app_result_t r = {0}; app_hito_get(((api_t *)data)->app, PARAM("id"), 0, &r); return finish(req, data, &r, -1); }
+
+HANDLER(post_hito)
+{
+    app_result_t r = {0};
+    (void)m;
+    app_hito_add(((api_t *)data)->app, BODY, &r);
+    return finish(req, data, &r, r.status == APP_CREATED ? r.index : -1);
+}
+
+HANDLER(put_porra)
+{
+    app_result_t r = {0};
+    app_porra_create(((api_t *)data)->app, PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"), &r);
+    return finish(req, data, &r, -1);
+}
+
+HANDLER(get_porras) { app_result_t r = {0}; (void)m; app_porras_list(((api_t *)data)->app, &r); return finish(req, data, &r, -1); }
+HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(((api_t *)data)->app, PARAM("ID"), &r); return finish(req, data, &r, -1); }
+HANDLER(delete_porra) { app_result_t r = {0}; app_porra_delete(((api_t *)data)->app, PARAM("ID"), &r); return finish(req, data, &r, -1); }
+HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(((api_t *)data)->app, PARAM("ID"), &r); return finish(req, data, &r, -1); }
+
+HANDLER(put_bet)
+{
+    app_result_t r = {0};
+    app_porra_bet(((api_t *)data)->app, PARAM("ID"), PARAM("quien"), BODY, &r);
+    return finish(req, data, &r, -1);
+}
+
+HANDLER(put_result)
+{
+    app_result_t r = {0};
+    app_porra_result(((api_t *)data)->app, PARAM("ID"), BODY, &r);
+    return finish(req, data, &r, -1);
 }
 
 int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)
@@ -46,8 +153,21 @@ int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)
     } routes[] = {
         {ROUTE_GET, "/", get_status},
         {ROUTE_GET, "/status", get_status},
+        {ROUTE_GET, "/all", get_all},
+        {ROUTE_GET, "/one/{id}", get_one},
+        {ROUTE_PUT, "/porra/{local}/{visitante}/{competition}/{year}", put_porra},
+        {ROUTE_GET, "/porras", get_porras},
+        {ROUTE_GET, "/hitos", get_hitos},
+        {ROUTE_POST, "/hitos", post_hito},
+        {ROUTE_GET, "/hitos/{id}", get_hito},
+        {ROUTE_GET, "/porras/{ID}", get_porra},
+        {ROUTE_DELETE, "/porras/{ID}", delete_porra},
+        {ROUTE_PUT, "/porras/{ID}/apuestas/{quien}", put_bet},
+        {ROUTE_PUT, "/porras/{ID}/resultado", put_result},
+        {ROUTE_GET, "/porras/{ID}/ganadores", get_winners},
         {ROUTE_GET, "/health/live", get_live},
         {ROUTE_GET, "/health/ready", get_ready},
+        {ROUTE_GET, "/openapi.json", get_openapi},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (route_add(t, routes[i].methods, routes[i].tmpl, (void *)routes[i].handler, a, err, errlen) != 0)

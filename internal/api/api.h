@@ -1,20 +1,26 @@
 /*
- * api: the REST facade. Registers every route of SPEC §5 in a route table and answers them by
- * calling the domain modules; knows HTTP and JSON, nothing of storage.
+ * api: the REST facade. Registers every route of SPEC §5 in a route table and answers each by
+ * calling the application layer; knows HTTP and JSON, nothing of storage.
  */
 #ifndef PORRIO_API_H
 #define PORRIO_API_H
 #include <time.h>
 
+#include "app/app.h"
 #include "route/route.h"
 #include "server/server.h"
 
 typedef struct api {
-    server_t *server; /* set before serving: readiness comes from its state */
+    server_t *server; /* set before serving: readiness and durable answers go through it */
+    app_t *app;
     time_t started_at;
 } api_t;
 
 /** Adds every route to `t`, each handler receiving `a`. -1 with err if a template is refused. */
 int api_register(route_table_t *t, api_t *a, char *err, size_t errlen);
+
+/** The OpenAPI document served at /openapi.json (embedded at build time). */
+extern const char api_openapi_json[];
+extern const char api_openapi_json_end[];
 
 #endif

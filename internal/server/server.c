@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "reply/reply.h"
 
 #define LOOP_TICK_MS 100 /* how soon a worker notices a drain another thread started */
+#define LOST_RANGES 16   /* failed fsyncs remembered, to tell each waiting request its fate */
 
 typedef struct worker {
     server_t *srv;
@@ -28,7 +30,9 @@ typedef struct worker {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener, *signals;
+    h2o_socket_t *listener, *signals, *wake;
+    int wakefd;
+    h2o_linklist_t waiters;
     size_t nconns;
     int draining;
 } worker_t;
@@ -40,7 +44,21 @@ struct server {
     worker_t *workers;
     int state, started, grace_s;
     long long drain_started_ms;
+    pthread_mutex_t release_lock;
+    uint64_t released;
+    struct {
+        uint64_t lo, hi;
+    } lost[LOST_RANGES];
+    unsigned nlost;
 };
+
+typedef struct waiter {
+    h2o_linklist_t link;
+    h2o_req_t *req;
+    uint64_t ticket;
+    server_await_cb done;
+    void *data;
+} waiter_t;
 
 typedef struct {
     h2o_handler_t super;
@@ -185,6 +203,82 @@ static int drain_step(worker_t *w)
     return 1;
 }
 
+static int ticket_lost(server_t *s, uint64_t t)
+{
+    for (unsigned i = 0; i < s->nlost && i < LOST_RANGES; i++)
+        if (t >= s->lost[i].lo && t <= s->lost[i].hi)
+            return 1;
+    return 0;
+}
+
+/* Tells the fate of a ticket: 1 durable, 0 lost, -1 not decided yet. */
+static int ticket_fate(server_t *s, uint64_t t)
+{
+    pthread_mutex_lock(&s->release_lock);
+    int fate = t > s->released ? -1 : !ticket_lost(s, t);
+    pthread_mutex_unlock(&s->release_lock);
+    return fate;
+}
+
+static void finish_waiters(worker_t *w)
+{
+    while (!h2o_linklist_is_empty(&w->waiters)) {
+        waiter_t *wt = H2O_STRUCT_FROM_MEMBER(waiter_t, link, w->waiters.next);
+        int fate = ticket_fate(w->srv, wt->ticket);
+        if (fate < 0)
+            break; /* a worker's tickets grow in order: the rest are newer */
+        h2o_linklist_unlink(&wt->link);
+        wt->done(wt->req, wt->data, fate);
+    }
+}
+
+static void on_wake(h2o_socket_t *sock, const char *err)
+{
+    uint64_t n;
+    if (err == NULL && read(h2o_socket_get_fd(sock), &n, sizeof(n)) >= 0)
+        finish_waiters(sock->data);
+}
+
+static void waiter_dispose(void *p)
+{
+    waiter_t *wt = p;
+    if (h2o_linklist_is_linked(&wt->link))
+        h2o_linklist_unlink(&wt->link);
+}
+
+void server_await(h2o_req_t *req, uint64_t ticket, server_await_cb done, void *data)
+{
+    worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, ctx, req->conn->ctx);
+    int fate = ticket_fate(w->srv, ticket);
+    if (fate >= 0) {
+        done(req, data, fate);
+        return;
+    }
+    waiter_t *wt = h2o_mem_alloc_shared(&req->pool, sizeof(*wt), waiter_dispose);
+    *wt = (waiter_t){.req = req, .ticket = ticket, .done = done, .data = data};
+    h2o_linklist_insert(&w->waiters, &wt->link);
+}
+
+void server_release(server_t *s, uint64_t upto, int ok)
+{
+    pthread_mutex_lock(&s->release_lock);
+    if (upto <= s->released) {
+        pthread_mutex_unlock(&s->release_lock);
+        return;
+    }
+    if (!ok) {
+        unsigned i = s->nlost++ % LOST_RANGES;
+        s->lost[i].lo = s->released + 1, s->lost[i].hi = upto;
+    }
+    s->released = upto;
+    pthread_mutex_unlock(&s->release_lock);
+    uint64_t one = 1;
+    for (int i = 0; i < s->o.workers; i++)
+        if (s->workers[i].wakefd >= 0 && write(s->workers[i].wakefd, &one, sizeof(one)) < 0) {
+            /* the counter is saturated: the worker is awake already */
+        }
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -196,6 +290,10 @@ static void *worker_main(void *arg)
     w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     h2o_socket_read_start(w->listener, on_accept);
+    h2o_linklist_init_anchor(&w->waiters);
+    w->wake = h2o_evloop_socket_create(w->loop, w->wakefd, H2O_SOCKET_FLAG_DONT_READ);
+    w->wake->data = w;
+    h2o_socket_read_start(w->wake, on_wake);
     if (w->index == 0) {
         sigset_t set;
         sigemptyset(&set);
@@ -297,8 +395,9 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     struct stat st;
     if (opts->static_dir != NULL && stat(opts->static_dir, &st) == 0 && S_ISDIR(st.st_mode))
         s->static_dir = strdup(opts->static_dir);
+    pthread_mutex_init(&s->release_lock, NULL);
     for (int i = 0; i < opts->workers; i++)
-        s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1};
+        s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1, .wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
     if (open_listeners(s, err, errlen) != 0) {
         server_free(s);
         return NULL;

@@ -56,6 +56,21 @@ void server_stop(server_t *s);
 void server_set_max_body(server_t *s, size_t bytes);
 void server_set_grace(server_t *s, int seconds);
 
+/** Called on the request's own thread once its ticket is decided: ok = 1 durable, 0 lost. */
+typedef void (*server_await_cb)(h2o_req_t *req, void *data, int ok);
+
+/**
+ * Holds the answer to `req` until `ticket` is released by server_release (at once when it already
+ * is). If the client goes away first, done is never called. Call from the request's handler.
+ */
+void server_await(h2o_req_t *req, uint64_t ticket, server_await_cb done, void *data);
+
+/**
+ * Releases every ticket <= upto: durable (ok = 1) or lost (ok = 0). Tickets are released in
+ * increasing order; an older upto is ignored. Thread-safe; wakes the workers that wait.
+ */
+void server_release(server_t *s, uint64_t upto, int ok);
+
 /** Frees what server_new allocated, after server_run has returned. */
 void server_free(server_t *s);
 

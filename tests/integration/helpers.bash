@@ -1,0 +1,248 @@
+# Shared helpers of the integration suites: `load helpers` at the top of a .bats file.
+# They start the real build/porrio on a free loopback port in a fresh working directory, wait for
+# it to be ready, stop it with SIGTERM checking its exit status, and read its JSON log lines.
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+PORRIO=${PORRIO:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build/porrio}
+REPO_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+
+# The settings of SPEC §4: never inherited from the environment the suite runs in.
+PORRIO_SETTINGS=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
+  ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S)
+
+# Where this scope (a test, or setup_file/teardown_file) keeps its temporary files.
+_scope_tmp() { printf '%s\n' "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}"; }
+
+# free_port: prints a 127.0.0.1 TCP port nothing listens on (chosen by the kernel, then released).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# track_pid PID: a background process that porrio_cleanup kills if it is still alive.
+track_pid() { echo "$1" >>"$(_scope_tmp)/tracked.pids"; }
+
+# porrio_cleanup: kills (SIGKILL) every tracked process of this scope still alive. For teardown.
+porrio_cleanup() {
+  local f pid
+  f="$(_scope_tmp)/tracked.pids"
+  [ -f "$f" ] || return 0
+  while read -r pid; do
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  done <"$f"
+  rm -f "$f"
+  return 0
+}
+
+# porrio_spawn [NAME=VALUE...] [--flag ...]: starts $PORRIO in the background without waiting.
+# Arguments of the form NAME=VALUE go to its environment, the others are its arguments. The
+# settings of the surrounding environment are removed; HOST defaults to 127.0.0.1, PORT to a free
+# port and ETCD_ENDPOINTS to "" (no etcd), unless given as a variable or a flag. The working
+# directory is $PORRIO_CWD when set, else a new empty one. Exports PORRIO_PID, PORRIO_PORT,
+# PORRIO_URL, PORRIO_LOG (stdout), PORRIO_ERR (stderr) and PORRIO_CWD.
+porrio_spawn() {
+  local envs=() args=() a port="" host=0 etcd=0 base unset=() name
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then
+      envs+=("$a")
+      case $a in
+        PORT=*) port=${a#PORT=} ;;
+        HOST=*) host=1 ;;
+        ETCD_ENDPOINTS=*) etcd=1 ;;
+      esac
+    else
+      args+=("$a")
+    fi
+  done
+  local i
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case ${args[i]} in
+      --port) port=${args[i + 1]:-} ;;
+      --port=*) port=${args[i]#--port=} ;;
+      --host | --host=*) host=1 ;;
+      --etcd-endpoints | --etcd-endpoints=*) etcd=1 ;;
+    esac
+  done
+  if [ -z "$port" ] && [ "${PORRIO_NO_PORT:-0}" != 1 ]; then
+    port=$(free_port)
+    envs+=("PORT=$port")
+  fi
+  [ "$host" = 1 ] || envs+=("HOST=127.0.0.1")
+  [ "$etcd" = 1 ] || envs+=("ETCD_ENDPOINTS=")
+  for name in "${PORRIO_SETTINGS[@]}"; do unset+=(-u "$name"); done
+
+  base=$(mktemp -d "$(_scope_tmp)/porrio.XXXXXX")
+  if [ -z "${PORRIO_CWD:-}" ]; then
+    PORRIO_CWD="$base/cwd"
+    mkdir -p "$PORRIO_CWD"
+  fi
+  export PORRIO_CWD PORRIO_PORT=$port PORRIO_URL="http://127.0.0.1:$port"
+  export PORRIO_LOG="$base/stdout.log" PORRIO_ERR="$base/stderr.log"
+  (cd "$PORRIO_CWD" && exec env "${unset[@]}" "${envs[@]}" "$PORRIO" "${args[@]}") \
+    >"$PORRIO_LOG" 2>"$PORRIO_ERR" </dev/null 3>&- &
+  export PORRIO_PID=$!
+  track_pid "$PORRIO_PID"
+}
+
+# porrio_dump: prints the current server's logs (for failure messages).
+porrio_dump() {
+  echo "--- porrio stdout ($PORRIO_LOG)"
+  cat "$PORRIO_LOG" 2>/dev/null
+  echo "--- porrio stderr ($PORRIO_ERR)"
+  cat "$PORRIO_ERR" 2>/dev/null
+}
+
+# porrio_start [NAME=VALUE...] [--flag ...]: porrio_spawn, then polls /health/ready until it
+# answers 200 (at most ~5 s); fails with the logs printed when it does not.
+porrio_start() {
+  porrio_spawn "$@"
+  local i code
+  for ((i = 0; i < 100; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$PORRIO_URL/health/ready" || true)
+    [ "$code" = 200 ] && return 0
+    if ! kill -0 "$PORRIO_PID" 2>/dev/null; then
+      echo "porrio exited before it was ready" >&2
+      porrio_dump >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  echo "porrio not ready after 5 s (last /health/ready status: $code)" >&2
+  porrio_dump >&2
+  return 1
+}
+
+# porrio_wait_exit PID [TENTHS]: waits (bounded, default 10 s) for PID to exit and sets
+# PORRIO_STATUS to its exit status. Fails (after SIGKILL) when it is still running.
+porrio_wait_exit() {
+  local pid=$1 max=${2:-100} i
+  for ((i = 0; i < max; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    echo "process $pid did not exit within $((max / 10)) s" >&2
+    return 1
+  fi
+  PORRIO_STATUS=0
+  wait "$pid" || PORRIO_STATUS=$?
+}
+
+# porrio_stop [PID]: SIGTERM, waits (bounded ~10 s) and asserts exit status 0.
+porrio_stop() {
+  local pid=${1:-$PORRIO_PID}
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! porrio_wait_exit "$pid" 100; then
+    porrio_dump >&2
+    return 1
+  fi
+  if [ "$PORRIO_STATUS" != 0 ]; then
+    echo "porrio (pid $pid) exited with status $PORRIO_STATUS, expected 0" >&2
+    porrio_dump >&2
+    return 1
+  fi
+}
+
+# ---- JSON log lines -------------------------------------------------------------------------
+
+# log_lines MSG [FILE]: every log line whose "msg" is MSG, compact, in order. Lines that are not
+# JSON are skipped (log_all_json checks them).
+log_lines() {
+  jq -R -c --arg m "$1" 'fromjson? | objects | select(.msg == $m)' "${2:-$PORRIO_LOG}"
+}
+
+# log_line MSG [N] [FILE]: the Nth (from 1) log line whose "msg" is MSG; fails when there is none.
+log_line() {
+  local out
+  out=$(log_lines "$1" "${3:-$PORRIO_LOG}" | sed -n "${2:-1}p")
+  [ -n "$out" ] || { echo "no log line #${2:-1} with msg \"$1\"" >&2; return 1; }
+  printf '%s\n' "$out"
+}
+
+# log_count MSG [FILE]: how many log lines have "msg" MSG.
+log_count() { log_lines "$1" "${2:-$PORRIO_LOG}" | wc -l; }
+
+# log_wait MSG [COUNT] [FILE]: waits (at most ~5 s) until at least COUNT (default 1) lines with
+# "msg" MSG were written. Logs are written by the event loops a little after the answer.
+log_wait() {
+  local i n
+  for ((i = 0; i < 100; i++)); do
+    n=$(log_count "$1" "${3:-$PORRIO_LOG}")
+    [ "$n" -ge "${2:-1}" ] && return 0
+    sleep 0.05
+  done
+  echo "only $n log lines with msg \"$1\", expected at least ${2:-1}" >&2
+  return 1
+}
+
+# log_request ID [FILE]: waits (at most ~5 s) for the "request" line whose request_id is ID and
+# prints it.
+log_request() {
+  local i out
+  for ((i = 0; i < 100; i++)); do
+    out=$(jq -R -c --arg id "$1" 'fromjson? | objects | select(.msg == "request" and .request_id == $id)' \
+      "${2:-$PORRIO_LOG}" | head -n 1)
+    [ -n "$out" ] && { printf '%s\n' "$out"; return 0; }
+    sleep 0.05
+  done
+  echo "no request log line with request_id $1" >&2
+  return 1
+}
+
+# log_setting NAME [FILE]: the start-up "setting" line of NAME.
+log_setting() {
+  jq -R -c --arg n "$1" 'fromjson? | objects | select(.msg == "setting" and .name == $n)' \
+    "${2:-$PORRIO_LOG}" | head -n 1
+}
+
+# log_all_json [FILE]: fails, naming the line, unless every line of FILE is one JSON object
+# terminated by a newline.
+log_all_json() {
+  python3 - "${1:-$PORRIO_LOG}" <<'EOF'
+import json, sys
+data = open(sys.argv[1], "rb").read()
+if data and not data.endswith(b"\n"):
+    sys.exit("last line is not terminated by a newline: %r" % data.rsplit(b"\n", 1)[-1][:200])
+for n, raw in enumerate(data.split(b"\n")[:-1], 1):
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except Exception as e:
+        sys.exit("line %d is not JSON (%s): %r" % (n, e, raw[:300]))
+    if not isinstance(obj, dict):
+        sys.exit("line %d is not a JSON object: %r" % (n, raw[:300]))
+EOF
+}
+
+# jfield JSON FILTER: jq -r FILTER applied to one JSON text.
+jfield() { jq -r "$2" <<<"$1"; }
+
+# ---- HTTP ----------------------------------------------------------------------------------
+
+# http_raw PORT DATA: sends DATA (bytes as given, e.g. $'GET / HTTP/1.1\r\n...') to
+# 127.0.0.1:PORT, half-closes, prints everything the server answers until it closes (at most 5 s).
+http_raw() {
+  python3 -c '
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(os.fsencode(sys.argv[2]))
+s.shutdown(socket.SHUT_WR)
+out = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+except socket.timeout:
+    pass
+sys.stdout.buffer.write(out)
+' "$1" "$2"
+}
+
+# status_of CURL_ARGS...: prints only the HTTP status of a request.
+status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }

@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# The JSON logs on stdout (SPEC §6 and §4): the request line's fields, escaping of hostile input,
+# the start-up setting lines, LOG_LEVEL, and whole lines under concurrent load.
+
+load helpers
+
+REQUEST_KEYS='["bytes","duration_ms","level","method","msg","remote_addr","request_id","status","time","uri","user-agent"]'
+SETTING_NAMES=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
+  ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S)
+
+setup_file() {
+  porrio_start
+}
+
+teardown_file() {
+  local rc=0
+  porrio_stop || rc=1
+  porrio_cleanup
+  return $rc
+}
+
+teardown() { porrio_cleanup; }
+
+@test "request line: exactly the SPEC §6 fields, with their types and values" {
+  local hdrs line id
+  hdrs="$BATS_TEST_TMPDIR/h"
+  run curl -s --max-time 5 -D "$hdrs" -A 'bats-agent/1.0' -H 'X-Request-Id: logs-fields-1' \
+    "$PORRIO_URL/status?q=1&r=two"
+  assert_success
+  local body_len=${#output}
+  line=$(log_request logs-fields-1)
+  run jq -c 'keys' <<<"$line"
+  assert_output "$REQUEST_KEYS"
+  assert_equal "$(jfield "$line" .level)" info
+  assert_equal "$(jfield "$line" .msg)" request
+  assert_equal "$(jfield "$line" .remote_addr)" 127.0.0.1
+  assert_equal "$(jfield "$line" .method)" GET
+  assert_equal "$(jfield "$line" .uri)" "/status?q=1&r=two"
+  assert_equal "$(jfield "$line" '.status | type')" number
+  assert_equal "$(jfield "$line" .status)" 200
+  assert_equal "$(jfield "$line" '."user-agent"')" bats-agent/1.0
+  assert_equal "$(jfield "$line" '.duration_ms | type')" number
+  run jq -e '.duration_ms >= 0 and .duration_ms < 5000' <<<"$line"
+  assert_success
+  assert_equal "$(jfield "$line" '.bytes | type')" number
+  assert_equal "$(jfield "$line" .bytes)" "$body_len"
+  # RFC 3339, UTC, milliseconds; and it is now (not local time mislabelled as UTC).
+  assert_regex "$(jfield "$line" .time)" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
+  run jq -e --argjson now "$(date -u +%s)" \
+    '(.time | sub("\\.[0-9]{3}Z$"; "Z") | fromdateiso8601) - $now | fabs < 60' <<<"$line"
+  assert_success
+}
+
+@test "request line: request_id is the X-Request-Id answered, also when generated" {
+  local hdrs id line
+  hdrs="$BATS_TEST_TMPDIR/h"
+  curl -s --max-time 5 -D "$hdrs" -o /dev/null "$PORRIO_URL/no-such-path"
+  id=$(awk -F': ' 'tolower($1) == "x-request-id" { print $2 }' "$hdrs" | tr -d '\r')
+  assert_regex "$id" '^[0-9a-f]{16}$'
+  line=$(log_request "$id")
+  assert_equal "$(jfield "$line" .status)" 404
+  assert_equal "$(jfield "$line" .uri)" /no-such-path
+  # An insane client id: the log holds the new one, not the client's.
+  curl -s --max-time 5 -D "$hdrs" -o /dev/null -H 'X-Request-Id: <bad id>' -X POST "$PORRIO_URL/status"
+  id=$(awk -F': ' 'tolower($1) == "x-request-id" { print $2 }' "$hdrs" | tr -d '\r')
+  assert_regex "$id" '^[0-9a-f]{16}$'
+  line=$(log_request "$id")
+  assert_equal "$(jfield "$line" .status)" 405
+  assert_equal "$(jfield "$line" .method)" POST
+  run grep -c 'bad id' "$PORRIO_LOG"
+  assert_output 0
+}
+
+@test "hostile user agent: escaped, no forged field, every line still JSON" {
+  local line ua
+  run http_raw "$PORRIO_PORT" $'GET /ua HTTP/1.1\r\nHost: a\r\nX-Request-Id: hostile-ua\r\nUser-Agent: evil","level":"error","x":"\\\\ \t\xff\xc3\xa9}\r\nConnection: close\r\n\r\n'
+  assert_success
+  assert_regex "$output" '^HTTP/1\.1 404'
+  line=$(log_request hostile-ua)
+  run log_all_json
+  assert_success
+  # Invalid UTF-8 (\xff) may be replaced (U+FFFD) or escaped; everything else is kept as text.
+  ua=$(jfield "$line" '."user-agent"')
+  assert_regex "$ua" '^evil","level":"error","x":"\\\\ '$'\t''(�|\\xff|\\u00ff)?é\}$'
+  assert_equal "$(jfield "$line" .level)" info
+  run jq -c 'keys' <<<"$line"
+  assert_output "$REQUEST_KEYS"
+  run jq -R -c 'fromjson | select(.level == "error" or .x != null)' "$PORRIO_LOG"
+  assert_output ""
+}
+
+@test "hostile URI: escaped, no forged field, every line still JSON" {
+  local line
+  run http_raw "$PORRIO_PORT" $'GET /a%22b"c\\\\d/","level":"error"}{"x":"\xfe?q="x" HTTP/1.1\r\nHost: a\r\nX-Request-Id: hostile-uri\r\nUser-Agent: t\r\nConnection: close\r\n\r\n'
+  assert_success
+  assert_regex "$output" '^HTTP/1\.1 (400|404)'
+  line=$(log_request hostile-uri)
+  run log_all_json
+  assert_success
+  assert_regex "$(jfield "$line" .uri)" '^/a%22b"c\\\\d/","level":"error"\}\{"x":"(�|\\xfe|\\u00fe)?\?q="x"$'
+  assert_equal "$(jfield "$line" .level)" info
+  run jq -c 'keys' <<<"$line"
+  assert_output "$REQUEST_KEYS"
+  run jq -R -c 'fromjson | select(.level == "error" or .x != null)' "$PORRIO_LOG"
+  assert_output ""
+}
+
+@test "control characters in a request: refused with 4xx, the log stays JSON lines" {
+  run http_raw "$PORRIO_PORT" $'GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: evil\x01","level":"error\x7f\r\nConnection: close\r\n\r\n'
+  assert_success
+  assert_regex "$output" '^HTTP/1\.1 4[0-9][0-9] '
+  run http_raw "$PORRIO_PORT" $'GET /a\x01b"\x1b[31m HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'
+  assert_success
+  assert_regex "$output" '^HTTP/1\.1 4[0-9][0-9] '
+  # A line break inside a header value (bare LF) ends that header: the next "header" is not a
+  # log field.
+  run http_raw "$PORRIO_PORT" $'GET /lf HTTP/1.1\r\nHost: a\r\nX-Request-Id: bare-lf\r\nUser-Agent: a\n"level": "error"\r\nConnection: close\r\n\r\n'
+  assert_success
+  log_request bare-lf >/dev/null
+  run log_all_json
+  assert_success
+  run jq -R -c 'fromjson | select(.level == "error")' "$PORRIO_LOG"
+  assert_output ""
+}
+
+@test "start-up: one setting line per SPEC §4 setting, with name, value and source" {
+  local name line
+  run log_count setting
+  assert_output ${#SETTING_NAMES[@]}
+  for name in "${SETTING_NAMES[@]}"; do
+    run jq -R -c --arg n "$name" 'fromjson? | select(.msg == "setting" and .name == $n)' "$PORRIO_LOG"
+    assert_equal "$(wc -l <<<"$output")" 1
+    line=$output
+    run jq -c 'keys' <<<"$line"
+    assert_output '["level","msg","name","source","time","value"]'
+    run jq -e '(.level == "info") and (.value | type == "string")
+      and (.source | IN("flag", "etcd", "env", "dotenv", "default"))' <<<"$line"
+    assert_success
+  done
+  assert_equal "$(log_setting PORT | jq -r '.value + " " + .source')" "$PORRIO_PORT env"
+  assert_equal "$(log_setting HOST | jq -r '.value + " " + .source')" "127.0.0.1 env"
+  assert_equal "$(log_setting LOG_LEVEL | jq -r '.value + " " + .source')" "info default"
+  assert_equal "$(log_setting MAX_BODY_BYTES | jq -r '.value + " " + .source')" "65536 default"
+  assert_equal "$(log_setting SHUTDOWN_GRACE_S | jq -r '.value + " " + .source')" "10 default"
+  assert_equal "$(log_setting ETCD_PREFIX | jq -r '.value + " " + .source')" "porrio: default"
+  assert_equal "$(log_setting ETCD_ENDPOINTS | jq -r '.value + " " + .source')" " env"
+  assert_regex "$(log_setting WORKERS | jq -r '.value + " " + .source')" '^[1-9][0-9]* default$'
+}
+
+@test "LOG_LEVEL=warn: no request lines, the setting lines are still there" {
+  porrio_start LOG_LEVEL=warn
+  local i
+  for i in 1 2 3 4 5; do
+    curl -s -o /dev/null --max-time 5 "$PORRIO_URL/status"
+    curl -s -o /dev/null --max-time 5 "$PORRIO_URL/nope"
+  done
+  porrio_stop
+  run log_all_json
+  assert_success
+  run log_count request
+  assert_output 0
+  run log_count setting
+  assert_output ${#SETTING_NAMES[@]}
+  assert_equal "$(log_setting LOG_LEVEL | jq -r '.value + " " + .source')" "warn env"
+  run jq -R -c 'fromjson | select(.level == "info" and .msg != "setting")' "$PORRIO_LOG"
+  assert_output ""
+}
+
+@test "LOG_LEVEL=debug: request lines are written" {
+  porrio_start LOG_LEVEL=debug
+  curl -s -o /dev/null --max-time 5 -H 'X-Request-Id: debug-level' "$PORRIO_URL/status"
+  log_request debug-level >/dev/null
+  porrio_stop
+}
+
+@test "concurrent load on WORKERS=2: whole lines, one request line per request" {
+  porrio_start WORKERS=2
+  # 8 clients x 50 requests, a new connection each (so both workers' listeners get some), with
+  # long URIs and user agents so that a torn write would show.
+  run python3 - "$PORRIO_PORT" <<'EOF'
+import http.client, sys, threading
+port = int(sys.argv[1])
+errors = []
+def client(t):
+    for i in range(50):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/status?pad=" + "x" * (500 + 37 * t) + "&i=%d" % i,
+                      headers={"X-Request-Id": "load-%d-%d" % (t, i), "User-Agent": "u" * 700})
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                errors.append("load-%d-%d: %d" % (t, i, r.status))
+            c.close()
+        except Exception as e:
+            errors.append("load-%d-%d: %r" % (t, i, e))
+threads = [threading.Thread(target=client, args=(t,)) for t in range(8)]
+for th in threads: th.start()
+for th in threads: th.join()
+print("\n".join(errors[:10]))
+sys.exit(1 if errors else 0)
+EOF
+  assert_success
+  porrio_stop
+  run log_all_json
+  assert_success
+  run log_count request
+  assert_output 400
+  # Every request's line, once.
+  run bash -c "jq -R -r 'fromjson | select(.msg == \"request\") | .request_id' '$PORRIO_LOG' | sort -u | grep -c '^load-[0-7]-[0-9]*\$'"
+  assert_output 400
+}
