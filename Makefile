@@ -14,6 +14,7 @@ LDLIBS   := -lh2o-evloop -ljansson -lssl -lcrypto -lz -pthread
 SRC   := $(wildcard internal/*/*.c) $(wildcard internal/*/*.S)
 OBJ   := $(patsubst %.S,build/obj/%.o,$(SRC:%.c=build/obj/%.o))
 UNIT  := $(patsubst tests/unit/%_test.c,build/tests/%_test,$(wildcard tests/unit/*_test.c))
+CMD   := $(patsubst %.c,build/obj/%.o,$(wildcard cmd/porrio/*.c))
 BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
 
@@ -46,7 +47,7 @@ build/libporrio.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/porrio: build/obj/cmd/porrio/main.o build/libporrio.a
+build/porrio: $(CMD) build/libporrio.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	strip $@
 
@@ -80,7 +81,22 @@ test: $(BINS) $(UNIT)
 bench: $(BINS)
 	bench/run.sh
 
+# Container targets. No image registry here: BUILDER_IMAGE / ETCD_IMAGE may name local images
+# (tests/container/prepare.sh makes them); only the legacy builder exists.
+IMAGE ?= porrio:latest
+DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build $(if $(BUILDER_IMAGE),--build-arg BUILDER_IMAGE=$(BUILDER_IMAGE))
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
+
+image:
+	$(DOCKER_BUILD) -t $(IMAGE) .
+
+up:
+	COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 $(COMPOSE) up -d --build
+
+down:
+	$(COMPOSE) down
+
 clean:
 	rm -rf build/obj build/tests build/libporrio.a $(BINS)
 
--include $(OBJ:.o=.d) $(wildcard build/obj/tests/unit/*.d) build/obj/cmd/porrio/main.d
+-include $(OBJ:.o=.d) $(wildcard build/obj/tests/unit/*.d) $(CMD:.o=.d)

@@ -54,13 +54,13 @@ start() {
   fi
   PID=$!; PIDS+=("$PID")
   local i; for i in $(seq 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$4/status" && return
+    SIZE[$1]=$(curl -sf -o /dev/null -w '%{size_header}+%{size_download}' "http://127.0.0.1:$4/status") && return
     kill -0 "$PID" 2>/dev/null || break; sleep 0.05
   done
   echo "run.sh: $1 did not become ready on :$4; see $OUT/$1.err" >&2; exit 1
 }
 
-declare -A BASE # h2o-min rps per worker count, for the ratio
+declare -A BASE SIZE # h2o-min rps per worker count, for the ratio; bytes of one answer
 printf '%-12s %7s %8s %8s %8s %6s %7s %8s %8s %8s\n' \
   target workers rps p50_ms p99_ms errors ratio idle_mib load_mib hwm_mib
 # bench TARGET WORKERS [LEVEL]: one fresh server, a warm-up, one measured run, one table row
@@ -99,5 +99,6 @@ for w in 1 2; do
 done
 echo "# ratio = rps / h2o-min's at the same workers (goal >= 0.90 for porrio/info); mib = MiB of the server process"
 echo "# idle = VmRSS 0.2 s after ready; load = peak VmRSS of 0.2 s samples during the run; hwm = VmHWM after it"
+echo "# one answer to GET /status, header+body bytes: h2o-min ${SIZE[h2o-min]}, porrio ${SIZE[porrio]}"
 echo "# porrio/info: default LOG_LEVEL, one access-log line per request to stdout = /dev/null; porrio/warn: no access log"
 echo "# loadavg at end $(cut -d' ' -f1-3 /proc/loadavg)"

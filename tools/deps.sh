@@ -7,7 +7,6 @@ set -eu
 LINK=${1:-build/deps}
 case $LINK in /*) ;; *) LINK=$(pwd)/$LINK ;; esac
 CACHE=${PORRIO_CACHE:-/var/cache/porrio}
-SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 export DEBIAN_FRONTEND=noninteractive
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 
@@ -19,25 +18,31 @@ apt_install() { # installs the packages that are missing
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >&2
 }
 
-enable_deb_src() {
+enable_deb_src() { # both apt formats: deb822 (debian.sources) and a classic sources.list
   f=/etc/apt/sources.list.d/debian.sources
   if [ -f "$f" ] && ! grep -q '^Types:.*deb-src' "$f"; then
     $SUDO sed -i 's/^Types: deb$/Types: deb deb-src/' "$f"
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+  elif [ -f /etc/apt/sources.list ] && ! grep -qs '^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/*.list; then
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list | $SUDO tee /etc/apt/sources.list.d/porrio-deb-src.list >/dev/null
   fi
   if ! apt-cache showsrc h2o 2>/dev/null | grep -q '^Version:'; then
     $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2
   fi
 }
 
-apt_install musl-tools musl-dev cmake make dpkg-dev perl pkgconf ca-certificates linux-libc-dev
+apt_install musl-tools musl-dev cmake make gcc g++ dpkg-dev patch perl pkgconf ca-certificates linux-libc-dev
 enable_deb_src
 
 # Source versions, newest first; the first that downloads wins (a pocket can answer 404).
 versions() { apt-cache showsrc "$1" | sed -n 's/^Version: //p' | sort -u -r -V; }
+# Bump when the recipe below changes what gets built; the key also holds the source versions.
+RECIPE=2
 KEY=$( { for p in openssl zlib jansson h2o; do echo "$p $(versions $p | head -n1)"; done
-         cat "$SELF"; } | sha256sum | cut -c1-16)
+         echo "recipe $RECIPE"; } | sha256sum | cut -c1-16)
 P=$CACHE/deps-$KEY
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9 # one build at a time; a second caller waits and then finds it done
 if [ ! -f "$P/.complete" ]; then
   echo "deps: building static prefix $P (a few minutes, once)" >&2
   W=$(mktemp -d "${TMPDIR:-/tmp}/porrio-deps.XXXXXX")

@@ -3,7 +3,7 @@
 # curl, and the tools the integration tests drive the server with.
 set -eu
 need=
-for p in bats bats-assert bats-support curl procps iproute2 python3; do
+for p in bats bats-assert bats-support curl jq procps iproute2 python3; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -11,23 +11,25 @@
 
 #include "api/api.h"
 #include "app/app.h"
-#include "config/config.h"
 #include "jlog/jlog.h"
+#include "porrio.h"
+#include "reload/reload.h"
 #include "route/route.h"
 #include "server/server.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: porrio [--SETTING VALUE]...   serve\n"
+    fprintf(out, "usage: porrio [--SETTING VALUE]...                serve\n"
+                 "       porrio [--SETTING VALUE]... config set KEY [VALUE] | get KEY | list\n"
                  "       porrio --version | --help\n\n"
-                 "Settings (flag, environment / etcd name, default), highest source first:\n"
-                 "flag > etcd (<ETCD_PREFIX>NAME) > environment > ./.env > default.\n\n");
+                 "Each setting's value comes from, highest first: its flag, etcd (key <ETCD_PREFIX>NAME),\n"
+                 "the environment (NAME), ./.env (NAME=value), its default.\n\n");
     for (int k = 0; k < CFG_COUNT; k++) {
-        char def[256];
-        cfg_default(k, def, sizeof(def));
-        fprintf(out, "  %-22s %-18s %s (default: %s)\n", cfg_flag(k), cfg_name(k), cfg_describe(k),
-                cfg_default_is_computed(k) ? (k == CFG_WORKERS ? "number of CPUs" : "first of ./hitos.json, /data/hitos.json, ./data/hitos.json")
-                                           : def);
+        char def[256] = "";
+        if (!cfg_default_is_computed(k)) /* computed defaults are told by the description */
+            cfg_default(k, def, sizeof(def));
+        fprintf(out, "  %-20s %-17s %s%s%s%s\n", cfg_flag(k), cfg_name(k), cfg_describe(k), def[0] ? " (default: " : "",
+                def, def[0] ? ")" : "");
     }
 }
 
@@ -43,71 +45,44 @@ static void log_settings(const cfg_t *c)
     }
 }
 
-static void warn_setting(void *ctx, cfg_key_t k, const char *value, const char *message)
-{
-    (void)ctx;
-    jlog_line_t l;
-    jlog_begin(&l, JLOG_WARN, "invalid setting ignored");
-    jlog_str(&l, "name", cfg_name(k));
-    jlog_str(&l, "value", value);
-    jlog_str(&l, "error", message);
-    jlog_end(&l);
-}
-
 static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
 
 static void release(void *ctx, uint64_t upto, int ok) { server_release(ctx, upto, ok); }
 
-/* Loads every layer but etcd's and resolves them; exits 2 on any invalid input. */
-static void load_settings(cfg_t *c, int argc, char **argv)
+/* A live setting changed in etcd: the watch thread hands it to the running service. */
+static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
 {
-    cfg_layer_t flags = {0}, env = {0}, dotenv = {0};
-    char err[512];
-    int next = 0;
-    if (cfg_layer_flags(&flags, argc, argv, &next, err, sizeof(err)) != 0) {
-        fprintf(stderr, "porrio: %s\n", err);
-        exit(2);
-    }
-    if (next < argc) {
-        fprintf(stderr, "porrio: unexpected argument '%s' (see porrio --help)\n", argv[next]);
-        exit(2);
-    }
-    if (cfg_layer_env(&env) != 0 || cfg_layer_dotenv_file(&dotenv, ".env", err, sizeof(err)) != 0) {
-        fprintf(stderr, "porrio: %s\n", err);
-        exit(2);
-    }
-    cfg_layer_t *layers[CFG_SRC_COUNT] = {[CFG_SRC_DOTENV] = &dotenv, [CFG_SRC_ENV] = &env, [CFG_SRC_FLAG] = &flags};
-    if (cfg_resolve(c, layers, warn_setting, NULL, err, sizeof(err)) != 0) {
-        fprintf(stderr, "porrio: %s\n", err);
-        exit(2);
-    }
-    cfg_layer_free(&flags);
-    cfg_layer_free(&env);
-    cfg_layer_free(&dotenv);
+    server_t *srv = ctx;
+    if (k == CFG_LOG_LEVEL)
+        jlog_set_level(c->log_level);
+    else if (k == CFG_MAX_BODY_BYTES)
+        server_set_max_body(srv, c->max_body_bytes);
+    else if (k == CFG_SHUTDOWN_GRACE_S)
+        server_set_grace(srv, c->shutdown_grace_s);
 }
 
-static int serve(int argc, char **argv)
+static int serve(settings_t *s)
 {
-    cfg_t c = {0};
+    cfg_t *c = &s->cfg;
     char err[512];
-    server_block_signals(); /* before any thread exists, so the signalfd alone receives them */
-    load_settings(&c, argc, argv);
-    log_settings(&c);
-    jlog_set_level(c.log_level);
+    log_settings(c);
+    jlog_set_level(c->log_level);
+    if (s->etcd != NULL && s->etcd_err[0] != '\0')
+        jlog_log(JLOG_WARN, "etcd unreachable: settings from flags, environment, .env and defaults", "endpoints",
+                 c->value[CFG_ETCD_ENDPOINTS], "error", s->etcd_err, NULL);
 
     struct stat st;
-    if (c.source[CFG_HITOS_FILE] != CFG_SRC_DEFAULT && stat(c.value[CFG_HITOS_FILE], &st) != 0) {
-        fprintf(stderr, "porrio: HITOS_FILE=%s (from %s): file does not exist\n", c.value[CFG_HITOS_FILE],
-                cfg_source_name(c.source[CFG_HITOS_FILE]));
+    const char *hitos_file = c->value[CFG_HITOS_FILE];
+    if (c->source[CFG_HITOS_FILE] != CFG_SRC_DEFAULT && stat(hitos_file, &st) != 0) {
+        fprintf(stderr, "porrio: HITOS_FILE=%s (from %s): file does not exist\n", hitos_file,
+                cfg_source_name(c->source[CFG_HITOS_FILE]));
         return 2;
     }
-
-    const char *hitos_file = c.value[CFG_HITOS_FILE];
     if (hitos_file[0] == '\0')
         jlog_log(JLOG_WARN, "no milestones file found: serving an empty list", "searched",
                  "./hitos.json, /data/hitos.json, ./data/hitos.json", NULL);
     int bad_input = 0;
-    app_opts_t ao = {.data_dir = c.value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store};
+    app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store};
     app_t *app = app_open(&ao, &bad_input, err, sizeof(err));
     if (app == NULL) {
         jlog_log(JLOG_ERROR, bad_input ? "cannot load the milestones" : "cannot open the store", "error", err, NULL);
@@ -121,25 +96,35 @@ static int serve(int argc, char **argv)
         jlog_log(JLOG_ERROR, "cannot build the routes", "error", routes ? err : "out of memory", NULL);
         return 1;
     }
-    server_opts_t o = {.host = c.value[CFG_HOST],
-                       .port = c.port,
-                       .workers = c.workers,
-                       .static_dir = c.value[CFG_STATIC_DIR],
-                       .max_body_bytes = c.max_body_bytes,
-                       .shutdown_grace_s = c.shutdown_grace_s,
+    server_opts_t o = {.host = c->value[CFG_HOST],
+                       .port = c->port,
+                       .workers = c->workers,
+                       .static_dir = c->value[CFG_STATIC_DIR],
+                       .max_body_bytes = c->max_body_bytes,
+                       .shutdown_grace_s = c->shutdown_grace_s,
                        .routes = routes};
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);
         fprintf(stderr, "porrio: %s\n", err);
+        app_close(app);
         return 1;
     }
     app_on_durable(app, release, api.server);
+
+    reload_t *watch = NULL;
+    if (s->etcd != NULL) {
+        reload_opts_t ro = {.cfg = c, .etcd = s->etcd, .prefix = c->value[CFG_ETCD_PREFIX], .revision = s->revision,
+                            .apply = apply_live, .ctx = api.server};
+        memcpy(ro.layers, s->layers, sizeof(ro.layers));
+        if ((watch = reload_start(&ro)) == NULL)
+            jlog_log(JLOG_WARN, "cannot start the etcd watch: settings will not follow etcd", NULL);
+    }
     server_run(api.server);
+    reload_stop(watch);
     app_close(app); /* waits for the last fsync */
     jlog_log(JLOG_INFO, "stopped", NULL);
     server_free(api.server);
     route_table_free(routes);
-    cfg_free(&c);
     return 0;
 }
 
@@ -155,5 +140,23 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    return serve(argc, argv);
+    server_block_signals(); /* before any thread exists, so the signalfd alone receives them */
+    settings_t s;
+    char err[512];
+    int next = argc, rc;
+    if (settings_load(&s, argc, argv, &next, 1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "porrio: %s\n", err);
+        settings_free(&s);
+        return 2;
+    }
+    if (next < argc && strcmp(argv[next], "config") == 0) {
+        rc = config_command(&s, argc - next, argv + next);
+    } else if (next < argc) {
+        fprintf(stderr, "porrio: unexpected argument '%s' (see porrio --help)\n", argv[next]);
+        rc = 2;
+    } else {
+        rc = serve(&s);
+    }
+    settings_free(&s);
+    return rc;
 }

@@ -228,7 +228,10 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
 {
     long i;
     if (hito_index_parse(id, &i) != 0) {
-        set(r, APP_BAD_PATH, "id: must be an integer");
+        if (id[0] != '\0' && strspn(id, "0123456789") == strlen(id)) /* an integer too large for any list */
+            set(r, APP_NOT_FOUND, "no milestone with index %s", id);
+        else
+            set(r, APP_BAD_PATH, "id: must be an integer");
         return;
     }
     pthread_rwlock_rdlock(&a->lock);

@@ -15,16 +15,19 @@ struct porra_db {
 #define GOALS_RULE "must be an integer from 0 to 99"
 #define ID_MAX (4 * PORRA_SEGMENT_MAX + 3)
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
+static const char *const SEG_NAMES[4] = {"local", "visitante", "competition", "year"};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }
 
 /* The string value of v, or NULL when v is not a string or hides a NUL (object keys and C
@@ -37,76 +40,49 @@ static const char *plain_string(const json_t *v)
     return s;
 }
 
-/* Length of the valid multi-byte UTF-8 sequence at s (at most left bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
+/* Length of the valid multi-byte UTF-8 sequence at s, or 0. s is NUL-terminated, and NUL is
+ * never a continuation byte, so a truncated sequence stops before reading past the end. */
+static size_t utf8_seq(const unsigned char *s)
 {
     unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0xC2)
-        return 0; /* ASCII is handled by the caller; 0x80-0xC1 never lead */
-    if (c < 0xE0) {
-        n = 2;
-    } else if (c < 0xF0) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c < 0xF5) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* beyond U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (left < n || s[1] < lo || s[1] > hi)
+    size_t n = c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
+    if (c == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (c == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (c == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xF4)
+        hi = 0x8F; /* beyond U+10FFFF */
+    if (n == 0 || s[1] < lo || s[1] > hi)
         return 0;
     for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
+        if ((s[i] & 0xC0) != 0x80)
             return 0;
     return n;
 }
 
 int porra_segment_ok(const char *s, int allow_dash, char *err, size_t errlen)
 {
-    const char *rule = allow_dash ? SEG_RULE_DASH : SEG_RULE;
-    size_t len = s ? strnlen(s, PORRA_SEGMENT_MAX + 1) : 0;
-    int only_dots = 1;
-    if (len < 1 || len > PORRA_SEGMENT_MAX)
-        goto bad;
-    for (size_t i = 0; i < len;) {
+    size_t len = s ? strnlen(s, PORRA_SEGMENT_MAX + 1) : 0, n;
+    int only_dots = 1, ok = len >= 1 && len <= PORRA_SEGMENT_MAX;
+    for (size_t i = 0; ok && i < len; i += n) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)s + i, len - i);
-            if (n == 0)
-                goto bad;
-            i += n;
-            only_dots = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || (c == '-' && allow_dash)))
-            goto bad;
+        n = c >= 0x80 ? utf8_seq((const unsigned char *)s + i) : 1;
+        ok = n > 0 && (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       (c >= '0' && c <= '9') || c == '_' || c == '.' || (c == '-' && allow_dash));
         only_dots &= c == '.';
-        i++;
     }
-    if (!only_dots)
+    if (ok && !only_dots)
         return 1;
-bad:
-    fail(err, errlen, "%s", rule);
+    fail(err, errlen, "%s", allow_dash ? SEG_RULE_DASH : SEG_RULE);
     return 0;
 }
 
 porra_db_t *porra_db_new(void)
 {
     porra_db_t *db = calloc(1, sizeof *db);
-    if (!db)
-        return NULL;
-    db->by_id = json_object();
-    db->list = json_array();
-    if (!db->by_id || !db->list) {
+    if (db && (!(db->by_id = json_object()) || !(db->list = json_array()))) {
         porra_db_free(db);
         return NULL;
     }
@@ -131,61 +107,62 @@ json_t *porra_get(const porra_db_t *db, const char *id)
 
 json_t *porra_list(const porra_db_t *db) { return db ? db->list : NULL; }
 
-static int goals_ok(int n) { return n >= 0 && n <= PORRA_GOALS_MAX; }
-
 static int closed(const json_t *pool) { return !json_is_null(json_object_get(pool, "resultado")); }
 
-/* The goals of a stored "n-m" result; only ever written by apply_result. */
+/* The goals of a stored result; it is only ever written by apply_result, as "%d-%d". */
 static int parse_result(const json_t *pool, int *local, int *visitante)
 {
     const char *r = json_string_value(json_object_get(pool, "resultado"));
-    char *end;
-    if (!r)
-        return -1;
-    long l = strtol(r, &end, 10);
-    if (end == r || *end != '-' || l < 0 || l > PORRA_GOALS_MAX)
-        return -1;
-    const char *v = end + 1;
-    long m = strtol(v, &end, 10);
-    if (end == v || *end || m < 0 || m > PORRA_GOALS_MAX)
-        return -1;
-    *local = (int)l;
-    *visitante = (int)m;
+    return r && sscanf(r, "%d-%d", local, visitante) == 2 ? 0 : -1;
+}
+
+static int seg_check(const char *name, const char *s, int allow_dash, char *err, size_t errlen)
+{
+    char why[96];
+    if (porra_segment_ok(s, allow_dash, why, sizeof why))
+        return 0;
+    return fail(err, errlen, "%s: %s", name, why);
+}
+
+/* Checks the four segments, naming the first bad one, and joins them into id. */
+static int make_id(char id[ID_MAX + 1], const char *const segs[4], char *err, size_t errlen)
+{
+    for (int k = 0; k < 4; k++)
+        if (seg_check(SEG_NAMES[k], segs[k], 0, err, errlen))
+            return -1;
+    snprintf(id, ID_MAX + 1, "%s-%s-%s-%s", segs[0], segs[1], segs[2], segs[3]);
     return 0;
 }
 
-porra_status_t porra_plan_create(const porra_db_t *db, const char *local, const char *visitante,
-                                 const char *competition, const char *year, json_t **change,
-                                 char *err, size_t errlen)
+static int goals_check(int local, int visitante, char *err, size_t errlen)
 {
-    const char *names[4] = {"local", "visitante", "competition", "year"};
-    const char *segs[4] = {local, visitante, competition, year};
-    char why[96], id[ID_MAX + 1];
-    if (change)
-        *change = NULL;
-    for (int k = 0; k < 4; k++) {
-        if (!porra_segment_ok(segs[k], 0, why, sizeof why)) {
-            fail(err, errlen, "%s: %s", names[k], why);
-            return PORRA_INVALID;
-        }
-    }
-    snprintf(id, sizeof id, "%s-%s-%s-%s", local, visitante, competition, year);
-    if (porra_get(db, id))
-        return PORRA_OK;
-    json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "porra.create", "local", local,
-                          "visitante", visitante, "competition", competition, "year", year);
-    if (!c) {
-        fail(err, errlen, "out of memory");
-        return PORRA_INVALID;
-    }
-    if (change)
-        *change = c;
-    else
-        json_decref(c);
-    return PORRA_CREATED;
+    if (local < 0 || local > PORRA_GOALS_MAX)
+        return fail(err, errlen, "local: " GOALS_RULE);
+    if (visitante < 0 || visitante > PORRA_GOALS_MAX)
+        return fail(err, errlen, "visitante: " GOALS_RULE);
+    return 0;
 }
 
-/* Hands c to the caller as *change, or reports OOM when building it failed. */
+/* The records plan functions produce and porra_dump replays; NULL on OOM. */
+static json_t *create_record(const char *const segs[4])
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "porra.create", "local", segs[0],
+                     "visitante", segs[1], "competition", segs[2], "year", segs[3]);
+}
+
+static json_t *bet_record(const char *id, const char *quien, int local, int visitante)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:i}", "op", "porra.bet", "ID", id, "quien", quien,
+                     "local", local, "visitante", visitante);
+}
+
+static json_t *result_record(const char *id, int local, int visitante)
+{
+    return json_pack("{s:s, s:s, s:i, s:i}", "op", "porra.result", "ID", id, "local", local,
+                     "visitante", visitante);
+}
+
+/* Hands a freshly built record to the caller, or reports OOM when building it failed. */
 static porra_status_t give(json_t *c, json_t **change, porra_status_t st, char *err, size_t errlen)
 {
     if (!c) {
@@ -199,15 +176,34 @@ static porra_status_t give(json_t *c, json_t **change, porra_status_t st, char *
     return st;
 }
 
+static porra_status_t not_found(char *err, size_t errlen)
+{
+    fail(err, errlen, "no such porra");
+    return PORRA_NOT_FOUND;
+}
+
+porra_status_t porra_plan_create(const porra_db_t *db, const char *local, const char *visitante,
+                                 const char *competition, const char *year, json_t **change,
+                                 char *err, size_t errlen)
+{
+    const char *segs[4] = {local, visitante, competition, year};
+    char id[ID_MAX + 1];
+    if (change)
+        *change = NULL;
+    if (make_id(id, segs, err, errlen))
+        return PORRA_INVALID;
+    if (porra_get(db, id))
+        return PORRA_OK;
+    return give(create_record(segs), change, PORRA_CREATED, err, errlen);
+}
+
 porra_status_t porra_plan_delete(const porra_db_t *db, const char *id, json_t **change, char *err,
                                  size_t errlen)
 {
     if (change)
         *change = NULL;
-    if (!porra_get(db, id)) {
-        fail(err, errlen, "no such porra");
-        return PORRA_NOT_FOUND;
-    }
+    if (!porra_get(db, id))
+        return not_found(err, errlen);
     return give(json_pack("{s:s, s:s}", "op", "porra.delete", "ID", id), change, PORRA_OK, err,
                 errlen);
 }
@@ -216,15 +212,11 @@ porra_status_t porra_plan_delete(const porra_db_t *db, const char *id, json_t **
 static int goals_member(const json_t *o, const char *name, int *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(o, name);
-    if (!v) {
-        fail(err, errlen, "%s: missing", name);
-        return -1;
-    }
+    if (!v)
+        return fail(err, errlen, "%s: missing", name);
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > PORRA_GOALS_MAX) {
-        fail(err, errlen, "%s: " GOALS_RULE, name);
-        return -1;
-    }
+        json_integer_value(v) > PORRA_GOALS_MAX)
+        return fail(err, errlen, "%s: " GOALS_RULE, name);
     *out = (int)json_integer_value(v);
     return 0;
 }
@@ -232,21 +224,16 @@ static int goals_member(const json_t *o, const char *name, int *out, char *err, 
 int porra_score_parse(const json_t *body, int *local, int *visitante, char *err, size_t errlen)
 {
     int l, v;
-    if (!json_is_object(body)) {
-        fail(err, errlen, "body: must be a JSON object");
-        return -1;
-    }
+    const char *key;
+    json_t *val;
+    if (!json_is_object(body))
+        return fail(err, errlen, "body: must be a JSON object");
     if (goals_member(body, "local", &l, err, errlen) ||
         goals_member(body, "visitante", &v, err, errlen))
         return -1;
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)body, key, val) {
-        if (strcmp(key, "local") && strcmp(key, "visitante")) {
-            fail(err, errlen, "%s: unknown field", key);
-            return -1;
-        }
-    }
+    json_object_foreach((json_t *)body, key, val)
+        if (strcmp(key, "local") && strcmp(key, "visitante"))
+            return fail(err, errlen, "%s: unknown field", key);
     if (local)
         *local = l;
     if (visitante)
@@ -254,40 +241,23 @@ int porra_score_parse(const json_t *body, int *local, int *visitante, char *err,
     return 0;
 }
 
-static int goals_args_ok(int local, int visitante, char *err, size_t errlen)
-{
-    if (!goals_ok(local) || !goals_ok(visitante)) {
-        fail(err, errlen, "%s: " GOALS_RULE, goals_ok(local) ? "visitante" : "local");
-        return 0;
-    }
-    return 1;
-}
-
 porra_status_t porra_plan_bet(const porra_db_t *db, const char *id, const char *quien, int local,
                               int visitante, json_t **change, char *err, size_t errlen)
 {
-    char why[96];
     if (change)
         *change = NULL;
-    if (!porra_segment_ok(quien, 1, why, sizeof why)) {
-        fail(err, errlen, "quien: %s", why);
-        return PORRA_INVALID;
-    }
-    if (!goals_args_ok(local, visitante, err, errlen))
+    if (seg_check("quien", quien, 1, err, errlen) || goals_check(local, visitante, err, errlen))
         return PORRA_INVALID;
     json_t *pool = porra_get(db, id);
-    if (!pool) {
-        fail(err, errlen, "no such porra");
-        return PORRA_NOT_FOUND;
-    }
+    if (!pool)
+        return not_found(err, errlen);
     if (closed(pool)) {
         fail(err, errlen, "the result is set: betting is closed");
         return PORRA_CLOSED;
     }
     int exists = json_object_get(json_object_get(pool, "apuestas"), quien) != NULL;
-    return give(json_pack("{s:s, s:s, s:s, s:i, s:i}", "op", "porra.bet", "ID", id, "quien", quien,
-                          "local", local, "visitante", visitante),
-                change, exists ? PORRA_OK : PORRA_CREATED, err, errlen);
+    return give(bet_record(id, quien, local, visitante), change,
+                exists ? PORRA_OK : PORRA_CREATED, err, errlen);
 }
 
 porra_status_t porra_plan_result(const porra_db_t *db, const char *id, int local, int visitante,
@@ -295,20 +265,18 @@ porra_status_t porra_plan_result(const porra_db_t *db, const char *id, int local
 {
     if (change)
         *change = NULL;
-    if (!goals_args_ok(local, visitante, err, errlen))
+    if (goals_check(local, visitante, err, errlen))
         return PORRA_INVALID;
-    if (!porra_get(db, id)) {
-        fail(err, errlen, "no such porra");
-        return PORRA_NOT_FOUND;
-    }
-    return give(json_pack("{s:s, s:s, s:i, s:i}", "op", "porra.result", "ID", id, "local", local,
-                          "visitante", visitante),
-                change, PORRA_OK, err, errlen);
+    if (!porra_get(db, id))
+        return not_found(err, errlen);
+    return give(result_record(id, local, visitante), change, PORRA_OK, err, errlen);
 }
 
 porra_status_t porra_winners(const porra_db_t *db, const char *id, json_t **out)
 {
     int rl, rv;
+    const char *quien;
+    json_t *bet;
     if (out)
         *out = NULL;
     json_t *pool = porra_get(db, id);
@@ -318,11 +286,9 @@ porra_status_t porra_winners(const porra_db_t *db, const char *id, json_t **out)
         return PORRA_NO_RESULT;
     json_t *w = json_pack("{s:O, s:[]}", "resultado", json_object_get(pool, "resultado"),
                           "ganadores");
+    json_t *names = json_object_get(w, "ganadores");
     if (!w)
         return PORRA_INVALID;
-    json_t *names = json_object_get(w, "ganadores");
-    const char *quien;
-    json_t *bet;
     json_object_foreach(json_object_get(pool, "apuestas"), quien, bet) {
         if (json_integer_value(json_object_get(bet, "local")) == rl &&
             json_integer_value(json_object_get(bet, "visitante")) == rv &&
@@ -338,64 +304,47 @@ porra_status_t porra_winners(const porra_db_t *db, const char *id, json_t **out)
     return PORRA_OK;
 }
 
-/* Reads a segment member of a record, checked by the segment rule. */
-static const char *seg_member(const json_t *rec, const char *name, int allow_dash, char *err,
-                              size_t errlen)
+/* A string member of a record, or NULL with err naming it. */
+static const char *str_member(const json_t *rec, const char *name, char *err, size_t errlen)
 {
     json_t *v = json_object_get(rec, name);
     const char *s = plain_string(v);
-    char why[96];
-    if (!v)
-        fail(err, errlen, "%s: missing", name);
-    else if (!s)
-        fail(err, errlen, "%s: must be a string", name);
-    else if (!porra_segment_ok(s, allow_dash, why, sizeof why))
-        fail(err, errlen, "%s: %s", name, why);
-    else
-        return s;
-    return NULL;
+    if (!s)
+        fail(err, errlen, "%s: %s", name, v ? "must be a string" : "missing");
+    return s;
 }
 
 /* The pool a record's ID names, or NULL with err. */
 static json_t *pool_member(porra_db_t *db, const json_t *rec, char *err, size_t errlen)
 {
-    json_t *v = json_object_get(rec, "ID");
-    const char *id = plain_string(v);
-    json_t *pool = NULL;
-    if (!v)
-        fail(err, errlen, "ID: missing");
-    else if (!id)
-        fail(err, errlen, "ID: must be a string");
-    else if (!(pool = porra_get(db, id)))
+    const char *id = str_member(rec, "ID", err, errlen);
+    json_t *pool = id ? porra_get(db, id) : NULL;
+    if (id && !pool)
         fail(err, errlen, "ID: no porra \"%s\"", id);
     return pool;
 }
 
 static int apply_create(porra_db_t *db, const json_t *rec, char *err, size_t errlen)
 {
-    const char *names[4] = {"local", "visitante", "competition", "year"};
     const char *segs[4];
     char id[ID_MAX + 1];
     for (int k = 0; k < 4; k++)
-        if (!(segs[k] = seg_member(rec, names[k], 0, err, errlen)))
+        if (!(segs[k] = str_member(rec, SEG_NAMES[k], err, errlen)))
             return -1;
-    snprintf(id, sizeof id, "%s-%s-%s-%s", segs[0], segs[1], segs[2], segs[3]);
-    if (porra_get(db, id)) {
-        fail(err, errlen, "ID: porra \"%s\" already exists", id);
+    if (make_id(id, segs, err, errlen))
         return -1;
-    }
+    if (porra_get(db, id))
+        return fail(err, errlen, "ID: porra \"%s\" already exists", id);
     json_t *pool = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}, s:n}", "ID", id, "local", segs[0],
                              "visitante", segs[1], "competition", segs[2], "year", segs[3],
                              "apuestas", "resultado");
     if (!pool || json_object_set(db->by_id, id, pool)) {
         json_decref(pool);
-        fail(err, errlen, "out of memory");
-        return -1;
+        return fail(err, errlen, "out of memory");
     }
     if (json_array_append_new(db->list, pool)) {
         json_object_del(db->by_id, id);
-        fail(err, errlen, "out of memory");
-        return -1;
+        return fail(err, errlen, "out of memory");
     }
     return 0;
 }
@@ -406,12 +355,12 @@ static int apply_delete(porra_db_t *db, const json_t *rec, char *err, size_t err
     if (!pool)
         return -1;
     /* O(n) in the number of pools, but only on delete: the array stays ready for listing. */
-    size_t i, n = json_array_size(db->list);
-    for (i = n; i-- > 0;)
-        if (json_array_get(db->list, i) == pool)
+    for (size_t i = json_array_size(db->list); i-- > 0;) {
+        if (json_array_get(db->list, i) == pool) {
+            json_array_remove(db->list, i);
             break;
-    if (i < n)
-        json_array_remove(db->list, i);
+        }
+    }
     json_object_del(db->by_id, json_string_value(json_object_get(rec, "ID")));
     return 0;
 }
@@ -421,19 +370,15 @@ static int apply_bet(porra_db_t *db, const json_t *rec, char *err, size_t errlen
     int l, v;
     const char *quien;
     json_t *pool = pool_member(db, rec, err, errlen);
-    if (!pool || !(quien = seg_member(rec, "quien", 1, err, errlen)) ||
-        goals_member(rec, "local", &l, err, errlen) ||
+    if (!pool || !(quien = str_member(rec, "quien", err, errlen)) ||
+        seg_check("quien", quien, 1, err, errlen) || goals_member(rec, "local", &l, err, errlen) ||
         goals_member(rec, "visitante", &v, err, errlen))
         return -1;
-    if (closed(pool)) {
-        fail(err, errlen, "ID: the result is set: betting is closed");
-        return -1;
-    }
+    if (closed(pool))
+        return fail(err, errlen, "ID: the result is set: betting is closed");
     if (json_object_set_new(json_object_get(pool, "apuestas"), quien,
-                            json_pack("{s:i, s:i}", "local", l, "visitante", v))) {
-        fail(err, errlen, "out of memory");
-        return -1;
-    }
+                            json_pack("{s:i, s:i}", "local", l, "visitante", v)))
+        return fail(err, errlen, "out of memory");
     return 0;
 }
 
@@ -446,39 +391,31 @@ static int apply_result(porra_db_t *db, const json_t *rec, char *err, size_t err
         goals_member(rec, "visitante", &v, err, errlen))
         return -1;
     snprintf(r, sizeof r, "%d-%d", l, v);
-    if (json_object_set_new(pool, "resultado", json_string(r))) {
-        fail(err, errlen, "out of memory");
-        return -1;
-    }
+    if (json_object_set_new(pool, "resultado", json_string(r)))
+        return fail(err, errlen, "out of memory");
     return 0;
 }
 
 int porra_apply(porra_db_t *db, const json_t *change, char *err, size_t errlen)
 {
-    if (!db) {
-        fail(err, errlen, "no porra db");
+    static const struct {
+        const char *op;
+        int (*fn)(porra_db_t *db, const json_t *rec, char *err, size_t errlen);
+    } ops[] = {{"porra.create", apply_create},
+               {"porra.delete", apply_delete},
+               {"porra.bet", apply_bet},
+               {"porra.result", apply_result}};
+    if (!db)
+        return fail(err, errlen, "no porra db");
+    if (!json_is_object(change))
+        return fail(err, errlen, "record: must be a JSON object");
+    const char *op = str_member(change, "op", err, errlen);
+    if (!op)
         return -1;
-    }
-    if (!json_is_object(change)) {
-        fail(err, errlen, "record: must be a JSON object");
-        return -1;
-    }
-    json_t *opv = json_object_get(change, "op");
-    const char *op = plain_string(opv);
-    if (!opv) {
-        fail(err, errlen, "op: missing");
-        return -1;
-    }
-    if (op && !strcmp(op, "porra.create"))
-        return apply_create(db, change, err, errlen);
-    if (op && !strcmp(op, "porra.delete"))
-        return apply_delete(db, change, err, errlen);
-    if (op && !strcmp(op, "porra.bet"))
-        return apply_bet(db, change, err, errlen);
-    if (op && !strcmp(op, "porra.result"))
-        return apply_result(db, change, err, errlen);
-    fail(err, errlen, "op: unknown operation");
-    return -1;
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (strcmp(op, ops[k].op) == 0)
+            return ops[k].fn(db, change, err, errlen);
+    return fail(err, errlen, "op: unknown operation");
 }
 
 static int emit(json_t *c, int (*cb)(void *ctx, json_t *change), void *ctx)
@@ -493,33 +430,25 @@ static int emit(json_t *c, int (*cb)(void *ctx, json_t *change), void *ctx)
 int porra_dump(const porra_db_t *db, int (*cb)(void *ctx, json_t *change), void *ctx)
 {
     size_t i;
-    json_t *pool;
+    json_t *pool, *bet;
+    const char *quien, *segs[4];
+    int l, v;
     if (!db || !cb)
         return -1;
     json_array_foreach(db->list, i, pool) {
-        json_t *id = json_object_get(pool, "ID");
-        if (emit(json_pack("{s:s, s:O, s:O, s:O, s:O}", "op", "porra.create", "local",
-                           json_object_get(pool, "local"), "visitante",
-                           json_object_get(pool, "visitante"), "competition",
-                           json_object_get(pool, "competition"), "year",
-                           json_object_get(pool, "year")),
-                 cb, ctx))
+        const char *id = json_string_value(json_object_get(pool, "ID"));
+        for (int k = 0; k < 4; k++)
+            segs[k] = json_string_value(json_object_get(pool, SEG_NAMES[k]));
+        if (emit(create_record(segs), cb, ctx))
             return -1;
-        const char *quien;
-        json_t *bet;
         json_object_foreach(json_object_get(pool, "apuestas"), quien, bet) {
-            if (emit(json_pack("{s:s, s:O, s:s, s:O, s:O}", "op", "porra.bet", "ID", id, "quien",
-                               quien, "local", json_object_get(bet, "local"), "visitante",
-                               json_object_get(bet, "visitante")),
-                     cb, ctx))
+            l = (int)json_integer_value(json_object_get(bet, "local"));
+            v = (int)json_integer_value(json_object_get(bet, "visitante"));
+            if (emit(bet_record(id, quien, l, v), cb, ctx))
                 return -1;
         }
-        int l, v;
         if (closed(pool) &&
-            (parse_result(pool, &l, &v) ||
-             emit(json_pack("{s:s, s:O, s:i, s:i}", "op", "porra.result", "ID", id, "local", l,
-                            "visitante", v),
-                  cb, ctx)))
+            (parse_result(pool, &l, &v) || emit(result_record(id, l, v), cb, ctx)))
             return -1;
     }
     return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -85,10 +86,12 @@ void server_stop(server_t *s)
             return;
     }
     __atomic_store_n(&s->drain_started_ms, now_ms(), __ATOMIC_RELEASE);
-    jlog_line_t l;
-    jlog_begin(&l, JLOG_INFO, "draining");
-    jlog_int(&l, "grace_s", __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED));
-    jlog_end(&l);
+    if (jlog_enabled(JLOG_INFO)) {
+        jlog_line_t l;
+        jlog_begin(&l, JLOG_INFO, "draining");
+        jlog_int(&l, "grace_s", __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED));
+        jlog_end(&l);
+    }
 }
 
 void server_block_signals(void)
@@ -99,6 +102,15 @@ void server_block_signals(void)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* h2o's file handler would cut a path at a decoded NUL and serve what comes before it. */
+static int has_encoded_nul(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 2 < len && p[i] != '?'; i++)
+        if (p[i] == '%' && p[i + 1] == '0' && p[i + 2] == '0')
+            return 1;
+    return 0;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -123,6 +135,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     case ROUTE_NOT_FOUND:
     default:
+        if (has_encoded_nul(req->path.base, req->path.len)) {
+            reply_error(req, 400, "malformed path: an encoded NUL byte");
+            return 0;
+        }
         if (s->static_dir != NULL && (method == ROUTE_GET || method == ROUTE_HEAD))
             return -1; /* the static file handler, next on this path */
         reply_error(req, 404, "no such resource");
@@ -155,12 +171,8 @@ static void on_signal(h2o_socket_t *sock, const char *err)
     if (err != NULL)
         return;
     /* the socket was made with H2O_SOCKET_FLAG_DONT_READ: h2o only reports readability */
-    while (read(h2o_socket_get_fd(sock), &si, sizeof(si)) == sizeof(si)) {
-        jlog_line_t l;
-        jlog_begin(&l, JLOG_INFO, "signal");
-        jlog_str(&l, "signal", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        jlog_end(&l);
-    }
+    while (read(h2o_socket_get_fd(sock), &si, sizeof(si)) == sizeof(si))
+        jlog_log(JLOG_INFO, "signal", "signal", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     server_stop(sock->data);
 }
 
@@ -170,9 +182,11 @@ static int close_if_idle(h2o_req_t *req, void *unused)
     if (req->input.method.base != NULL)
         return 0; /* a request is being read or answered: it is served */
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    int unread = 0;
+    if (sock == NULL || sock->input->size != 0 || ioctl(h2o_socket_get_fd(sock), FIONREAD, &unread) != 0 || unread > 0)
+        return 0; /* part of a request has arrived: it is served */
     /* a keep-alive connection between requests; its read side sees EOF and h2o closes it */
-    if (sock != NULL && sock->input->size == 0)
-        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
     return 0;
 }
 
@@ -187,6 +201,7 @@ static int drain_step(worker_t *w)
         h2o_socket_close(w->listener);
         w->listener = NULL;
         h2o_context_request_shutdown(&w->ctx);
+        return 0; /* one loop turn first, so that requests already sent are read */
     }
     s->conf.http1.callbacks.foreach_request(&w->ctx, close_if_idle, NULL);
     if (w->nconns == 0)
@@ -310,12 +325,14 @@ static void *worker_main(void *arg)
     if (__atomic_add_fetch(&s->started, 1, __ATOMIC_ACQ_REL) == s->o.workers) {
         int expected = SERVER_STARTING;
         __atomic_compare_exchange_n(&s->state, &expected, SERVER_SERVING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-        jlog_line_t l;
-        jlog_begin(&l, JLOG_INFO, "listening");
-        jlog_str(&l, "host", s->host);
-        jlog_int(&l, "port", s->o.port);
-        jlog_int(&l, "workers", s->o.workers);
-        jlog_end(&l);
+        if (jlog_enabled(JLOG_INFO)) {
+            jlog_line_t l;
+            jlog_begin(&l, JLOG_INFO, "listening");
+            jlog_str(&l, "host", s->host);
+            jlog_int(&l, "port", s->o.port);
+            jlog_int(&l, "workers", s->o.workers);
+            jlog_end(&l);
+        }
     }
     for (;;) {
         h2o_evloop_run(w->loop, LOOP_TICK_MS);

@@ -25,7 +25,8 @@ struct store {
     uint64_t gen;          /* generation of the journal in use */
     off_t size, durable_size;
     uint64_t written, decided, lost_lo, lost_hi;
-    int syncing, compacting, closing, failed, started;
+    uint64_t compacted;    /* made durable by store_compact, not yet reported by the committer */
+    int syncing, compacting, closing, failed, fail_pending, started;
     FILE *snap;            /* the snapshot being written by store_compact */
     pthread_mutex_t lock;
     pthread_cond_t work, idle, done;
@@ -177,8 +178,31 @@ static void *commit_main(void *arg)
     store_t *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->closing && (s->written == s->decided || s->compacting || s->failed))
+        while (!s->closing && s->compacted == 0 && !s->fail_pending &&
+               (s->written == s->decided || s->compacting || s->failed))
             pthread_cond_wait(&s->work, &s->lock);
+        if (s->fail_pending) { /* an append could not undo a partial write: recovery is needed */
+            uint64_t upto = s->written;
+            s->fail_pending = 0;
+            if (upto > s->decided)
+                s->lost_lo = s->decided + 1, s->lost_hi = upto;
+            s->decided = upto;
+            pthread_cond_broadcast(&s->done);
+            pthread_mutex_unlock(&s->lock);
+            if (s->o.durable != NULL)
+                s->o.durable(s->o.ctx, upto, 0);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
+        if (s->compacted != 0) { /* reported here, so that `durable` stays on this thread and in order */
+            uint64_t upto = s->compacted;
+            s->compacted = 0;
+            pthread_mutex_unlock(&s->lock);
+            if (s->o.durable != NULL)
+                s->o.durable(s->o.ctx, upto, 1);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
         if (s->written == s->decided || s->failed)
             break; /* closing */
         uint64_t target = s->written;
@@ -272,8 +296,10 @@ uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t
     if (write_all(s->fd, v, 2) != 0) {
         snprintf(err, errlen, "cannot write the journal: %s", strerror(errno));
         /* a partial record would hide every later one at replay */
-        if (ftruncate(s->fd, s->size) != 0)
-            s->failed = 1;
+        if (ftruncate(s->fd, s->size) != 0) {
+            s->failed = s->fail_pending = 1;
+            pthread_cond_signal(&s->work);
+        }
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
@@ -297,6 +323,10 @@ int store_sync(store_t *s, uint64_t ticket)
 int store_dump_record(store_t *s, const void *rec, size_t len)
 {
     unsigned char frame[FRAME_LEN];
+    if (len > STORE_RECORD_MAX) { /* replay would stop at it and drop every later record */
+        errno = EFBIG;
+        return -1;
+    }
     put32(frame, (uint32_t)len);
     put32(frame + 4, (uint32_t)crc32(0, rec, (uInt)len));
     return s->snap != NULL && fwrite(frame, 1, FRAME_LEN, s->snap) == FRAME_LEN && fwrite(rec, 1, len, s->snap) == len ? 0 : -1;
@@ -341,26 +371,24 @@ int store_compact(store_t *s, int (*dump)(void *ctx, store_t *s), void *ctx, cha
         snprintf(err, errlen, "cannot install the new journal: %s", strerror(errno));
         close(s->fd);
         s->fd = -1;
+        s->decided = s->compacted = s->written; /* ... and it is durable: nothing is lost */
         goto out;
     }
     close(s->fd);
     s->fd = newfd, newfd = -1;
     s->gen = gen;
     s->size = s->durable_size = HEADER_LEN;
-    s->decided = s->written;
+    s->decided = s->compacted = s->written; /* the committer reports it */
     rc = 0;
 out:
     if (newfd >= 0) {
         close(newfd);
         unlinkat(s->dirfd, "journal.next", 0);
     }
-    uint64_t upto = s->written;
     s->compacting = 0;
     pthread_cond_broadcast(&s->done);
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->lock);
-    if (rc == 0 && s->o.durable != NULL)
-        s->o.durable(s->o.ctx, upto, 1);
     return rc;
 }
 

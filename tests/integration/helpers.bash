@@ -9,6 +9,12 @@ bats_load_library bats-assert
 PORRIO=${PORRIO:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build/porrio}
 REPO_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
+# Python for the scripted clients: the system's when there is one (a version manager's shim in
+# front of python3 costs a tenth of a second per call).
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+
 # The settings of SPEC §4: never inherited from the environment the suite runs in.
 PORRIO_SETTINGS=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
   ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S)
@@ -18,32 +24,45 @@ _scope_tmp() { printf '%s\n' "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}"; }
 
 # free_port: prints a 127.0.0.1 TCP port nothing listens on (chosen by the kernel, then released).
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# track_pid PID: a background process that porrio_cleanup kills if it is still alive.
-track_pid() { echo "$1" >>"$(_scope_tmp)/tracked.pids"; }
+# track_pid PID: a background process of this shell that porrio_cleanup kills if it is still
+# alive (and still this shell's child, so that a reused number is never hit).
+track_pid() { echo "$1 $BASHPID" >>"$(_scope_tmp)/tracked.pids"; }
+
+# untrack_pid PID: forgets PID (it was reaped: the number may be reused by someone else).
+untrack_pid() {
+  local f
+  for f in "${BATS_TEST_TMPDIR:-}/tracked.pids" "${BATS_FILE_TMPDIR:-}/tracked.pids"; do
+    [ -f "$f" ] && sed -i "/^$1 /d" "$f"
+  done
+  return 0
+}
 
 # porrio_cleanup: kills (SIGKILL) every tracked process of this scope still alive. For teardown.
 porrio_cleanup() {
-  local f pid
+  local f pid parent
   f="$(_scope_tmp)/tracked.pids"
   [ -f "$f" ] || return 0
-  while read -r pid; do
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  while read -r pid parent; do
+    # field 4 of /proc/PID/stat, after the parenthesised command name, is the parent's pid
+    [ "$(sed 's/.*) [A-Za-z] \([0-9]*\) .*/\1/' "/proc/$pid/stat" 2>/dev/null)" = "$parent" ] &&
+      kill -KILL "$pid" 2>/dev/null
   done <"$f"
   rm -f "$f"
   return 0
 }
 
-# porrio_spawn [NAME=VALUE...] [--flag ...]: starts $PORRIO in the background without waiting.
-# Arguments of the form NAME=VALUE go to its environment, the others are its arguments. The
-# settings of the surrounding environment are removed; HOST defaults to 127.0.0.1, PORT to a free
-# port and ETCD_ENDPOINTS to "" (no etcd), unless given as a variable or a flag. The working
-# directory is $PORRIO_CWD when set, else a new empty one. Exports PORRIO_PID, PORRIO_PORT,
-# PORRIO_URL, PORRIO_LOG (stdout), PORRIO_ERR (stderr) and PORRIO_CWD.
-porrio_spawn() {
-  local envs=() args=() a port="" host=0 etcd=0 base unset=() name
+# _porrio_cmd [NAME=VALUE...] [--flag ...]: builds PORRIO_CMD, the command that runs $PORRIO
+# (after `cd` into the working directory). Arguments of the form NAME=VALUE go to its
+# environment, the others are its arguments. The settings of the surrounding environment are
+# removed; HOST defaults to 127.0.0.1 and ETCD_ENDPOINTS to "" (no etcd) unless given as a
+# variable or a flag. PORT: when neither given nor $PORRIO_EXPECT_PORT is set, a free port
+# (PORRIO_EXPECT_PORT names the port the server will take from elsewhere, e.g. a .env file).
+# Sets _PORT to the port the server should listen on ("" when unknown).
+_porrio_cmd() {
+  local envs=() args=() a port="" host=0 etcd=0 unset=() name i
   for a in "$@"; do
     if [[ $a =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then
       envs+=("$a")
@@ -56,7 +75,6 @@ porrio_spawn() {
       args+=("$a")
     fi
   done
-  local i
   for ((i = 0; i < ${#args[@]}; i++)); do
     case ${args[i]} in
       --port) port=${args[i + 1]:-} ;;
@@ -65,25 +83,49 @@ porrio_spawn() {
       --etcd-endpoints | --etcd-endpoints=*) etcd=1 ;;
     esac
   done
-  if [ -z "$port" ] && [ "${PORRIO_NO_PORT:-0}" != 1 ]; then
+  if [ -n "${PORRIO_EXPECT_PORT:-}" ]; then
+    port=$PORRIO_EXPECT_PORT
+  elif [ -z "$port" ] && [ "${_PORRIO_ADD_PORT:-1}" = 1 ]; then
     port=$(free_port)
     envs+=("PORT=$port")
   fi
   [ "$host" = 1 ] || envs+=("HOST=127.0.0.1")
   [ "$etcd" = 1 ] || envs+=("ETCD_ENDPOINTS=")
   for name in "${PORRIO_SETTINGS[@]}"; do unset+=(-u "$name"); done
+  _PORT=$port
+  PORRIO_CMD=(env "${unset[@]}" "${envs[@]}" "$PORRIO" "${args[@]}")
+}
 
+# porrio_spawn [NAME=VALUE...] [--flag ...]: starts $PORRIO in the background without waiting
+# (arguments as _porrio_cmd). The working directory is $PORRIO_CWD when the caller set it, else
+# a new empty one (a directory made here for an earlier server is not reused, unless
+# PORRIO_KEEP_CWD=1). Exports PORRIO_PID, PORRIO_PORT, PORRIO_URL, PORRIO_LOG (stdout),
+# PORRIO_ERR (stderr) and PORRIO_CWD.
+porrio_spawn() {
+  local base
+  _porrio_cmd "$@"
   base=$(mktemp -d "$(_scope_tmp)/porrio.XXXXXX")
-  if [ -z "${PORRIO_CWD:-}" ]; then
+  if [ -z "${PORRIO_CWD:-}" ] ||
+    { [ "$PORRIO_CWD" = "${_PORRIO_AUTO_CWD:-}" ] && [ "${PORRIO_KEEP_CWD:-0}" != 1 ]; }; then
     PORRIO_CWD="$base/cwd"
     mkdir -p "$PORRIO_CWD"
+    export _PORRIO_AUTO_CWD=$PORRIO_CWD
   fi
-  export PORRIO_CWD PORRIO_PORT=$port PORRIO_URL="http://127.0.0.1:$port"
+  export PORRIO_CWD PORRIO_PORT=$_PORT PORRIO_URL="http://127.0.0.1:$_PORT"
   export PORRIO_LOG="$base/stdout.log" PORRIO_ERR="$base/stderr.log"
-  (cd "$PORRIO_CWD" && exec env "${unset[@]}" "${envs[@]}" "$PORRIO" "${args[@]}") \
-    >"$PORRIO_LOG" 2>"$PORRIO_ERR" </dev/null 3>&- &
+  (cd "$PORRIO_CWD" && exec "${PORRIO_CMD[@]}") >"$PORRIO_LOG" 2>"$PORRIO_ERR" </dev/null 3>&- &
   export PORRIO_PID=$!
   track_pid "$PORRIO_PID"
+}
+
+# porrio_exec [NAME=VALUE...] [--flag ...]: runs $PORRIO in the foreground (killed after 5 s),
+# in $PORRIO_CWD or a new empty directory, with the environment of _porrio_cmd except that no
+# PORT is added. For `run`: porrio_exec's status is porrio's (124 when it had to be stopped).
+porrio_exec() {
+  local dir=${PORRIO_CWD:-}
+  _PORRIO_ADD_PORT=0 _porrio_cmd "$@"
+  [ -n "$dir" ] || dir=$(mktemp -d "$(_scope_tmp)/exec.XXXXXX")
+  (cd "$dir" && exec timeout 5 "${PORRIO_CMD[@]}") </dev/null 3>&-
 }
 
 # porrio_dump: prints the current server's logs (for failure messages).
@@ -130,6 +172,7 @@ porrio_wait_exit() {
   fi
   PORRIO_STATUS=0
   wait "$pid" || PORRIO_STATUS=$?
+  untrack_pid "$pid"
 }
 
 # porrio_stop [PID]: SIGTERM, waits (bounded ~10 s) and asserts exit status 0.
@@ -201,16 +244,22 @@ log_setting() {
 }
 
 # log_all_json [FILE]: fails, naming the line, unless every line of FILE is one JSON object
-# terminated by a newline.
+# terminated by a newline, with no key twice (a forged field would repeat one).
 log_all_json() {
-  python3 - "${1:-$PORRIO_LOG}" <<'EOF'
+  "$PYTHON" - "${1:-$PORRIO_LOG}" <<'EOF'
 import json, sys
+def no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError("duplicate keys %s" % dup)
+    return dict(pairs)
 data = open(sys.argv[1], "rb").read()
 if data and not data.endswith(b"\n"):
     sys.exit("last line is not terminated by a newline: %r" % data.rsplit(b"\n", 1)[-1][:200])
 for n, raw in enumerate(data.split(b"\n")[:-1], 1):
     try:
-        obj = json.loads(raw.decode("utf-8"))
+        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
     except Exception as e:
         sys.exit("line %d is not JSON (%s): %r" % (n, e, raw[:300]))
     if not isinstance(obj, dict):
@@ -226,7 +275,7 @@ jfield() { jq -r "$2" <<<"$1"; }
 # http_raw PORT DATA: sends DATA (bytes as given, e.g. $'GET / HTTP/1.1\r\n...') to
 # 127.0.0.1:PORT, half-closes, prints everything the server answers until it closes (at most 5 s).
 http_raw() {
-  python3 -c '
+  "$PYTHON" -c '
 import os, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 s.sendall(os.fsencode(sys.argv[2]))
@@ -244,5 +293,6 @@ sys.stdout.buffer.write(out)
 ' "$1" "$2"
 }
 
-# status_of CURL_ARGS...: prints only the HTTP status of a request.
-status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+# status_of CURL_ARGS...: prints only the HTTP status of a request, 000 when there was no
+# answer (refused, closed without one, timed out); always succeeds.
+status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; }

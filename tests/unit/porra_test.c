@@ -230,6 +230,14 @@ static void test_bets_result_winners(void)
     EXPECT_STR(err, "local: must be an integer from 0 to 99");
     EXPECT_INT(porra_plan_bet(db, id, "ana", 0, -1, &change, err, sizeof err), PORRA_INVALID);
     EXPECT_STR(err, "visitante: must be an integer from 0 to 99");
+    EXPECT_INT(porra_plan_bet(db, id, "ana", -1, 0, &change, err, sizeof err), PORRA_INVALID);
+    EXPECT_INT(porra_plan_bet(db, id, "ana", 0, 100, &change, err, sizeof err), PORRA_INVALID);
+    EXPECT_INT(porra_plan_result(db, id, 0, 100, &change, err, sizeof err), PORRA_INVALID);
+    EXPECT(change == NULL);
+    EXPECT_INT(porra_plan_bet(db, id, "max", 99, 99, &change, err, sizeof err), PORRA_CREATED);
+    json_decref(change);
+    EXPECT_INT(porra_plan_result(db, id, 0, 99, &change, err, sizeof err), PORRA_OK);
+    json_decref(change);
 
     EXPECT_INT(porra_plan_bet(db, id, "ana-maría", 2, 1, &change, err, sizeof err), PORRA_CREATED);
     json_t *want = json_pack("{s:s, s:s, s:s, s:i, s:i}", "op", "porra.bet", "ID", id, "quien",
@@ -289,36 +297,20 @@ static void test_apply_refuses_malformed(void)
     static const char *const recs[] = {
         "[]", "null", "\"porra.create\"", "7", "{}",
         "{\"op\": \"porra.rename\", \"ID\": \"A-B-C-D\"}",
-        "{\"op\": 3, \"ID\": \"A-B-C-D\"}",
-        "{\"op\": \"porra.create\", \"local\": \"A\", \"visitante\": \"B\", \"competition\": \"C\"}",
-        "{\"op\": \"porra.create\", \"local\": \"A\", \"visitante\": \"B\", \"competition\": \"C\","
-        " \"year\": 2017}",
+        "{\"op\": \"porra.deletes\", \"ID\": \"A-B-C-D\"}",
+        "{\"op\": \"porra.delet\", \"ID\": \"A-B-C-D\"}",
         "{\"op\": \"porra.create\", \"local\": \"a-b\", \"visitante\": \"B\", \"competition\": "
         "\"C\", \"year\": \"D\"}",
         "{\"op\": \"porra.create\", \"local\": \"A\", \"visitante\": \"B\", \"competition\": \"C\","
         " \"year\": \"D\"}",
-        "{\"op\": \"porra.delete\"}",
-        "{\"op\": \"porra.delete\", \"ID\": 1}",
         "{\"op\": \"porra.delete\", \"ID\": \"X-Y-Z-W\"}",
-        "{\"op\": \"porra.bet\", \"ID\": \"A-B-C-D\", \"local\": 1, \"visitante\": 1}",
-        "{\"op\": \"porra.bet\", \"ID\": \"A-B-C-D\", \"quien\": \"\", \"local\": 1, "
-        "\"visitante\": 1}",
-        "{\"op\": \"porra.bet\", \"ID\": \"A-B-C-D\", \"quien\": \"q\", \"local\": 1.5, "
-        "\"visitante\": 1}",
-        "{\"op\": \"porra.bet\", \"ID\": \"A-B-C-D\", \"quien\": \"q\", \"local\": 1}",
-        "{\"op\": \"porra.bet\", \"ID\": \"A-B-C-D\", \"quien\": \"q\", \"local\": 1, "
-        "\"visitante\": 100}",
         "{\"op\": \"porra.bet\", \"ID\": \"X-Y-Z-W\", \"quien\": \"q\", \"local\": 1, "
         "\"visitante\": 1}",
         "{\"op\": \"porra.bet\", \"ID\": \"E-F-G-H\", \"quien\": \"q\", \"local\": 1, "
         "\"visitante\": 1}",
         "{\"op\": \"porra.bet\", \"ID\": \"E-F-G-H\", \"quien\": \"x\", \"local\": 0, "
         "\"visitante\": 0}",
-        "{\"op\": \"porra.result\", \"ID\": \"A-B-C-D\", \"local\": \"1\", \"visitante\": 1}",
-        "{\"op\": \"porra.result\", \"ID\": \"A-B-C-D\", \"local\": -1, \"visitante\": 1}",
-        "{\"op\": \"porra.result\", \"ID\": \"A-B-C-D\", \"visitante\": 1}",
         "{\"op\": \"porra.result\", \"ID\": \"X-Y-Z-W\", \"local\": 1, \"visitante\": 1}",
-        "{\"op\": \"porra.result\", \"ID\": null, \"local\": 1, \"visitante\": 1}",
     };
     json_t *before = json_deep_copy(porra_list(db));
     for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
@@ -326,6 +318,36 @@ static void test_apply_refuses_malformed(void)
             test_failed_now = 1;
             printf("# record %zu accepted: %s\n", i, recs[i]);
         }
+    }
+    /* Valid records with each member in turn dropped or replaced by a value no member allows. */
+    static const char *const base[] = {
+        "{\"op\": \"porra.create\", \"local\": \"I\", \"visitante\": \"J\", \"competition\": "
+        "\"K\", \"year\": \"L\"}",
+        "{\"op\": \"porra.delete\", \"ID\": \"A-B-C-D\"}",
+        "{\"op\": \"porra.bet\", \"ID\": \"A-B-C-D\", \"quien\": \"q-1\", \"local\": 1, "
+        "\"visitante\": 99}",
+        "{\"op\": \"porra.result\", \"ID\": \"A-B-C-D\", \"local\": 0, \"visitante\": 1}",
+    };
+    static const char *const junk[] = {"null", "true", "1.0", "-1", "100", "\"\"", "\"..\"",
+                                       "\"a b\"", "[]", "{}", "[\"A\"]"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *good = json_loads(base[i], 0, NULL);
+        const char *key;
+        json_t *val;
+        json_object_foreach(good, key, val) {
+            json_t *rec = json_deep_copy(good);
+            json_object_del(rec, key);
+            EXPECT_INT(porra_apply(db, rec, err, sizeof err), -1);
+            for (size_t j = 0; j < sizeof junk / sizeof junk[0]; j++) {
+                json_object_set_new(rec, key, json_loads(junk[j], JSON_DECODE_ANY, NULL));
+                if (porra_apply(db, rec, err, sizeof err) != -1) {
+                    test_failed_now = 1;
+                    printf("# record %zu with %s = %s accepted\n", i, key, junk[j]);
+                }
+            }
+            json_decref(rec);
+        }
+        json_decref(good);
     }
     EXPECT_INT(porra_apply(db, NULL, err, sizeof err), -1);
     json_t *rec = json_pack("{s:s, s:s#, s:s, s:s, s:s}", "op", "porra.create", "local", "A\0x",
@@ -335,6 +357,12 @@ static void test_apply_refuses_malformed(void)
     EXPECT(json_equal(before, porra_list(db)));
     EXPECT_INT(porra_count(db), 2);
     json_decref(before);
+    /* The base records themselves apply (the delete last, as it removes the pool). */
+    EXPECT_INT(apply_text(db, base[2]), 0);
+    EXPECT_INT(apply_text(db, base[3]), 0);
+    EXPECT_INT(apply_text(db, base[0]), 0);
+    EXPECT_INT(apply_text(db, base[1]), 0);
+    EXPECT_INT(porra_count(db), 2);
     porra_db_free(db);
 }
 

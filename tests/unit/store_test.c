@@ -35,12 +35,18 @@ typedef struct {
     long ndurable;
     uint64_t max_upto;
     int decreasing, notok;
+    int on_main; /* durable was called on the main thread (where the tests call store_compact) */
+    int hold, held; /* hold: the next durable call waits (holding up the committer) until cleared */
+    pthread_cond_t cv;
 } ctx_t;
+
+static pthread_t main_thread;
 
 static void ctx_init(ctx_t *c)
 {
     memset(c, 0, sizeof(*c));
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
 }
 
 static void ctx_free(ctx_t *c)
@@ -49,6 +55,7 @@ static void ctx_free(ctx_t *c)
         free(c->recs[i].data);
     free(c->recs);
     pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
     memset(c, 0, sizeof(*c));
 }
 
@@ -98,6 +105,14 @@ static void on_durable(void *ctx, uint64_t upto, int ok)
         c->max_upto = upto;
     if (!ok)
         c->notok = 1;
+    if (pthread_equal(pthread_self(), main_thread))
+        c->on_main = 1;
+    if (c->hold) {
+        c->held = 1;
+        pthread_cond_broadcast(&c->cv);
+        while (c->hold)
+            pthread_cond_wait(&c->cv, &c->mu);
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -757,9 +772,9 @@ static void test_compaction(void)
     uint64_t t = 0;
     size_t size = HDR;
     int right = 1;
-    for (int i = 0; i < 20; i++) {
-        t = append_rec(s, i, 100);
-        size += FRAME + 100;
+    for (int i = 0; i < 20; i++) { /* 16 + 9 * (8 + 104) is exactly 1024: not past it yet */
+        t = append_rec(s, i, 104);
+        size += FRAME + 104;
         if (!!store_should_compact(s) != (size > 1024)) {
             printf("# store_should_compact is %d with a journal of %zu bytes\n", store_should_compact(s), size);
             right = 0;
@@ -781,6 +796,7 @@ static void test_compaction(void)
     store_close(s);
     EXPECT(!c.decreasing);
     EXPECT(!c.notok);
+    EXPECT(!c.on_main); /* durable comes from the committer thread, not from store_compact's */
     EXPECT_INT(c.max_upto, t2);
 
     ctx_reset(&c);
@@ -1118,9 +1134,188 @@ out:
     return 1;
 }
 
+/* Appends go on while another thread compacts, both under the caller's lock as a server does. */
+#define CC_WRITERS 3
+#define CC_PER 300
+
+typedef struct {
+    store_t *s;
+    pthread_mutex_t lock; /* the caller's lock: journal order is list order */
+    char *list[CC_WRITERS * CC_PER];
+    int n, failures, done;
+} cc_state_t;
+
+typedef struct {
+    cc_state_t *st;
+    int id;
+} cc_arg_t;
+
+static void *cc_writer(void *p)
+{
+    cc_arg_t *a = p;
+    cc_state_t *st = a->st;
+    char e[256];
+    for (int i = 0; i < CC_PER; i++) {
+        char rec[64];
+        snprintf(rec, sizeof(rec), "w%d-%d", a->id, i);
+        pthread_mutex_lock(&st->lock);
+        uint64_t t = store_append(st->s, rec, strlen(rec), e, sizeof(e));
+        if (t != 0)
+            st->list[st->n++] = strdup(rec);
+        pthread_mutex_unlock(&st->lock);
+        if (t == 0 || store_sync(st->s, t) != 0) {
+            pthread_mutex_lock(&st->lock);
+            st->failures++;
+            pthread_mutex_unlock(&st->lock);
+        }
+    }
+    return NULL;
+}
+
+static int dump_list(void *ctx, store_t *s)
+{
+    cc_state_t *st = ctx;
+    for (int i = 0; i < st->n; i++)
+        if (store_dump_record(s, st->list[i], strlen(st->list[i])) != 0)
+            return -1;
+    return 0;
+}
+
+static void test_compaction_concurrent(void)
+{
+    char *dir = mkdir_tmp();
+    ctx_t c;
+    ctx_init(&c);
+    static cc_state_t st;
+    memset(&st, 0, sizeof(st));
+    pthread_mutex_init(&st.lock, NULL);
+    st.s = open_store(&c, dir, 512);
+    EXPECT(st.s != NULL);
+    if (st.s == NULL)
+        goto out;
+    pthread_t th[CC_WRITERS];
+    cc_arg_t args[CC_WRITERS];
+    for (int i = 0; i < CC_WRITERS; i++) {
+        args[i] = (cc_arg_t){.st = &st, .id = i};
+        pthread_create(&th[i], NULL, cc_writer, &args[i]);
+    }
+    int compactions = 0, cfail = 0;
+    for (int round = 0; round < 400; round++) {
+        pthread_mutex_lock(&st.lock);
+        int finished = st.n + st.failures >= CC_WRITERS * CC_PER;
+        if (!finished && store_should_compact(st.s)) {
+            if (store_compact(st.s, dump_list, &st, err, sizeof(err)) == 0)
+                compactions++;
+            else
+                cfail++, printf("# store_compact: %s\n", err);
+        }
+        pthread_mutex_unlock(&st.lock);
+        if (finished)
+            break;
+        usleep(2000);
+    }
+    for (int i = 0; i < CC_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    store_close(st.s);
+    printf("# %d compactions during %d appends, %ld durable callbacks\n", compactions, st.n, c.ndurable);
+    EXPECT(compactions >= 2);
+    EXPECT_INT(cfail, 0);
+    EXPECT_INT(st.failures, 0);
+    EXPECT_INT(st.n, CC_WRITERS * CC_PER);
+    EXPECT(!c.decreasing);
+    EXPECT(!c.notok);
+    EXPECT(!c.on_main);
+    EXPECT_INT(c.max_upto, st.n);
+
+    ctx_reset(&c);
+    store_t *s = open_store(&c, dir, 512);
+    EXPECT_INT(c.n, st.n);
+    int same = c.n == st.n;
+    for (int i = 0; same && i < st.n; i++)
+        same = saw_str(&c, i, st.list[i]);
+    EXPECT(same); /* once each, in journal order: nothing lost, nothing twice */
+    EXPECT_INT(c.nwarn, 0);
+    store_close(s);
+out:
+    for (int i = 0; i < st.n; i++)
+        free(st.list[i]);
+    pthread_mutex_destroy(&st.lock);
+    ctx_free(&c);
+    rm_tree(dir);
+}
+
+/* The snapshot is in but the new journal cannot be renamed over the old one (here: `journal` has
+ * become a directory). The snapshot holds everything, so nothing may be reported lost. */
+static void test_journal_install_fails(void)
+{
+    static const char *snap[] = {"A", "B", "B2", "C", NULL};
+    char *dir = mkdir_tmp();
+    char jdir[512];
+    snprintf(jdir, sizeof(jdir), "%s", at(dir, "journal"));
+    ctx_t c;
+    ctx_init(&c);
+    store_t *s = open_store(&c, dir, 0);
+    EXPECT(s != NULL);
+    if (s == NULL)
+        goto out;
+    append_str(s, "A");
+    EXPECT_INT(store_sync(s, append_str(s, "B")), 0);
+    /* hold the committer in its next report, so that C is still pending during the compaction */
+    pthread_mutex_lock(&c.mu);
+    c.hold = 1;
+    pthread_mutex_unlock(&c.mu);
+    EXPECT_INT(store_sync(s, append_str(s, "B2")), 0);
+    pthread_mutex_lock(&c.mu);
+    while (!c.held)
+        pthread_cond_wait(&c.cv, &c.mu);
+    pthread_mutex_unlock(&c.mu);
+    EXPECT_INT(unlink(jdir), 0);
+    EXPECT_INT(mkdir(jdir, 0755), 0);
+    EXPECT_INT(write_whole(at(jdir, "x"), "x", 1), 0);
+    uint64_t tc = append_str(s, "C"); /* written to the old journal, not yet durable */
+    err[0] = '\0';
+    EXPECT_INT(store_compact(s, dump_strs, snap, err, sizeof(err)), -1);
+    EXPECT(strstr(err, "cannot install the new journal") != NULL);
+    pthread_mutex_lock(&c.mu);
+    c.hold = 0;
+    pthread_cond_broadcast(&c.cv);
+    pthread_mutex_unlock(&c.mu);
+    EXPECT_INT(store_sync(s, tc), 0);
+    EXPECT(!store_writable(s));
+    char e[256] = "";
+    EXPECT_INT(store_append(s, "D", 1, e, sizeof(e)), 0);
+    EXPECT(e[0] != '\0');
+    store_close(s);
+    EXPECT(!c.notok);
+    EXPECT_INT(c.max_upto, tc);
+    EXPECT(find_warn(&c, "fsync", NULL) < 0);
+    print_warns(&c);
+
+    unlink(at(jdir, "x"));
+    rmdir(jdir);
+    for (int round = 0; round < 2; round++) {
+        ctx_reset(&c);
+        s = open_store(&c, dir, 0);
+        EXPECT(s != NULL);
+        EXPECT_INT(c.n, 4 + round);
+        for (int i = 0; i < 4; i++)
+            EXPECT(saw_str(&c, i, snap[i]));
+        EXPECT(round == 0 || saw_str(&c, 4, "D"));
+        EXPECT_INT(c.nwarn, 0);
+        EXPECT(store_writable(s));
+        if (round == 0)
+            EXPECT_INT(store_sync(s, append_str(s, "D")), 0);
+        store_close(s);
+    }
+out:
+    ctx_free(&c);
+    rm_tree(dir);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    main_thread = pthread_self();
     RUN(test_round_trip);
     RUN(test_tickets_and_durable);
     RUN(test_group_commit);
@@ -1132,6 +1327,8 @@ int main(void)
     RUN(test_compaction);
     RUN(test_two_generations);
     RUN(test_interrupted_compaction);
+    RUN(test_compaction_concurrent);
+    RUN(test_journal_install_fails);
     RUN(test_record_too_large);
     RUN(test_dump_too_large);
     RUN(test_data_dir);

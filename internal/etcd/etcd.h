@@ -1,0 +1,244 @@
+/* etcd: a client of etcd's v3 HTTP/JSON gateway (POST /v3/kv/range, /v3/kv/put,
+ * /v3/kv/deleterange, /v3/watch) over plain HTTP/1.1 sockets, with every call bounded by a
+ * deadline and a watch loop that survives etcd restarts.
+ *
+ * Nothing here logs, prints or keeps global state. An etcd_t is read-only after etcd_new, so
+ * several threads may use one at once (each call opens its own connection). Errors come back as
+ * text in `char *err, size_t errlen` (err may be NULL). Keys and values travel as base64; the
+ * decoded bytes are handed out NUL-terminated, so a value holding a NUL byte reads as cut short.
+ *
+ * The pieces below the calls (base64, request bodies, answer parsers, the chunked decoder, the
+ * watch stream parser and the HTTP transport) are public so they can be tested on their own. */
+#ifndef PORRIO_ETCD_H
+#define PORRIO_ETCD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- client ---- */
+
+typedef struct etcd etcd_t;
+
+/* Parses an ETCD_ENDPOINTS list: comma-separated http://host:port entries, host a name, an
+ * IPv4 literal or a bracketed IPv6 literal. Names are resolved at each connection, so a name
+ * that does not resolve yet is no error here. Returns a client to free with etcd_free; NULL with
+ * err when the list is empty, an entry is malformed, or memory runs out. */
+etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen);
+
+/* Frees e (NULL is fine). No call may be running on it. */
+void etcd_free(etcd_t *e);
+
+/* Number of endpoints of e (at least 1). */
+size_t etcd_endpoint_count(const etcd_t *e);
+
+/* "http://" and the authority (host:port, an IPv6 host in brackets) of endpoint i, for messages
+ * and the Host header; owned by e. NULL when i is out of range. */
+const char *etcd_endpoint_name(const etcd_t *e, size_t i);
+
+/* One key and its value, both malloc'd and NUL-terminated (an empty value is ""). */
+typedef struct {
+    char *key, *value;
+    int64_t mod_revision;
+} etcd_kv_t;
+
+/* Frees the n entries of kvs and the array itself (NULL is fine). */
+void etcd_kvs_free(etcd_kv_t *kvs, size_t n);
+
+/* Reads every key that starts with prefix ("" means every key), in key order. The endpoints are
+ * tried in order until one answers, all within one deadline of timeout_ms from the call; each
+ * try gets an equal share of the time still left, so a silent endpoint cannot starve the others.
+ * On success: 0, *kvs a malloc'd array of *n entries to free with etcd_kvs_free (NULL and 0 when
+ * nothing matches), *revision the store's revision at read time (a watch resumes from it + 1).
+ * On failure: -1 with err naming each endpoint tried and why it failed; *kvs NULL, *n 0. */
+int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, size_t *n,
+               int64_t *revision, char *err, size_t errlen);
+
+/* Reads one key, with etcd_range's endpoint and deadline rules. 0 with *value a malloc'd copy of
+ * the value, or *value NULL when the key does not exist; -1 with err (and *value NULL). */
+int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err,
+             size_t errlen);
+
+/* Writes key = value (a non-empty key; value may be ""), with etcd_range's endpoint and
+ * deadline rules. 0, or -1 with err. A timeout does not prove the write did not happen. */
+int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char *err,
+             size_t errlen);
+
+/* Deletes key (POST /v3/kv/deleterange); deleting a key that does not exist succeeds. Same
+ * rules and results as etcd_put. */
+int etcd_delete(etcd_t *e, const char *key, int timeout_ms, char *err, size_t errlen);
+
+/* ---- watch ---- */
+
+/* One change. key and value are valid only during the callback; value is NULL when deleted. */
+typedef struct {
+    int deleted;
+    const char *key, *value;
+    int64_t mod_revision;
+} etcd_event_t;
+
+/* Callbacks of etcd_watch_run, all called on the thread running it; any may be NULL. */
+typedef struct {
+    /* Each change, in revision order. */
+    void (*on_event)(void *ctx, const etcd_event_t *ev);
+    /* State changes, for logs: connected = 1 with a description once a watch is established;
+     * 0 with the reason when it is lost, or when the first attempt fails. Further failures
+     * while disconnected are not reported again. */
+    void (*on_state)(void *ctx, int connected, const char *msg);
+    /* The full state under the prefix at revision: after a start without a revision, and after
+     * the watched revision was compacted away (changes may have been missed: the receiver
+     * replaces what it knows, treating keys it had and kvs lacks as deleted). kvs is valid only
+     * during the callback. */
+    void (*on_resync)(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revision);
+    void *ctx;
+} etcd_watch_cb_t;
+
+/* Follows every key under prefix until *stop becomes non-zero (checked at least every 200 ms),
+ * then returns 0. With start_revision 0 it first reads the prefix (on_resync) and watches from
+ * the revision after that read; otherwise it watches from start_revision. On any failure
+ * (connect, reset, end of stream, an error or cancel from etcd) it retries on the next
+ * endpoint after a pause of 100 ms that doubles up to 5 s and returns to 100 ms once a watch is
+ * established, resuming from the last mod_revision delivered + 1 so no change is missed or
+ * repeated; after a compaction it reads the prefix again (on_resync) and goes on from there.
+ * A silent peer is detected by TCP keepalive. Returns -1 only for invalid arguments. */
+int etcd_watch_run(etcd_t *e, const char *prefix, int64_t start_revision,
+                   const etcd_watch_cb_t *cb, volatile int *stop);
+
+/* ---- base64 (standard alphabet, with padding) ---- */
+
+/* len bytes of data as base64: a malloc'd NUL-terminated string; NULL if out of memory. */
+char *etcd_base64_encode(const void *data, size_t len);
+
+/* Decodes len characters of base64 (a multiple of 4, padding only at the end, no whitespace,
+ * unused bits zero). Returns the malloc'd bytes followed by a NUL, their count in *outlen
+ * (unless outlen is NULL); NULL for invalid input or when out of memory. */
+char *etcd_base64_decode(const char *in, size_t len, size_t *outlen);
+
+/* ---- request bodies and answers (JSON text; the strings are malloc'd, NULL if out of memory) ---- */
+
+/* The /v3/kv/range body for every key under prefix: {"key", "range_end"} with range_end the
+ * prefix with its last byte + 1 (trailing 0xff bytes dropped first); for "" (or a prefix of only
+ * 0xff bytes) the key "\0" and range_end "\0", meaning every key from there on. */
+char *etcd_range_request(const char *prefix);
+
+/* The /v3/watch body for every key under prefix (same key range as etcd_range_request) from
+ * start_revision (left out when <= 0: changes from now on). */
+char *etcd_watch_request(const char *prefix, int64_t start_revision);
+
+/* Parses a /v3/kv/range answer: as etcd_range's results (an answer without "kvs" is an empty
+ * range). 0; -1 with err when it is not such an answer (not JSON, no header, bad base64). */
+int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
+                     int64_t *revision, char *err, size_t errlen);
+
+/* Parses any answer that carries a header (put, deleterange): *revision (when revision is not
+ * NULL) from header.revision. 0; -1 with err when it is not such an answer. */
+int etcd_parse_header(const char *body, size_t len, int64_t *revision, char *err, size_t errlen);
+
+/* ---- chunked transfer coding (RFC 9112 §7.1), decoded incrementally ---- */
+
+/* Decoder state; fields are private. Zeroed or etcd_chunked_init'ed before the first feed. */
+typedef struct {
+    int state;
+    int digits;
+    uint64_t left;
+} etcd_chunked_t;
+
+void etcd_chunked_init(etcd_chunked_t *c);
+
+/* Decodes the next len bytes of a chunked body, split anywhere, writing the payload to out,
+ * which has room for len bytes and may be in itself. Chunk extensions and trailers are skipped;
+ * bytes after the last chunk are ignored. Returns the payload bytes written (possibly 0); -1
+ * when the framing is malformed, after which every feed fails. */
+ssize_t etcd_chunked_feed(etcd_chunked_t *c, const char *in, size_t len, char *out);
+
+/* 1 once the last (zero-size) chunk and the trailer section have been decoded, else 0. */
+int etcd_chunked_done(const etcd_chunked_t *c);
+
+/* ---- the watch stream: JSON messages, split anywhere ---- */
+
+/* Parser state. The caller reads the public fields after each feed; the rest is private. */
+typedef struct {
+    void (*on_event)(void *ctx, const etcd_event_t *ev);
+    void *ctx;
+    size_t messages;          /* complete messages handled */
+    int created;              /* a message with result.created arrived */
+    int canceled;             /* etcd canceled the watch: the stream will carry no more events */
+    int failed;               /* an {"error": ...} message arrived; its text is in error */
+    int64_t compact_revision; /* > 0: the watch was canceled because that revision is compacted */
+    int64_t revision;         /* highest mod_revision delivered so far, 0 before any */
+    int64_t header_revision;  /* highest result.header.revision seen */
+    char error[256];          /* why feed failed, etcd's error, or the cancel reason */
+    char *buf;
+    size_t len, cap;
+    int broken;
+} etcd_stream_t;
+
+/* Prepares s; on_event (may be NULL) gets every event of every message, in order. */
+void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev),
+                      void *ctx);
+
+/* Takes the next len bytes of the decoded stream. Each message completed by them is handled at
+ * once: its events go to on_event (all of a message's events are checked before the first is
+ * delivered) and the public fields are updated. Whitespace between messages is skipped; a
+ * message without "result" or "error" is ignored. 0; -1 with s->error when the stream is not a
+ * sequence of JSON objects, an event is malformed, a message exceeds 16 MiB, or memory runs out,
+ * after which every feed fails. */
+int etcd_stream_feed(etcd_stream_t *s, const void *data, size_t len);
+
+/* Frees s's buffer; s may be etcd_stream_init'ed again. */
+void etcd_stream_free(etcd_stream_t *s);
+
+/* ---- HTTP/1.1 transport to one endpoint ---- */
+
+/* Milliseconds of CLOCK_MONOTONIC: the clock of every deadline below. */
+int64_t etcd_clock_ms(void);
+
+/* etcd_http_read's result when the deadline passed, or *cancel became non-zero, before data. */
+#define ETCD_HTTP_AGAIN (-2)
+
+/* A connected non-blocking TCP socket to endpoint i: its name resolved (in a helper thread, so
+ * a slow DNS cannot outlast the deadline), then each of its addresses tried in order, all before
+ * deadline; TCP keepalive is on. cancel as in etcd_http_open. The fd, which the caller closes,
+ * or -1 with err. */
+int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const volatile int *cancel,
+                 char *err, size_t errlen);
+
+/* One POST exchange; fields are private except status. */
+typedef struct {
+    int fd;
+    int status;  /* the answer's status code */
+    int chunked; /* the body is in chunked transfer coding */
+    int done;
+    int64_t left; /* body bytes still due by Content-Length; -1 when it runs to EOF or chunks */
+    etcd_chunked_t dec;
+    size_t off, len;
+    char buf[16384];
+} etcd_http_t;
+
+/* Connects to endpoint i (resolving its name), sends POST path with the JSON body and
+ * "Connection: close", and reads the answer's status line and headers, all before deadline.
+ * cancel (NULL for none) is checked at least every 200 ms, and a non-zero value fails the call.
+ * 0 with h ready for etcd_http_read whatever the status; -1 with err (the reason, without the
+ * endpoint's name), h closed. */
+int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
+                   int64_t deadline, const volatile int *cancel, etcd_http_t *h, char *err,
+                   size_t errlen);
+
+/* Reads the next body bytes of h (de-chunked) into out, waiting until deadline at most.
+ * Returns the count (> 0); 0 at the end of the body; ETCD_HTTP_AGAIN when the deadline passed
+ * or *cancel became non-zero first (h stays usable); -1 with err on a connection error, a
+ * connection closed before the body's end, or malformed chunks. */
+ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
+                       const volatile int *cancel, char *err, size_t errlen);
+
+/* Closes h's connection (harmless twice). */
+void etcd_http_close(etcd_http_t *h);
+
+/* One whole exchange with endpoint i: etcd_http_open, then the body (at most 64 MiB) until
+ * deadline. 0 for a 2xx answer, *resp its malloc'd NUL-terminated body and *resp_len its length;
+ * -1 with err otherwise, a non-2xx answer giving "HTTP <status>: <etcd's message>". */
+int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
+                   int64_t deadline, const volatile int *cancel, char **resp, size_t *resp_len,
+                   char *err, size_t errlen);
+
+#endif

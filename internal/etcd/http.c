@@ -1,0 +1,358 @@
+/* The HTTP/1.1 exchange with an endpoint: one POST per connection, the answer's head, and its
+ * body framed by Content-Length, chunks or the end of the connection. */
+#include "etcd/etcd.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SLICE_MS 200
+#define BODY_MAX (64u << 20)
+#define SCHEME "http://"
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int canceled(const volatile int *cancel)
+{
+    return cancel && *cancel;
+}
+
+/* 1 when fd is ready (or has an error for the next call to report), 0 when the deadline passed,
+ * -2 when canceled, -1 on a poll error. */
+static int wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel)
+{
+    for (;;) {
+        if (canceled(cancel))
+            return -2;
+        int64_t left = deadline - etcd_clock_ms();
+        if (left <= 0)
+            return 0;
+        if (cancel && left > SLICE_MS)
+            left = SLICE_MS;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)left);
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static int send_all(int fd, const char *p, size_t n, int64_t deadline, const volatile int *cancel,
+                    char *err, size_t errlen)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            seterr(err, errlen, "sending the request: %s", strerror(errno));
+            return -1;
+        }
+        int r = wait_fd(fd, POLLOUT, deadline, cancel);
+        if (r <= 0) {
+            seterr(err, errlen, r == 0 ? "timed out sending the request" : "canceled");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Receives once into buf after waiting for data: > 0 bytes, 0 at EOF, ETCD_HTTP_AGAIN, -1. */
+static ssize_t recv_some(int fd, char *buf, size_t cap, int64_t deadline,
+                         const volatile int *cancel, char *err, size_t errlen)
+{
+    for (;;) {
+        int w = wait_fd(fd, POLLIN, deadline, cancel);
+        if (w == 0 || w == -2)
+            return ETCD_HTTP_AGAIN;
+        ssize_t r = w < 0 ? -1 : recv(fd, buf, cap, 0);
+        if (r >= 0)
+            return r;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            seterr(err, errlen, "%s", strerror(errno));
+            return -1;
+        }
+    }
+}
+
+static int header_is(const char *line, size_t n, const char *name, const char **value)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+        return 0;
+    const char *v = line + k + 1;
+    while (v < line + n && (*v == ' ' || *v == '\t'))
+        v++;
+    *value = v;
+    return 1;
+}
+
+/* Parses the head in h->buf[0..n): status line and the headers that frame the body. */
+static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
+{
+    const char *p = h->buf, *end = h->buf + n;
+    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ' || p[9] < '1' || p[9] > '5' ||
+        p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') {
+        seterr(err, errlen, "not an HTTP/1.x answer");
+        return -1;
+    }
+    h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+    h->left = -1;
+    h->chunked = 0;
+    int has_length = 0;
+    for (p = memchr(p, '\n', (size_t)(end - p)) + 1; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *v;
+        size_t len = (size_t)((nl ? nl : end) - p);
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (header_is(p, len, "Content-Length", &v)) {
+            int64_t cl = 0;
+            const char *q = v;
+            for (; q < p + len && *q >= '0' && *q <= '9' && cl < ((int64_t)1 << 50); q++)
+                cl = cl * 10 + (*q - '0');
+            if (q == v || (q < p + len && *q != ' ' && *q != '\t')) {
+                seterr(err, errlen, "invalid Content-Length");
+                return -1;
+            }
+            h->left = cl;
+            has_length = 1;
+        } else if (header_is(p, len, "Transfer-Encoding", &v)) {
+            h->chunked = memmem(v, (size_t)(p + len - v), "chunked", 7) != NULL;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    if (h->chunked) /* chunked framing overrides any Content-Length */
+        h->left = -1;
+    else if (has_length && h->left == 0)
+        h->done = 1;
+    etcd_chunked_init(&h->dec);
+    return 0;
+}
+
+/* Reads until the end of the head ("\r\n\r\n"), skipping 1xx interim answers. */
+static int read_head(etcd_http_t *h, int64_t deadline, const volatile int *cancel, char *err,
+                     size_t errlen)
+{
+    size_t len = 0;
+    for (;;) {
+        char *end = len >= 4 ? memmem(h->buf, len, "\r\n\r\n", 4) : NULL;
+        if (end) {
+            size_t head = (size_t)(end - h->buf) + 4;
+            if (parse_head(h, head, err, errlen) < 0)
+                return -1;
+            memmove(h->buf, h->buf + head, len - head);
+            len -= head;
+            if (h->status >= 200)
+                break;
+            continue;
+        }
+        if (len == sizeof h->buf) {
+            seterr(err, errlen, "answer head larger than %zu bytes", sizeof h->buf);
+            return -1;
+        }
+        ssize_t r = recv_some(h->fd, h->buf + len, sizeof h->buf - len, deadline, cancel, err,
+                              errlen);
+        if (r == ETCD_HTTP_AGAIN) {
+            seterr(err, errlen, canceled(cancel) ? "canceled" : "timed out waiting for an answer");
+            return -1;
+        }
+        if (r == 0)
+            seterr(err, errlen, "connection closed before an answer");
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+    }
+    h->off = 0;
+    h->len = len;
+    return 0;
+}
+
+int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
+                   int64_t deadline, const volatile int *cancel, etcd_http_t *h, char *err,
+                   size_t errlen)
+{
+    h->fd = -1;
+    h->status = 0;
+    h->done = 0;
+    h->off = h->len = 0;
+    const char *name = etcd_endpoint_name(e, i);
+    if (!name) {
+        seterr(err, errlen, "no endpoint %zu", i);
+        return -1;
+    }
+    const char *authority = name + strlen(SCHEME);
+    size_t blen = strlen(body), cap = strlen(path) + strlen(authority) + blen + 200;
+    char *req = malloc(cap);
+    if (!req) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    int n = snprintf(req, cap,
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                     path, authority, blen);
+    memcpy(req + n, body, blen);
+    h->fd = etcd_connect(e, i, deadline, cancel, err, errlen);
+    int rc = h->fd < 0 ? -1 : send_all(h->fd, req, (size_t)n + blen, deadline, cancel, err, errlen);
+    free(req);
+    if (rc == 0)
+        rc = read_head(h, deadline, cancel, err, errlen);
+    if (rc < 0)
+        etcd_http_close(h);
+    return rc;
+}
+
+ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
+                       const volatile int *cancel, char *err, size_t errlen)
+{
+    while (!h->done && cap > 0) {
+        size_t n = h->len - h->off;
+        if (n > 0 && h->chunked) {
+            if (n > cap)
+                n = cap;
+            ssize_t d = etcd_chunked_feed(&h->dec, h->buf + h->off, n, out);
+            h->off += n;
+            if (d < 0) {
+                seterr(err, errlen, "malformed chunked body");
+                return -1;
+            }
+            h->done = etcd_chunked_done(&h->dec);
+            if (d > 0)
+                return d;
+            continue;
+        }
+        if (n > 0) {
+            if (h->left >= 0 && (int64_t)n > h->left)
+                n = (size_t)h->left;
+            if (n > cap)
+                n = cap;
+            memcpy(out, h->buf + h->off, n);
+            h->off += n;
+            if (h->left >= 0 && (h->left -= (int64_t)n) == 0)
+                h->done = 1;
+            return (ssize_t)n;
+        }
+        if (h->fd < 0) {
+            seterr(err, errlen, "connection closed");
+            return -1;
+        }
+        h->off = h->len = 0;
+        ssize_t r = recv_some(h->fd, h->buf, sizeof h->buf, deadline, cancel, err, errlen);
+        if (r == 0 && (h->chunked || h->left > 0)) {
+            seterr(err, errlen, "connection closed before the end of the answer");
+            return -1;
+        }
+        if (r == 0)
+            h->done = 1;
+        if (r < 0)
+            return r;
+        h->len = (size_t)r;
+    }
+    return 0;
+}
+
+void etcd_http_close(etcd_http_t *h)
+{
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
+}
+
+/* etcd's reason in an error answer: grpc-gateway writes {"error", "message", "code"} (3.4) or
+ * {"code", "message", "details"} (3.5). */
+static void error_message(const char *body, size_t len, char *out, size_t cap)
+{
+    json_t *j = json_loadb(body, len, 0, NULL);
+    const char *m = json_string_value(json_object_get(j, "message"));
+    if (!m || !*m)
+        m = json_string_value(json_object_get(j, "error"));
+    if (m && *m) {
+        snprintf(out, cap, "%s", m);
+    } else {
+        size_t n = len < cap - 1 ? len : cap - 1, k = 0;
+        for (size_t i = 0; i < n; i++) /* keep messages on one printable line */
+            out[k++] = body[i] >= 0x20 && body[i] < 0x7f ? body[i] : ' ';
+        out[k] = '\0';
+    }
+    json_decref(j);
+}
+
+int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
+                   int64_t deadline, const volatile int *cancel, char **resp, size_t *resp_len,
+                   char *err, size_t errlen)
+{
+    etcd_http_t *h = malloc(sizeof *h);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    ssize_t r = -1;
+    *resp = NULL;
+    if (!h || !buf) {
+        seterr(err, errlen, "out of memory");
+        goto out;
+    }
+    if (etcd_http_open(e, i, path, body, deadline, cancel, h, err, errlen) < 0) {
+        free(h);
+        h = NULL;
+        goto out;
+    }
+    for (;;) {
+        if (cap - len < 4096) {
+            char *b = cap < BODY_MAX ? realloc(buf, cap * 2) : NULL;
+            if (!b) {
+                seterr(err, errlen, cap < BODY_MAX ? "out of memory" : "answer too large");
+                r = -1;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        r = etcd_http_read(h, buf + len, cap - len - 1, deadline, cancel, err, errlen);
+        if (r == ETCD_HTTP_AGAIN)
+            seterr(err, errlen, canceled(cancel) ? "canceled" : "timed out reading the answer");
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    if (r == 0) {
+        buf[len] = '\0';
+        if (h->status >= 200 && h->status < 300) {
+            *resp = buf;
+            if (resp_len)
+                *resp_len = len;
+            buf = NULL;
+        } else {
+            char why[200];
+            error_message(buf, len, why, sizeof why);
+            seterr(err, errlen, "HTTP %d: %s", h->status, why);
+            r = -1;
+        }
+    }
+out:
+    if (h) {
+        etcd_http_close(h);
+        free(h);
+    }
+    free(buf);
+    return r == 0 ? 0 : -1;
+}

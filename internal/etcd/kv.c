@@ -1,0 +1,141 @@
+/* The unary calls: range, get, put, delete, each tried on the endpoints in order within one
+ * deadline. */
+#include "etcd/etcd.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Posts body to path on each endpoint in turn until one answers 2xx. Every endpoint gets an
+ * equal share of the time left when its turn comes, so one that accepts and stays silent costs
+ * its share only. The error names every endpoint tried and its reason. */
+static int call(etcd_t *e, const char *path, const char *body, int timeout_ms, char **resp,
+                size_t *resp_len, char *err, size_t errlen)
+{
+    int64_t deadline = etcd_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    size_t n = etcd_endpoint_count(e), used = 0;
+    char why[256];
+    if (err && errlen)
+        err[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int64_t now = etcd_clock_ms(), left = deadline - now;
+        if (left <= 0) {
+            snprintf(why, sizeof why, "not tried: no time left");
+        } else if (etcd_http_post(e, i, path, body, now + left / (int64_t)(n - i), NULL, resp,
+                                  resp_len, why, sizeof why) == 0) {
+            return 0;
+        }
+        if (err && used < errlen) {
+            int w = snprintf(err + used, errlen - used, "%s%s: %s", used ? "; " : "",
+                             etcd_endpoint_name(e, i), why);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    }
+    return -1;
+}
+
+/* {"key": base64(key)} plus, when value is not NULL, "value": base64(value). */
+static char *key_request(const char *key, const char *value)
+{
+    char *k = etcd_base64_encode(key, strlen(key));
+    char *v = value ? etcd_base64_encode(value, strlen(value)) : NULL;
+    json_t *j = NULL;
+    if (k && (v || !value))
+        j = value ? json_pack("{s:s, s:s}", "key", k, "value", v) : json_pack("{s:s}", "key", k);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    free(k);
+    free(v);
+    return s;
+}
+
+int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, size_t *n,
+               int64_t *revision, char *err, size_t errlen)
+{
+    *kvs = NULL;
+    *n = 0;
+    char *body = etcd_range_request(prefix), *resp = NULL;
+    size_t len = 0;
+    if (!body) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = call(e, "/v3/kv/range", body, timeout_ms, &resp, &len, err, errlen);
+    if (rc == 0)
+        rc = etcd_parse_range(resp, len, kvs, n, revision, err, errlen);
+    free(body);
+    free(resp);
+    return rc;
+}
+
+int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err,
+             size_t errlen)
+{
+    *value = NULL;
+    if (!key || !*key) {
+        seterr(err, errlen, "empty key");
+        return -1;
+    }
+    char *body = key_request(key, NULL), *resp = NULL;
+    size_t len = 0, n = 0;
+    etcd_kv_t *kvs = NULL;
+    if (!body) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = call(e, "/v3/kv/range", body, timeout_ms, &resp, &len, err, errlen);
+    if (rc == 0)
+        rc = etcd_parse_range(resp, len, &kvs, &n, NULL, err, errlen);
+    if (rc == 0 && n > 0) {
+        *value = kvs[0].value;
+        kvs[0].value = NULL;
+    }
+    etcd_kvs_free(kvs, n);
+    free(body);
+    free(resp);
+    return rc;
+}
+
+static int write_call(etcd_t *e, const char *path, const char *key, const char *value,
+                      int timeout_ms, char *err, size_t errlen)
+{
+    if (!key || !*key) {
+        seterr(err, errlen, "empty key");
+        return -1;
+    }
+    char *body = key_request(key, value), *resp = NULL;
+    size_t len = 0;
+    if (!body) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = call(e, path, body, timeout_ms, &resp, &len, err, errlen);
+    if (rc == 0)
+        rc = etcd_parse_header(resp, len, NULL, err, errlen);
+    free(body);
+    free(resp);
+    return rc;
+}
+
+int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char *err,
+             size_t errlen)
+{
+    return write_call(e, "/v3/kv/put", key, value ? value : "", timeout_ms, err, errlen);
+}
+
+int etcd_delete(etcd_t *e, const char *key, int timeout_ms, char *err, size_t errlen)
+{
+    return write_call(e, "/v3/kv/deleterange", key, NULL, timeout_ms, err, errlen);
+}

@@ -1,0 +1,337 @@
+/* Parsing of the gateway's JSON: unary answers and the watch stream. The gateway writes int64
+ * fields as strings and leaves out zero values, so a missing field reads as 0 or "". */
+#include "etcd/etcd.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_MESSAGE_MAX (16u << 20)
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* An int64 field: absent (0), a JSON integer, or a string of decimal digits. */
+static int get_int64(const json_t *obj, const char *name, int64_t *out)
+{
+    const json_t *v = json_object_get(obj, name);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 0;
+    }
+    const char *s = json_string_value(v);
+    if (!s || !*s)
+        return -1;
+    int64_t r = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || r > (INT64_MAX - 9) / 10)
+            return -1;
+        r = r * 10 + (*p - '0');
+    }
+    *out = r;
+    return 0;
+}
+
+/* A base64 field decoded: "" when absent (the gateway omits empty values); NULL when the field
+ * is not a string of valid base64, or when out of memory. */
+static char *get_b64(const json_t *obj, const char *name)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v)
+        return strdup("");
+    if (!json_is_string(v))
+        return NULL;
+    return etcd_base64_decode(json_string_value(v), json_string_length(v), NULL);
+}
+
+static json_t *load(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *j = json_loadb(body, len, 0, &je);
+    if (!j) {
+        seterr(err, errlen, "answer is not JSON: %s", je.text);
+        return NULL;
+    }
+    if (!json_is_object(json_object_get(j, "header"))) {
+        seterr(err, errlen, "answer has no header");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+void etcd_kvs_free(etcd_kv_t *kvs, size_t n)
+{
+    if (!kvs)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(kvs[i].key);
+        free(kvs[i].value);
+    }
+    free(kvs);
+}
+
+int etcd_parse_header(const char *body, size_t len, int64_t *revision, char *err, size_t errlen)
+{
+    json_t *j = load(body, len, err, errlen);
+    if (!j)
+        return -1;
+    int64_t rev;
+    int rc = get_int64(json_object_get(j, "header"), "revision", &rev);
+    json_decref(j);
+    if (rc < 0) {
+        seterr(err, errlen, "answer has an invalid header.revision");
+        return -1;
+    }
+    if (revision)
+        *revision = rev;
+    return 0;
+}
+
+int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
+                     int64_t *revision, char *err, size_t errlen)
+{
+    *kvs = NULL;
+    *n = 0;
+    json_t *j = load(body, len, err, errlen);
+    if (!j)
+        return -1;
+    etcd_kv_t *out = NULL;
+    size_t count = 0;
+    int64_t rev;
+    json_t *arr = json_object_get(j, "kvs");
+    if (get_int64(json_object_get(j, "header"), "revision", &rev) < 0) {
+        seterr(err, errlen, "answer has an invalid header.revision");
+        goto fail;
+    }
+    if (arr && !json_is_array(arr)) {
+        seterr(err, errlen, "answer's kvs is not an array");
+        goto fail;
+    }
+    if (arr && json_array_size(arr) > 0) {
+        out = calloc(json_array_size(arr), sizeof *out);
+        if (!out) {
+            seterr(err, errlen, "out of memory");
+            goto fail;
+        }
+        size_t i;
+        json_t *kv;
+        json_array_foreach(arr, i, kv) {
+            etcd_kv_t *o = &out[count++];
+            if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) ||
+                !(o->key = get_b64(kv, "key")) || !(o->value = get_b64(kv, "value")) ||
+                get_int64(kv, "mod_revision", &o->mod_revision) < 0) {
+                seterr(err, errlen, "answer's kvs[%zu] is malformed", i);
+                goto fail;
+            }
+        }
+    }
+    json_decref(j);
+    *kvs = out;
+    *n = count;
+    if (revision)
+        *revision = rev;
+    return 0;
+fail:
+    etcd_kvs_free(out, count);
+    json_decref(j);
+    return -1;
+}
+
+/* ---- the watch stream ---- */
+
+void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev),
+                      void *ctx)
+{
+    memset(s, 0, sizeof *s);
+    s->on_event = on_event;
+    s->ctx = ctx;
+}
+
+void etcd_stream_free(etcd_stream_t *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+    s->len = s->cap = 0;
+}
+
+static int stream_fail(etcd_stream_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->error, sizeof s->error, fmt, ap);
+    va_end(ap);
+    s->broken = 1;
+    return -1;
+}
+
+typedef struct {
+    etcd_event_t ev;
+    char *key, *value;
+} event_t;
+
+static void events_free(event_t *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(evs[i].key);
+        free(evs[i].value);
+    }
+    free(evs);
+}
+
+/* Checks and decodes every event of a message before any is delivered, so that a malformed
+ * message delivers nothing and a resume never starts in the middle of a revision. */
+static int deliver_events(etcd_stream_t *s, const json_t *arr)
+{
+    size_t n = json_array_size(arr), i;
+    event_t *evs = calloc(n ? n : 1, sizeof *evs);
+    if (!evs)
+        return stream_fail(s, "out of memory");
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+        const json_t *kv = json_object_get(e, "kv");
+        const json_t *type = json_object_get(e, "type");
+        event_t *o = &evs[i];
+        if (type && !json_is_string(type))
+            goto bad;
+        if (type && strcmp(json_string_value(type), "PUT") != 0) {
+            if (strcmp(json_string_value(type), "DELETE") != 0)
+                goto bad;
+            o->ev.deleted = 1;
+        }
+        if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) ||
+            !(o->key = get_b64(kv, "key")) ||
+            get_int64(kv, "mod_revision", &o->ev.mod_revision) < 0)
+            goto bad;
+        if (!o->ev.deleted && !(o->value = get_b64(kv, "value")))
+            goto bad;
+        o->ev.key = o->key;
+        o->ev.value = o->value;
+    }
+    for (i = 0; i < n; i++) {
+        if (s->on_event)
+            s->on_event(s->ctx, &evs[i].ev);
+        if (evs[i].ev.mod_revision > s->revision)
+            s->revision = evs[i].ev.mod_revision;
+    }
+    events_free(evs, n);
+    return 0;
+bad:
+    events_free(evs, n);
+    return stream_fail(s, "malformed event %zu in watch message %zu", i, s->messages + 1);
+}
+
+static void copy_text(char *dst, size_t cap, const json_t *v)
+{
+    const char *t = json_string_value(v);
+    if (!t && json_is_object(v))
+        t = json_string_value(json_object_get(v, "message"));
+    snprintf(dst, cap, "%s", t && *t ? t : "unknown error");
+}
+
+static int handle_message(etcd_stream_t *s, const json_t *m)
+{
+    const json_t *error = json_object_get(m, "error");
+    const json_t *r = json_object_get(m, "result");
+    if (error) {
+        s->failed = 1;
+        copy_text(s->error, sizeof s->error, error);
+    } else if (json_is_object(r)) {
+        int64_t hrev, crev;
+        if (get_int64(json_object_get(r, "header"), "revision", &hrev) < 0 ||
+            get_int64(r, "compact_revision", &crev) < 0)
+            return stream_fail(s, "invalid revision in watch message %zu", s->messages + 1);
+        if (hrev > s->header_revision)
+            s->header_revision = hrev;
+        if (json_is_true(json_object_get(r, "created")))
+            s->created = 1;
+        const json_t *events = json_object_get(r, "events");
+        if (events && !json_is_array(events))
+            return stream_fail(s, "events of watch message %zu is not an array", s->messages + 1);
+        if (events && deliver_events(s, events) < 0)
+            return -1;
+        if (json_is_true(json_object_get(r, "canceled")) || crev > 0) {
+            s->canceled = 1;
+            if (crev > 0)
+                s->compact_revision = crev;
+            const json_t *why = json_object_get(r, "cancel_reason");
+            if (json_is_string(why) && json_string_length(why) > 0)
+                snprintf(s->error, sizeof s->error, "%s", json_string_value(why));
+        }
+    }
+    s->messages++;
+    return 0;
+}
+
+/* Whether a failed parse may just be a message cut short by the end of the buffer. jansson
+ * reports most of those as a premature end, but a literal (tru), number (1e) or UTF-8 sequence
+ * cut at the end shows up as an invalid token right at the end instead. */
+static int maybe_incomplete(const json_error_t *je, size_t avail)
+{
+    enum json_error_code code = json_error_code(je);
+    size_t pos = je->position < 0 ? 0 : (size_t)je->position;
+    return code == json_error_premature_end_of_input || pos >= avail ||
+           (code == json_error_invalid_utf8 && avail - pos < 4);
+}
+
+int etcd_stream_feed(etcd_stream_t *s, const void *data, size_t len)
+{
+    if (s->broken)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (s->len + len > STREAM_MESSAGE_MAX)
+        return stream_fail(s, "watch message larger than %u bytes", STREAM_MESSAGE_MAX);
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        char *b = realloc(s->buf, cap);
+        if (!b)
+            return stream_fail(s, "out of memory");
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    /* every message is an object, so none can have been completed without a '}' */
+    int closed = memchr(data, '}', len) != NULL;
+    size_t pos = 0;
+    for (;;) {
+        while (pos < s->len && strchr(" \t\r\n", s->buf[pos]) && s->buf[pos] != '\0')
+            pos++;
+        if (pos == s->len)
+            break;
+        if (s->buf[pos] != '{')
+            return stream_fail(s, "watch stream holds something other than a JSON object");
+        if (!closed)
+            break;
+        json_error_t je;
+        json_t *m = json_loadb(s->buf + pos, s->len - pos, JSON_DISABLE_EOF_CHECK, &je);
+        if (!m) {
+            if (maybe_incomplete(&je, s->len - pos))
+                break;
+            return stream_fail(s, "invalid JSON in the watch stream: %s", je.text);
+        }
+        pos += (size_t)je.position;
+        int rc = handle_message(s, m);
+        json_decref(m);
+        if (rc < 0)
+            return -1;
+    }
+    memmove(s->buf, s->buf + pos, s->len - pos);
+    s->len -= pos;
+    return 0;
+}

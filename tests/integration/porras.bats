@@ -1,0 +1,525 @@
+#!/usr/bin/env bats
+# The betting pools (porras) against the real binary: the course's PUT /porra/... and GET /porras,
+# the resource routes under /porras/{ID} (bets, result, winners, delete), the segment rule of
+# IDs, the order of the checks (path 400, exists 404, body 400, state 409), and the shape of
+# every answer (SPEC §5).
+
+load helpers
+
+setup_file() {
+  # One server for the whole file (two workers, so requests land on both); each test works on
+  # pools of its own.
+  porrio_start WORKERS=2 HITOS_FILE="$REPO_ROOT/data/hitos.json" DATA_DIR="$BATS_FILE_TMPDIR/data"
+  export SHARED_PID=$PORRIO_PID SHARED_URL=$PORRIO_URL SHARED_PORT=$PORRIO_PORT
+}
+
+teardown_file() {
+  local rc=0
+  porrio_stop "$SHARED_PID" || rc=1
+  porrio_cleanup
+  return $rc
+}
+
+teardown() { porrio_cleanup; }
+
+# ---- local helpers ----------------------------------------------------------------------------
+
+# fetch PATH [CURL_ARGS...]: one request to the shared server, the path sent as written
+# (--path-as-is: curl must not squash "." or ".." segments), with the JSON content type on
+# bodies. Headers into $HDRS (CRs removed), body into $BODY, status into $STATUS.
+fetch() {
+  local path=$1
+  shift
+  local out="$BATS_TEST_TMPDIR/fetch"
+  STATUS=$(curl -s --max-time 5 --path-as-is -H 'Content-Type: application/json' -D "$out.h" \
+    -o "$out.b" -w '%{http_code}' "$@" "$SHARED_URL$path")
+  HDRS=$(tr -d '\r' <"$out.h")
+  BODY=$(cat "$out.b")
+  BODY_SIZE=$(stat -c %s "$out.b")
+}
+
+# put PATH [BODY]: PUT with BODY (none when omitted).
+put() {
+  if [ $# -ge 2 ]; then fetch "$1" -X PUT --data-binary "$2"; else fetch "$1" -X PUT; fi
+}
+
+# header NAME: the value of response header NAME (case-insensitive) in $HDRS.
+header() {
+  awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' \
+    'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }' <<<"$HDRS"
+}
+
+# assert_status CODE: $STATUS is CODE (the failure shows the body).
+assert_status() {
+  [ "$STATUS" = "$1" ] || fail "expected status $1, got $STATUS: $BODY"
+}
+
+# assert_json_ok CODE: $STATUS is CODE and the answer is JSON with the JSON content type.
+assert_json_ok() {
+  assert_status "$1"
+  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
+  jq -e . >/dev/null <<<"$BODY" || fail "body is not JSON: $BODY"
+}
+
+# assert_json_error CODE [WORD]: $STATUS is CODE, $BODY is exactly {"error": "<non-empty>",
+# "status": CODE} with the JSON content type, and the message names WORD when given.
+assert_json_error() {
+  assert_status "$1"
+  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
+  jq -e --argjson c "$1" --arg w "${2:-}" \
+    '(keys == ["error", "status"]) and (.status == $c) and (.error | type == "string" and length > 0)
+     and (.error | contains($w))' >/dev/null <<<"$BODY" ||
+    fail "expected a JSON error with status $1${2:+ naming \"$2\"}, got: $BODY"
+}
+
+# assert_pool JSON ID LOCAL VISITANTE COMPETITION YEAR: JSON is that pool with no bets and no
+# result, every field but apuestas/resultado a string.
+assert_pool_new() {
+  run jq -c --arg id "$2" --arg l "$3" --arg v "$4" --arg c "$5" --arg y "$6" \
+    '. == {"ID": $id, "local": $l, "visitante": $v, "competition": $c, "year": $y,
+           "apuestas": {}, "resultado": null}' <<<"$1"
+  assert_output true
+}
+
+# new_pool NAME: creates pool NAME-b-c-2024 (asserting 201) and prints nothing; its ID is NAME-b-c-2024.
+new_pool() {
+  put "/porra/$1/b/c/2024"
+  assert_json_ok 201
+}
+
+# head_raw PATH: HEAD PATH on a connection of its own (Connection: close), read until the server
+# closes it (at most 5 s). Sets HDRS (the headers, CRs removed), HEAD_STATUS_LINE and
+# HEAD_BODY_SIZE (bytes after the blank line that ends the headers).
+head_raw() {
+  local raw="$BATS_TEST_TMPDIR/head.raw" end size fd
+  exec {fd}<>"/dev/tcp/127.0.0.1/$SHARED_PORT"
+  printf 'HEAD %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&"$fd"
+  timeout 5 cat <&"$fd" >"$raw" || true
+  exec {fd}<&-
+  # bytes up to and including the empty line that ends the headers
+  end=$(LC_ALL=C awk '{ n += length($0) + 1 } $0 == "\r" { print n; exit }' "$raw")
+  [ -n "$end" ] || fail "HEAD $1: no complete header block in: $(cat -v "$raw")"
+  size=$(stat -c %s "$raw")
+  HEAD_BODY_SIZE=$((size - end))
+  HDRS=$(head -c "$end" "$raw" | tr -d '\r')
+  HEAD_STATUS_LINE=$(head -n 1 <<<"$HDRS")
+}
+
+# reason CODE: the reason phrase the server uses.
+reason() {
+  case $1 in 200) echo OK ;; 404) echo "Not Found" ;; *) echo "?" ;; esac
+}
+
+SCORE21='{"local":2,"visitante":1}'
+
+# ---- pools ------------------------------------------------------------------------------------
+
+@test "PUT /porra/local/visitante/Copa/2013: 201 with the pool, again 200 with the same body, listed by GET /porras" {
+  put /porra/local/visitante/Copa/2013
+  assert_json_ok 201
+  assert_pool_new "$BODY" local-visitante-Copa-2013 local visitante Copa 2013
+  run jq -r '[.local, .visitante, .competition, .year, .ID] | map(type) | unique | .[]' <<<"$BODY"
+  assert_output string
+  local first=$BODY
+
+  put /porra/local/visitante/Copa/2013
+  assert_json_ok 200
+  assert_equal "$BODY" "$first"
+
+  fetch /porras
+  assert_json_ok 200
+  run jq -r 'type' <<<"$BODY"
+  assert_output array
+  run jq -c --argjson p "$first" '[.[] | select(.ID == $p.ID)]' <<<"$BODY"
+  assert_output "[$(jq -c . <<<"$first")]"
+
+  fetch /porras/local-visitante-Copa-2013
+  assert_json_ok 200
+  assert_equal "$(jq -c . <<<"$BODY")" "$(jq -c . <<<"$first")"
+}
+
+@test "PUT /porra with a body ignores it; the year stays a string as given (e.g. 0042)" {
+  put /porra/Betis/Sevilla/Liga/0042 '{"ignored":true}'
+  assert_json_ok 201
+  run jq -r '.year' <<<"$BODY"
+  assert_output 0042
+  run jq -r '.ID' <<<"$BODY"
+  assert_output Betis-Sevilla-Liga-0042
+}
+
+@test "percent-encoded UTF-8 segments work and the ID holds the decoded text" {
+  put /porra/Espa%C3%B1a/Italia/Eurocopa/2012
+  assert_json_ok 201
+  assert_pool_new "$BODY" "España-Italia-Eurocopa-2012" "España" Italia Eurocopa 2012
+  # the same pool through its encoded ID, and through the raw UTF-8 bytes
+  fetch /porras/Espa%C3%B1a-Italia-Eurocopa-2012
+  assert_json_ok 200
+  run jq -r .ID <<<"$BODY"
+  assert_output "España-Italia-Eurocopa-2012"
+  put /porra/España/Italia/Eurocopa/2012
+  assert_json_ok 200
+  # 4-byte sequences, letters, digits, '_' and '.' (not only dots)
+  put /porra/%F0%9F%98%80/K%C3%B6ln/a_b.c/.1
+  assert_json_ok 201
+  run jq -r .ID <<<"$BODY"
+  assert_output "😀-Köln-a_b.c-.1"
+  # 64 bytes is the limit: 64 ASCII, and 32 two-byte characters
+  local a64 n32
+  a64=$(printf 'a%.0s' {1..64})
+  n32=$(printf '%%C3%%B1%.0s' {1..32})
+  put "/porra/$a64/$n32/c/2024"
+  assert_json_ok 201
+  run jq -r '[(.local | utf8bytelength), (.visitante | utf8bytelength)] | @csv' <<<"$BODY"
+  assert_output 64,64
+}
+
+@test "a bad segment in PUT /porra: 400 naming the segment" {
+  local a65 n33 before
+  fetch /porras
+  before=$(jq length <<<"$BODY")
+  a65=$(printf 'a%.0s' {1..65})
+  n33=$(printf '%%C3%%B1%.0s' {1..33})
+  # bad segment value | any three good ones around it
+  local bad=(
+    'a-b' '%2D' '-' '.' '..' '...' "$a65" "$n33" '%C3' '%C3%28' '%C0%AF' '%ED%A0%80' '%F4%90%80%80'
+    '%FF' 'a%20b' '%20' 'a!b' 'a%2Fb' 'a+b' "a'b" 'a%22b' 'a%5Cb' 'a%0Ab'
+  )
+  # each value in one position, the positions taken in turn
+  local names=(local visitante competition year) i=0 k segs path
+  for ((i = 0; i < ${#bad[@]}; i++)); do
+    k=$((i % 4))
+    segs=(L V C 2024)
+    segs[k]=${bad[i]}
+    path="/porra/${segs[0]}/${segs[1]}/${segs[2]}/${segs[3]}"
+    put "$path"
+    [ "$STATUS" = 400 ] || fail "PUT $path: status $STATUS, expected 400 ($BODY)"
+    assert_json_error 400 "${names[k]}"
+  done
+  # a '-' in every position
+  for k in 0 1 2 3; do
+    segs=(L V C 2024)
+    segs[k]=x-y
+    put "/porra/${segs[0]}/${segs[1]}/${segs[2]}/${segs[3]}"
+    assert_json_error 400 "${names[k]}"
+  done
+  # nothing was created by any of them
+  fetch /porras
+  assert_equal "$(jq length <<<"$BODY")" "$before"
+}
+
+@test "malformed percent-encoding (%zz, %C, %, %00) in a segment: 400 JSON" {
+  local seg
+  for seg in '%zz' '%C' '%' 'a%g1' 'a%00b'; do
+    put "/porra/$seg/b/c/d"
+    assert_json_error 400
+  done
+}
+
+@test "wrong number of segments: 404 JSON" {
+  put /porra/a/b/c
+  assert_json_error 404
+  put /porra/a/b/c/d/e
+  assert_json_error 404
+  put /porra/a//c/d
+  [ "$STATUS" = 400 ] || [ "$STATUS" = 404 ] || fail "empty segment: status $STATUS"
+  assert_json_error "$STATUS"
+}
+
+@test "GET /porras/{ID}: 200 the pool; unknown, well-formed or not: 404" {
+  new_pool getone
+  fetch /porras/getone-b-c-2024
+  assert_json_ok 200
+  assert_pool_new "$BODY" getone-b-c-2024 getone b c 2024
+  local id
+  for id in nope-b-c-2024 getone-b-c-2025 getone-b-c getone a--b - getone-b-c-2024-x 'a%20b' '...'; do
+    fetch "/porras/$id"
+    [ "$STATUS" = 404 ] || fail "GET /porras/$id: status $STATUS, expected 404 ($BODY)"
+    assert_json_error 404
+  done
+}
+
+# ---- bets -------------------------------------------------------------------------------------
+
+@test "bets: 201 new, 200 replaced; quien may hold '-'; the pool shows them" {
+  new_pool bets
+  local id=bets-b-c-2024
+  put "/porras/$id/apuestas/ana" "$SCORE21"
+  assert_json_ok 201
+  put "/porras/$id/apuestas/ana" '{"local":0,"visitante":0}'
+  assert_json_ok 200
+  put "/porras/$id/apuestas/jos%C3%A9-luis" '{"local":99,"visitante":0}'
+  assert_json_ok 201
+  put /porras/$id/apuestas/-- '{"local":1,"visitante":1}'
+  assert_json_ok 201
+
+  fetch "/porras/$id"
+  assert_json_ok 200
+  run jq -c '.apuestas' <<<"$BODY"
+  assert_output '{"ana":{"local":0,"visitante":0},"josé-luis":{"local":99,"visitante":0},"--":{"local":1,"visitante":1}}'
+  run jq -c '.resultado' <<<"$BODY"
+  assert_output null
+  # the listing shows the same
+  fetch /porras
+  run jq -c --arg id "$id" '.[] | select(.ID == $id) | .apuestas | keys' <<<"$BODY"
+  assert_output '["--","ana","josé-luis"]'
+}
+
+@test "a bad quien: 400 naming quien, even on an unknown pool and with a bad body" {
+  new_pool quien
+  local a65 q
+  a65=$(printf 'q%.0s' {1..65})
+  for q in '...' '.' 'a%20b' 'a!b' "$a65" '%C3' 'a%2Fb'; do
+    put "/porras/quien-b-c-2024/apuestas/$q" "$SCORE21"
+    [ "$STATUS" = 400 ] || fail "quien $q: status $STATUS, expected 400 ($BODY)"
+    assert_json_error 400 quien
+    # path first: before "exists" and "body"
+    put "/porras/nope-b-c-2024/apuestas/$q" '{'
+    assert_json_error 400 quien
+  done
+  fetch /porras/quien-b-c-2024
+  run jq -c .apuestas <<<"$BODY"
+  assert_output '{}'
+}
+
+@test "order of the checks: unknown pool 404 even with a bad body; body 400 before state 409" {
+  local body
+  for body in '{' '' '{"local":"x"}' "$SCORE21"; do
+    put /porras/nope-b-c-2024/apuestas/ana "$body"
+    assert_json_error 404
+    put /porras/nope-b-c-2024/resultado "$body"
+    assert_json_error 404
+  done
+  fetch /porras/nope-b-c-2024/ganadores
+  assert_json_error 404
+  fetch /porras/nope-b-c-2024 -X DELETE
+  assert_json_error 404
+
+  new_pool order
+  put /porras/order-b-c-2024/resultado "$SCORE21"
+  assert_json_ok 200
+  # closed: a bad body is still a 400, a good one a 409
+  put /porras/order-b-c-2024/apuestas/ana '{"local":1}'
+  assert_json_error 400 visitante
+  put /porras/order-b-c-2024/apuestas/ana "$SCORE21"
+  assert_json_error 409
+}
+
+@test "a bad bet or result body: 400 naming the field" {
+  new_pool body
+  # body | word the message must name
+  local cases=(
+    '{|body'
+    '{"local":2,"visitante":1|body'
+    '|body'
+    '[2,1]|body'
+    '"2-1"|body'
+    'null|body'
+    '{"local":"2","visitante":1}|local'
+    '{"local":2,"visitante":"1"}|visitante'
+    '{"local":-1,"visitante":1}|local'
+    '{"local":2,"visitante":-1}|visitante'
+    '{"local":100,"visitante":1}|local'
+    '{"local":2,"visitante":100}|visitante'
+    '{"local":1.5,"visitante":1}|local'
+    '{"local":2.0,"visitante":1}|local'
+    '{"local":1e1,"visitante":1}|local'
+    '{"local":true,"visitante":1}|local'
+    '{"local":null,"visitante":1}|local'
+    '{"local":[2],"visitante":1}|local'
+    '{"visitante":1}|local'
+    '{"local":2}|visitante'
+    '{}|local'
+    '{"local":2,"visitante":1,"extra":0}|extra'
+    '{"local":2,"visitante":1,"local":3}|local'
+  )
+  # every case on a bet; every other one on the result too (the same rule)
+  local c b w route i
+  for ((i = 0; i < ${#cases[@]}; i++)); do
+    c=${cases[i]} b=${c%|*} w=${c##*|}
+    for route in apuestas/ana resultado; do
+      [ "$route" = apuestas/ana ] || ((i % 2 == 0)) || continue
+      put "/porras/body-b-c-2024/$route" "$b"
+      [ "$STATUS" = 400 ] || fail "PUT $route $b: status $STATUS, expected 400 ($BODY)"
+      assert_json_error 400 "$w"
+    done
+  done
+  # an integer too big for the JSON parser: 400 (the message names the body, not the field)
+  put /porras/body-b-c-2024/apuestas/ana '{"local":99999999999999999999,"visitante":1}'
+  assert_json_error 400
+  # nothing changed
+  fetch /porras/body-b-c-2024
+  assert_pool_new "$BODY" body-b-c-2024 body b c 2024
+  # the limits themselves are fine
+  put /porras/body-b-c-2024/apuestas/ana '{"local":0,"visitante":99}'
+  assert_json_ok 201
+}
+
+# ---- result and winners -------------------------------------------------------------------------
+
+@test "the course's sequence: bets, no winners yet (409), result, winners, closed betting, correction" {
+  new_pool seq
+  local id=seq-b-c-2024
+  put "/porras/$id/apuestas/ana" "$SCORE21"
+  assert_json_ok 201
+  put "/porras/$id/apuestas/bea" '{"local":0,"visitante":0}'
+  assert_json_ok 201
+  put "/porras/$id/apuestas/carlos-m" "$SCORE21"
+  assert_json_ok 201
+
+  fetch "/porras/$id/ganadores"
+  assert_json_error 409
+
+  put "/porras/$id/resultado" "$SCORE21"
+  assert_json_ok 200
+  run jq -c '[.ID, .resultado, (.apuestas | keys)]' <<<"$BODY"
+  assert_output '["seq-b-c-2024","2-1",["ana","bea","carlos-m"]]'
+  run jq -r '.resultado | type' <<<"$BODY"
+  assert_output string
+
+  fetch "/porras/$id/ganadores"
+  assert_json_ok 200
+  run jq -c '{resultado, ganadores: (.ganadores | sort)}' <<<"$BODY"
+  assert_output '{"resultado":"2-1","ganadores":["ana","carlos-m"]}'
+  run jq -c 'keys' <<<"$BODY"
+  assert_output '["ganadores","resultado"]'
+
+  # betting is closed: new bets and replacements
+  put "/porras/$id/apuestas/dani" "$SCORE21"
+  assert_json_error 409
+  put "/porras/$id/apuestas/bea" "$SCORE21"
+  assert_json_error 409
+  fetch "/porras/$id"
+  run jq -c '.apuestas.bea' <<<"$BODY"
+  assert_output '{"local":0,"visitante":0}'
+
+  # a correction: the winners follow
+  put "/porras/$id/resultado" '{"local":0,"visitante":0}'
+  assert_json_ok 200
+  run jq -r .resultado <<<"$BODY"
+  assert_output 0-0
+  fetch "/porras/$id/ganadores"
+  assert_json_ok 200
+  run jq -c . <<<"$BODY"
+  assert_output '{"resultado":"0-0","ganadores":["bea"]}'
+
+  # nobody right: an empty list
+  put "/porras/$id/resultado" '{"local":7,"visitante":7}'
+  assert_json_ok 200
+  fetch "/porras/$id/ganadores"
+  run jq -c . <<<"$BODY"
+  assert_output '{"resultado":"7-7","ganadores":[]}'
+}
+
+@test "a result on a pool without bets: winners is an empty list" {
+  new_pool nobets
+  put /porras/nobets-b-c-2024/resultado '{"local":10,"visitante":0}'
+  assert_json_ok 200
+  fetch /porras/nobets-b-c-2024/ganadores
+  assert_json_ok 200
+  run jq -c . <<<"$BODY"
+  assert_output '{"resultado":"10-0","ganadores":[]}'
+}
+
+# ---- delete -------------------------------------------------------------------------------------
+
+@test "DELETE /porras/{ID}: 204 with no body; again 404; gone from everywhere; can be created anew" {
+  new_pool del
+  put /porras/del-b-c-2024/apuestas/ana "$SCORE21"
+  fetch /porras/del-b-c-2024 -X DELETE
+  assert_status 204
+  assert_equal "$BODY_SIZE" 0
+  [ -z "$(header Content-Type)" ] || fail "204 with a Content-Type: $(header Content-Type)"
+  local cl
+  cl=$(header Content-Length)
+  [ -z "$cl" ] || [ "$cl" = 0 ] || fail "204 with Content-Length $cl"
+
+  fetch /porras/del-b-c-2024 -X DELETE
+  assert_json_error 404
+  fetch /porras/del-b-c-2024
+  assert_json_error 404
+  fetch /porras/del-b-c-2024/ganadores
+  assert_json_error 404
+  put /porras/del-b-c-2024/apuestas/ana "$SCORE21"
+  assert_json_error 404
+  fetch /porras
+  run jq -r '[.[] | select(.ID == "del-b-c-2024")] | length' <<<"$BODY"
+  assert_output 0
+
+  # created again: a fresh pool, the old bets are gone
+  put /porra/del/b/c/2024
+  assert_json_ok 201
+  assert_pool_new "$BODY" del-b-c-2024 del b c 2024
+}
+
+# ---- methods, HEAD, unknown paths ---------------------------------------------------------------
+
+@test "wrong method: 405 JSON with the Allow header" {
+  new_pool meth
+  local id=meth-b-c-2024
+  # method path allow
+  local cases=(
+    "GET|/porra/a/b/c/d|PUT"
+    "POST|/porra/a/b/c/d|PUT"
+    "DELETE|/porra/a/b/c/d|PUT"
+    "POST|/porras|GET, HEAD"
+    "PUT|/porras|GET, HEAD"
+    "DELETE|/porras|GET, HEAD"
+    "POST|/porras/$id|GET, HEAD, DELETE"
+    "PUT|/porras/$id|GET, HEAD, DELETE"
+    "GET|/porras/$id/apuestas/ana|PUT"
+    "DELETE|/porras/$id/apuestas/ana|PUT"
+    "GET|/porras/$id/resultado|PUT"
+    "POST|/porras/$id/resultado|PUT"
+    "PUT|/porras/$id/ganadores|GET, HEAD"
+    "DELETE|/porras/$id/ganadores|GET, HEAD"
+  )
+  local c m p a
+  for c in "${cases[@]}"; do
+    IFS='|' read -r m p a <<<"$c"
+    fetch "$p" -X "$m" --data-binary "$SCORE21"
+    [ "$STATUS" = 405 ] || fail "$m $p: status $STATUS, expected 405 ($BODY)"
+    assert_json_error 405
+    assert_equal "$(header Allow)" "$a"
+  done
+  # none of them changed the pool
+  fetch "/porras/$id"
+  assert_pool_new "$BODY" "$id" meth b c 2024
+}
+
+@test "HEAD /porras, /porras/{ID}, /porras/{ID}/ganadores: GET's status and headers, no body" {
+  new_pool head
+  put /porras/head-b-c-2024/resultado "$SCORE21"
+  local path raw get_len
+  for path in /porras /porras/head-b-c-2024 /porras/head-b-c-2024/ganadores /porras/nope-b-c-2024; do
+    fetch "$path"
+    local get_status=$STATUS get_type
+    get_len=$(header Content-Length)
+    get_type=$(header Content-Type)
+    assert_equal "$get_len" "$BODY_SIZE"
+    head_raw "$path"
+    assert_equal "$HEAD_STATUS_LINE" "HTTP/1.1 $get_status $(reason "$get_status")"
+    assert_equal "$HEAD_BODY_SIZE" 0
+    assert_equal "$(header Content-Length)" "$get_len"
+    assert_equal "$(header Content-Type)" "$get_type"
+    [ -n "$(header X-Request-Id)" ] || fail "HEAD $path: no X-Request-Id"
+  done
+}
+
+@test "unknown paths under /porras and /porra: 404 JSON" {
+  local p
+  for p in /porras/x/apuestas /porras/x/apuestas/a/b /porras/x/y /porra /porrass /porras/x/resultado/y; do
+    fetch "$p"
+    [ "$STATUS" = 404 ] || fail "GET $p: status $STATUS, expected 404 ($BODY)"
+    assert_json_error 404
+  done
+}
+
+@test "a pool created through one connection is seen at once through others (both workers)" {
+  local i code
+  put /porra/shared/b/c/2024
+  assert_json_ok 201
+  for i in 1 2 3 4 5 6; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$SHARED_URL/porras/shared-b-c-2024")
+    assert_equal "$code" 200
+  done
+}
