@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "metrics/metrics.h"
 #include "reply/reply.h"
 
 /* An answer held until its change is durable. */
@@ -98,6 +99,34 @@ HANDLER(get_ready)
     return 0;
 }
 
+HANDLER(get_metrics)
+{
+    api_t *a = data;
+    app_stats_t st;
+    size_t len;
+    (void)m;
+    app_stats(a->app, &st);
+    metrics_value_t extra[] = {
+        {"porrio_ready", "gauge", "1 while serving, 0 while starting or draining.",
+         a->server != NULL && server_state(a->server) == SERVER_SERVING},
+        {"porrio_connections", "gauge", "Open client connections.", a->server ? (double)server_connections(a->server) : 0},
+        {"porrio_porras", "gauge", "Betting pools held.", (double)st.porras},
+        {"porrio_hitos", "gauge", "Milestones held.", (double)st.hitos},
+        {"porrio_store_writable", "gauge", "1 when the store accepts writes.", st.writable},
+        {"porrio_store_appends_total", "counter", "Changes written to the journal since start.", (double)st.appends},
+        {"porrio_store_fsyncs_total", "counter", "Journal fsyncs since start (shared by concurrent writes).", (double)st.fsyncs},
+        {"porrio_store_journal_bytes", "gauge", "Size of the journal.", (double)st.journal_bytes},
+    };
+    char *text = metrics_render(extra, sizeof(extra) / sizeof(extra[0]), &len);
+    if (text == NULL) {
+        reply_error(req, 500, "out of memory");
+        return 0;
+    }
+    reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+    return 0;
+}
+
 HANDLER(get_openapi)
 {
     (void)m, (void)data;
@@ -167,6 +196,7 @@ int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)
         {ROUTE_GET, "/porras/{ID}/ganadores", get_winners},
         {ROUTE_GET, "/health/live", get_live},
         {ROUTE_GET, "/health/ready", get_ready},
+        {ROUTE_GET, "/metrics", get_metrics},
         {ROUTE_GET, "/openapi.json", get_openapi},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

@@ -137,6 +137,18 @@ void app_on_durable(app_t *a, void (*cb)(void *ctx, uint64_t upto, int ok), void
 
 int app_writable(app_t *a) { return store_writable(a->store); }
 
+void app_stats(app_t *a, app_stats_t *out)
+{
+    store_stats_t st;
+    store_stats(a->store, &st);
+    pthread_rwlock_rdlock(&a->lock);
+    out->porras = porra_count(a->porras);
+    out->hitos = hito_count(a->hitos);
+    pthread_rwlock_unlock(&a->lock);
+    out->appends = st.appends, out->fsyncs = st.fsyncs, out->journal_bytes = st.journal_bytes;
+    out->writable = st.writable;
+}
+
 void app_close(app_t *a)
 {
     if (a == NULL)

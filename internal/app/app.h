@@ -66,6 +66,15 @@ void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body
 void app_porra_result(app_t *a, const char *id, const char *body, size_t len, app_result_t *r);
 void app_porra_winners(app_t *a, const char *id, app_result_t *r);
 
+typedef struct app_stats {
+    size_t porras, hitos;
+    uint64_t appends, fsyncs, journal_bytes; /* the durable store's figures */
+    int writable;
+} app_stats_t;
+
+/** Figures for monitoring; cannot fail. */
+void app_stats(app_t *a, app_stats_t *out);
+
 /** Waits for the store's pending writes and closes it; frees everything. */
 void app_close(app_t *a);
 

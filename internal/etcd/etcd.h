@@ -193,6 +193,18 @@ void etcd_stream_free(etcd_stream_t *s);
 /* Milliseconds of CLOCK_MONOTONIC: the clock of every deadline below. */
 int64_t etcd_clock_ms(void);
 
+/* 1 when cancel is not NULL and *cancel is non-zero, else 0. */
+int etcd_canceled(const volatile int *cancel);
+
+/* Waits until fd is ready for events (poll's POLLIN, POLLOUT...), checking cancel (NULL for
+ * none) at least every 200 ms. 1 when fd is ready (or has an error for the next call to
+ * report), 0 when deadline passed, -2 when canceled, -1 on a poll error (errno set). */
+int etcd_wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel);
+
+/* The module's way to fail with a message: formats fmt and its arguments into err (cut to
+ * errlen bytes, NUL-terminated) as snprintf would; does nothing when err is NULL or errlen 0. */
+void etcd_seterr(char *err, size_t errlen, const char *fmt, ...);
+
 /* etcd_http_read's result when the deadline passed, or *cancel became non-zero, before data. */
 #define ETCD_HTTP_AGAIN (-2)
 

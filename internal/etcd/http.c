@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,45 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SLICE_MS 200
 #define BODY_MAX (64u << 20)
 #define SCHEME "http://"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int canceled(const volatile int *cancel)
-{
-    return cancel && *cancel;
-}
-
-/* 1 when fd is ready (or has an error for the next call to report), 0 when the deadline passed,
- * -2 when canceled, -1 on a poll error. */
-static int wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel)
-{
-    for (;;) {
-        if (canceled(cancel))
-            return -2;
-        int64_t left = deadline - etcd_clock_ms();
-        if (left <= 0)
-            return 0;
-        if (cancel && left > SLICE_MS)
-            left = SLICE_MS;
-        struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, (int)left);
-        if (r > 0)
-            return 1;
-        if (r < 0 && errno != EINTR)
-            return -1;
-    }
-}
 
 static int send_all(int fd, const char *p, size_t n, int64_t deadline, const volatile int *cancel,
                     char *err, size_t errlen)
@@ -64,12 +26,12 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline, const vol
             continue;
         }
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            seterr(err, errlen, "sending the request: %s", strerror(errno));
+            etcd_seterr(err, errlen, "sending the request: %s", strerror(errno));
             return -1;
         }
-        int r = wait_fd(fd, POLLOUT, deadline, cancel);
+        int r = etcd_wait_fd(fd, POLLOUT, deadline, cancel);
         if (r <= 0) {
-            seterr(err, errlen, r == 0 ? "timed out sending the request" : "canceled");
+            etcd_seterr(err, errlen, r == 0 ? "timed out sending the request" : "canceled");
             return -1;
         }
     }
@@ -81,14 +43,14 @@ static ssize_t recv_some(int fd, char *buf, size_t cap, int64_t deadline,
                          const volatile int *cancel, char *err, size_t errlen)
 {
     for (;;) {
-        int w = wait_fd(fd, POLLIN, deadline, cancel);
+        int w = etcd_wait_fd(fd, POLLIN, deadline, cancel);
         if (w == 0 || w == -2)
             return ETCD_HTTP_AGAIN;
         ssize_t r = w < 0 ? -1 : recv(fd, buf, cap, 0);
         if (r >= 0)
             return r;
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            seterr(err, errlen, "%s", strerror(errno));
+            etcd_seterr(err, errlen, "%s", strerror(errno));
             return -1;
         }
     }
@@ -112,7 +74,7 @@ static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
     const char *p = h->buf, *end = h->buf + n;
     if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ' || p[9] < '1' || p[9] > '5' ||
         p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') {
-        seterr(err, errlen, "not an HTTP/1.x answer");
+        etcd_seterr(err, errlen, "not an HTTP/1.x answer");
         return -1;
     }
     h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
@@ -130,7 +92,7 @@ static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
             for (; q < p + len && *q >= '0' && *q <= '9' && cl < ((int64_t)1 << 50); q++)
                 cl = cl * 10 + (*q - '0');
             if (q == v || (q < p + len && *q != ' ' && *q != '\t')) {
-                seterr(err, errlen, "invalid Content-Length");
+                etcd_seterr(err, errlen, "invalid Content-Length");
                 return -1;
             }
             h->left = cl;
@@ -168,17 +130,18 @@ static int read_head(etcd_http_t *h, int64_t deadline, const volatile int *cance
             continue;
         }
         if (len == sizeof h->buf) {
-            seterr(err, errlen, "answer head larger than %zu bytes", sizeof h->buf);
+            etcd_seterr(err, errlen, "answer head larger than %zu bytes", sizeof h->buf);
             return -1;
         }
         ssize_t r = recv_some(h->fd, h->buf + len, sizeof h->buf - len, deadline, cancel, err,
                               errlen);
         if (r == ETCD_HTTP_AGAIN) {
-            seterr(err, errlen, canceled(cancel) ? "canceled" : "timed out waiting for an answer");
+            etcd_seterr(err, errlen,
+                        etcd_canceled(cancel) ? "canceled" : "timed out waiting for an answer");
             return -1;
         }
         if (r == 0)
-            seterr(err, errlen, "connection closed before an answer");
+            etcd_seterr(err, errlen, "connection closed before an answer");
         if (r <= 0)
             return -1;
         len += (size_t)r;
@@ -198,14 +161,14 @@ int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body
     h->off = h->len = 0;
     const char *name = etcd_endpoint_name(e, i);
     if (!name) {
-        seterr(err, errlen, "no endpoint %zu", i);
+        etcd_seterr(err, errlen, "no endpoint %zu", i);
         return -1;
     }
     const char *authority = name + strlen(SCHEME);
     size_t blen = strlen(body), cap = strlen(path) + strlen(authority) + blen + 200;
     char *req = malloc(cap);
     if (!req) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         return -1;
     }
     int n = snprintf(req, cap,
@@ -234,7 +197,7 @@ ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
             ssize_t d = etcd_chunked_feed(&h->dec, h->buf + h->off, n, out);
             h->off += n;
             if (d < 0) {
-                seterr(err, errlen, "malformed chunked body");
+                etcd_seterr(err, errlen, "malformed chunked body");
                 return -1;
             }
             h->done = etcd_chunked_done(&h->dec);
@@ -254,13 +217,13 @@ ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
             return (ssize_t)n;
         }
         if (h->fd < 0) {
-            seterr(err, errlen, "connection closed");
+            etcd_seterr(err, errlen, "connection closed");
             return -1;
         }
         h->off = h->len = 0;
         ssize_t r = recv_some(h->fd, h->buf, sizeof h->buf, deadline, cancel, err, errlen);
         if (r == 0 && (h->chunked || h->left > 0)) {
-            seterr(err, errlen, "connection closed before the end of the answer");
+            etcd_seterr(err, errlen, "connection closed before the end of the answer");
             return -1;
         }
         if (r == 0)
@@ -308,7 +271,7 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
     ssize_t r = -1;
     *resp = NULL;
     if (!h || !buf) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         goto out;
     }
     if (etcd_http_open(e, i, path, body, deadline, cancel, h, err, errlen) < 0) {
@@ -320,7 +283,7 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
         if (cap - len < 4096) {
             char *b = cap < BODY_MAX ? realloc(buf, cap * 2) : NULL;
             if (!b) {
-                seterr(err, errlen, cap < BODY_MAX ? "out of memory" : "answer too large");
+                etcd_seterr(err, errlen, cap < BODY_MAX ? "out of memory" : "answer too large");
                 r = -1;
                 break;
             }
@@ -329,7 +292,8 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
         }
         r = etcd_http_read(h, buf + len, cap - len - 1, deadline, cancel, err, errlen);
         if (r == ETCD_HTTP_AGAIN)
-            seterr(err, errlen, canceled(cancel) ? "canceled" : "timed out reading the answer");
+            etcd_seterr(err, errlen,
+                        etcd_canceled(cancel) ? "canceled" : "timed out reading the answer");
         if (r <= 0)
             break;
         len += (size_t)r;
@@ -344,7 +308,7 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
         } else {
             char why[200];
             error_message(buf, len, why, sizeof why);
-            seterr(err, errlen, "HTTP %d: %s", h->status, why);
+            etcd_seterr(err, errlen, "HTTP %d: %s", h->status, why);
             r = -1;
         }
     }

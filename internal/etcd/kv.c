@@ -3,20 +3,9 @@
 #include "etcd/etcd.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Posts body to path on each endpoint in turn until one answers 2xx. Every endpoint gets an
  * equal share of the time left when its turn comes, so one that accepts and stays silent costs
@@ -69,7 +58,7 @@ int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, s
     char *body = etcd_range_request(prefix), *resp = NULL;
     size_t len = 0;
     if (!body) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         return -1;
     }
     int rc = call(e, "/v3/kv/range", body, timeout_ms, &resp, &len, err, errlen);
@@ -85,14 +74,14 @@ int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err
 {
     *value = NULL;
     if (!key || !*key) {
-        seterr(err, errlen, "empty key");
+        etcd_seterr(err, errlen, "empty key");
         return -1;
     }
     char *body = key_request(key, NULL), *resp = NULL;
     size_t len = 0, n = 0;
     etcd_kv_t *kvs = NULL;
     if (!body) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         return -1;
     }
     int rc = call(e, "/v3/kv/range", body, timeout_ms, &resp, &len, err, errlen);
@@ -112,13 +101,13 @@ static int write_call(etcd_t *e, const char *path, const char *key, const char *
                       int timeout_ms, char *err, size_t errlen)
 {
     if (!key || !*key) {
-        seterr(err, errlen, "empty key");
+        etcd_seterr(err, errlen, "empty key");
         return -1;
     }
     char *body = key_request(key, value), *resp = NULL;
     size_t len = 0;
     if (!body) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         return -1;
     }
     int rc = call(e, path, body, timeout_ms, &resp, &len, err, errlen);

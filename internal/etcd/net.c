@@ -33,20 +33,10 @@ struct etcd {
     endpoint_t ep[];
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen)
 {
     if (!endpoints || !*endpoints) {
-        seterr(err, errlen, "no etcd endpoint given");
+        etcd_seterr(err, errlen, "no etcd endpoint given");
         return NULL;
     }
     size_t n = 1;
@@ -54,15 +44,15 @@ etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen)
         n += *p == ',';
     etcd_t *e = calloc(1, sizeof *e + n * sizeof e->ep[0]);
     if (!e) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         return NULL;
     }
     e->n = n;
     for (size_t i = 0; i < n; i++) {
         endpoint_t *p = &e->ep[i];
         if (cfg_etcd_endpoint(endpoints, (int)i, p->host, sizeof p->host, &p->port) < 0) {
-            seterr(err, errlen, "etcd endpoint %zu of \"%s\" is not http://host:port", i + 1,
-                   endpoints);
+            etcd_seterr(err, errlen, "etcd endpoint %zu of \"%s\" is not http://host:port",
+                        i + 1, endpoints);
             free(e);
             return NULL;
         }
@@ -95,17 +85,15 @@ int64_t etcd_clock_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int canceled(const volatile int *cancel)
+int etcd_canceled(const volatile int *cancel)
 {
     return cancel && *cancel;
 }
 
-/* 1 when fd is ready (or has an error for the next call to report), 0 when the deadline passed,
- * -2 when canceled, -1 on a poll error. */
-static int wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel)
+int etcd_wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel)
 {
     for (;;) {
-        if (canceled(cancel))
+        if (etcd_canceled(cancel))
             return -2;
         int64_t left = deadline - etcd_clock_ms();
         if (left <= 0)
@@ -119,6 +107,16 @@ static int wait_fd(int fd, short events, int64_t deadline, const volatile int *c
         if (r < 0 && errno != EINTR)
             return -1;
     }
+}
+
+void etcd_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- resolution: getaddrinfo has no timeout, and DNS may take far longer than a deadline,
@@ -175,7 +173,7 @@ static int resolve(const endpoint_t *ep, int64_t deadline, const volatile int *c
     pthread_attr_t ta;
     pthread_t t;
     if (!l) {
-        seterr(err, errlen, "out of memory");
+        etcd_seterr(err, errlen, "out of memory");
         return -1;
     }
     snprintf(l->host, sizeof l->host, "%s", ep->host);
@@ -193,13 +191,13 @@ static int resolve(const endpoint_t *ep, int64_t deadline, const volatile int *c
     if (rc != 0) {
         l->refs = 1;
         lookup_release(l);
-        seterr(err, errlen, "cannot start a lookup thread: %s", strerror(rc));
+        etcd_seterr(err, errlen, "cannot start a lookup thread: %s", strerror(rc));
         return -1;
     }
     pthread_mutex_lock(&l->mu);
     for (;;) {
         int64_t now = etcd_clock_ms(), until = deadline;
-        if (l->done || canceled(cancel) || now >= deadline)
+        if (l->done || etcd_canceled(cancel) || now >= deadline)
             break;
         if (until > now + SLICE_MS)
             until = now + SLICE_MS;
@@ -213,9 +211,10 @@ static int resolve(const endpoint_t *ep, int64_t deadline, const volatile int *c
     pthread_mutex_unlock(&l->mu);
     lookup_release(l);
     if (!done)
-        seterr(err, errlen, canceled(cancel) ? "canceled" : "timed out resolving %s", ep->host);
+        etcd_seterr(err, errlen, etcd_canceled(cancel) ? "canceled" : "timed out resolving %s",
+                    ep->host);
     else if (rc != 0)
-        seterr(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(rc));
+        etcd_seterr(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(rc));
     return done && rc == 0 ? 0 : -1;
 }
 
@@ -250,7 +249,7 @@ static int connect_ep(const endpoint_t *ep, int64_t deadline, const volatile int
             close(s);
             continue;
         }
-        int w = wait_fd(s, POLLOUT, deadline, cancel);
+        int w = etcd_wait_fd(s, POLLOUT, deadline, cancel);
         if (w <= 0) {
             why = w == 0 ? "timed out connecting" : w == -2 ? "canceled" : strerror(errno);
             close(s);
@@ -271,7 +270,7 @@ static int connect_ep(const endpoint_t *ep, int64_t deadline, const volatile int
     }
     freeaddrinfo(res);
     if (fd < 0)
-        seterr(err, errlen, "%s", why);
+        etcd_seterr(err, errlen, "%s", why);
     else
         tune(fd);
     return fd;
@@ -280,7 +279,7 @@ int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const volatile int
                  char *err, size_t errlen)
 {
     if (i >= e->n) {
-        seterr(err, errlen, "no endpoint %zu", i);
+        etcd_seterr(err, errlen, "no endpoint %zu", i);
         return -1;
     }
     return connect_ep(&e->ep[i], deadline, cancel, err, errlen);

@@ -10,16 +10,6 @@
 
 #define STREAM_MESSAGE_MAX (16u << 20)
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* An int64 field: absent (0), a JSON integer, or a string of decimal digits. */
 static int get_int64(const json_t *obj, const char *name, int64_t *out)
 {
@@ -61,11 +51,11 @@ static json_t *load(const char *body, size_t len, char *err, size_t errlen)
     json_error_t je;
     json_t *j = json_loadb(body, len, 0, &je);
     if (!j) {
-        seterr(err, errlen, "answer is not JSON: %s", je.text);
+        etcd_seterr(err, errlen, "answer is not JSON: %s", je.text);
         return NULL;
     }
     if (!json_is_object(json_object_get(j, "header"))) {
-        seterr(err, errlen, "answer has no header");
+        etcd_seterr(err, errlen, "answer has no header");
         json_decref(j);
         return NULL;
     }
@@ -92,7 +82,7 @@ int etcd_parse_header(const char *body, size_t len, int64_t *revision, char *err
     int rc = get_int64(json_object_get(j, "header"), "revision", &rev);
     json_decref(j);
     if (rc < 0) {
-        seterr(err, errlen, "answer has an invalid header.revision");
+        etcd_seterr(err, errlen, "answer has an invalid header.revision");
         return -1;
     }
     if (revision)
@@ -113,17 +103,17 @@ int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
     int64_t rev;
     json_t *arr = json_object_get(j, "kvs");
     if (get_int64(json_object_get(j, "header"), "revision", &rev) < 0) {
-        seterr(err, errlen, "answer has an invalid header.revision");
+        etcd_seterr(err, errlen, "answer has an invalid header.revision");
         goto fail;
     }
     if (arr && !json_is_array(arr)) {
-        seterr(err, errlen, "answer's kvs is not an array");
+        etcd_seterr(err, errlen, "answer's kvs is not an array");
         goto fail;
     }
     if (arr && json_array_size(arr) > 0) {
         out = calloc(json_array_size(arr), sizeof *out);
         if (!out) {
-            seterr(err, errlen, "out of memory");
+            etcd_seterr(err, errlen, "out of memory");
             goto fail;
         }
         size_t i;
@@ -133,7 +123,7 @@ int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
             if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) ||
                 !(o->key = get_b64(kv, "key")) || !(o->value = get_b64(kv, "value")) ||
                 get_int64(kv, "mod_revision", &o->mod_revision) < 0) {
-                seterr(err, errlen, "answer's kvs[%zu] is malformed", i);
+                etcd_seterr(err, errlen, "answer's kvs[%zu] is malformed", i);
                 goto fail;
             }
         }

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include "jlog/jlog.h"
+#include "metrics/metrics.h"
 #include "reply/reply.h"
 
 #define RID_HEADER "x-request-id"
@@ -116,6 +117,13 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double ms = (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
+                (now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3;
+    if (ms < 0)
+        ms = 0;
+    metrics_request(req->res.status, ms / 1e3);
     if (!jlog_enabled(JLOG_INFO))
         return;
     char addr[NI_MAXHOST] = "";
@@ -123,10 +131,6 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
     if (sslen != 0)
         h2o_socket_getnumerichost((void *)&ss, sslen, addr);
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    double ms = (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
-                (now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3;
     h2o_iovec_t id = header_value(&req->res.headers, H2O_STRLIT(RID_HEADER));
     char fresh[17];
     if (id.base == NULL) { /* no answer was started: the client went away first */
@@ -142,7 +146,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_strn(&l, "uri", req->input.path.base, req->input.path.len);
     jlog_int(&l, "status", req->res.status);
     jlog_strn(&l, "user-agent", ua.base, ua.len);
-    jlog_num(&l, "duration_ms", ms < 0 ? 0 : ms, 3);
+    jlog_num(&l, "duration_ms", ms, 3);
     jlog_int(&l, "bytes", (long long)req->bytes_sent);
     jlog_strn(&l, "request_id", id.base, id.len);
     jlog_end(&l);

@@ -146,13 +146,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 }
 
-static void on_sock_close(void *data) { ((worker_t *)data)->nconns--; }
+static void on_sock_close(void *data) { __atomic_sub_fetch(&((worker_t *)data)->nconns, 1, __ATOMIC_RELAXED); }
+
+size_t server_connections(server_t *s)
+{
+    size_t n = 0;
+    for (int i = 0; i < s->o.workers; i++)
+        n += __atomic_load_n(&s->workers[i].nconns, __ATOMIC_RELAXED);
+    return n;
+}
 
 static void accept_pending(worker_t *w, int max)
 {
     h2o_socket_t *sock;
     for (int i = 0; i != max && (sock = h2o_evloop_socket_accept(w->listener)) != NULL; i++) {
-        w->nconns++;
+        __atomic_add_fetch(&w->nconns, 1, __ATOMIC_RELAXED);
         sock->on_close.cb = on_sock_close;
         sock->on_close.data = w;
         h2o_accept(&w->accept_ctx, sock);

@@ -49,6 +49,9 @@ int server_run(server_t *s);
 /** Where the server is in its life: readiness is SERVER_SERVING. Thread-safe. */
 server_state_t server_state(const server_t *s);
 
+/** Open client connections across the workers. Thread-safe. */
+size_t server_connections(server_t *s);
+
 /** Starts a drain as SIGTERM does. Thread-safe. */
 void server_stop(server_t *s);
 

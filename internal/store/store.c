@@ -24,7 +24,7 @@ struct store {
     int dirfd, fd;         /* fd: the journal, -1 when read-only */
     uint64_t gen;          /* generation of the journal in use */
     off_t size, durable_size;
-    uint64_t written, decided, lost_lo, lost_hi;
+    uint64_t written, decided, lost_lo, lost_hi, fsyncs;
     uint64_t compacted;    /* made durable by store_compact, not yet reported by the committer */
     int syncing, compacting, closing, failed, fail_pending, started;
     FILE *snap;            /* the snapshot being written by store_compact */
@@ -212,6 +212,7 @@ static void *commit_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         ok = fdatasync(fd) == 0;
         pthread_mutex_lock(&s->lock);
+        s->fsyncs++;
         s->syncing = 0;
         if (ok) {
             s->durable_size = size;
@@ -272,6 +273,14 @@ store_t *store_open(const store_opts_t *opts, char *err, size_t errlen)
         s->started = pthread_create(&s->committer, NULL, commit_main, s) == 0;
     }
     return s;
+}
+
+void store_stats(store_t *s, store_stats_t *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = (store_stats_t){.appends = s->written, .fsyncs = s->fsyncs, .journal_bytes = (uint64_t)s->size,
+                           .writable = s->fd >= 0 && !s->failed};
+    pthread_mutex_unlock(&s->lock);
 }
 
 int store_writable(const store_t *s) { return s->fd >= 0 && !s->failed; }

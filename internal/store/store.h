@@ -75,6 +75,15 @@ int store_dump_record(store_t *s, const void *rec, size_t len);
  */
 int store_recover(store_t *s, char *err, size_t errlen);
 
+typedef struct store_stats {
+    uint64_t appends, fsyncs;  /* since open */
+    uint64_t journal_bytes;
+    int writable;
+} store_stats_t;
+
+/** Figures for monitoring; cannot fail. */
+void store_stats(store_t *s, store_stats_t *out);
+
 /** Waits for pending fsyncs, stops the committer and closes the files. NULL is a no-op. */
 void store_close(store_t *s);
 

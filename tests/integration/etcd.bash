@@ -48,7 +48,33 @@ etcd_stop() {
   for ((i = 0; i < 50; i++)); do kill -0 "$ETCD_PID" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$ETCD_PID" 2>/dev/null || true
   wait "$ETCD_PID" 2>/dev/null || true
+  if declare -F untrack_pid >/dev/null; then untrack_pid "$ETCD_PID"; fi
   ETCD_PID=
 }
 
 etcdctl() { ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints="$ETCD_URL" "$@"; }
+
+# etcd_start_new [CLIENT_PORT]: another etcd, independent of the one running (its own data
+# directory and ports; the client port CLIENT_PORT when given), for a test that stops or restarts
+# it. Tracked (helpers.bash's track_pid) so that porrio_cleanup kills it if the test does not stop it.
+etcd_start_new() {
+  ETCD_CLIENT_PORT=${1:-} ETCD_PEER_PORT= ETCD_PID=
+  ETCD_DIR=$(mktemp -d "${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/etcd.XXXXXX")
+  _etcd_start_tracked
+}
+
+# etcd_resume: after etcd_stop, starts etcd again on the same ports and data directory (so with
+# the same keys and revisions); tracked as etcd_start_new's.
+etcd_resume() {
+  _etcd_start_tracked
+}
+
+_etcd_start_tracked() {
+  local rc=0
+  etcd_start || rc=1
+  if [ -n "${ETCD_PID:-}" ] && declare -F track_pid >/dev/null; then track_pid "$ETCD_PID"; fi
+  return $rc
+}
+
+# etcd_value KEY: KEY's value alone ("" and status 0 when absent).
+etcd_value() { etcdctl get --print-value-only "$1"; }

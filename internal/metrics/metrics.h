@@ -1,0 +1,26 @@
+/*
+ * metrics: counters for GET /metrics, in Prometheus text format 0.0.4. Each thread counts into
+ * its own slot (no lock, no shared cache line on the request path); a scrape adds the slots up.
+ */
+#ifndef PORRIO_METRICS_H
+#define PORRIO_METRICS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/** Counts one finished request: its status and how long it took. Cannot fail. */
+void metrics_request(int status, double seconds);
+
+/** A gauge or counter the caller supplies at scrape time. */
+typedef struct metrics_value {
+    const char *name, *type, *help; /* type: "counter" or "gauge" */
+    double value;
+} metrics_value_t;
+
+/**
+ * Writes the exposition text: the request counters and duration histogram, process figures,
+ * then `extra`. Returns a malloc'd NUL-terminated string (caller frees) and its length in *len;
+ * NULL when out of memory.
+ */
+char *metrics_render(const metrics_value_t *extra, size_t nextra, size_t *len);
+
+#endif

@@ -1,0 +1,51 @@
+#!/usr/bin/env bats
+# GET /metrics: Prometheus text exposition 0.0.4, counting what the server really did.
+load helpers
+
+setup_file() {
+  porrio_start WORKERS=2
+}
+
+teardown_file() {
+  porrio_stop
+  porrio_cleanup
+}
+
+metric() { # metric NAME: the value of the sample line starting with NAME (labels included)
+  curl -s --max-time 5 "$PORRIO_URL/metrics" | awk -v n="$1" 'index($0, n " ") == 1 {print $2}'
+}
+
+@test "GET /metrics answers Prometheus text with HELP and TYPE for each family" {
+  run curl -s --max-time 5 -D "$BATS_TEST_TMPDIR/h" "$PORRIO_URL/metrics"
+  assert_success
+  run grep -i '^content-type: text/plain; version=0.0.4' "$BATS_TEST_TMPDIR/h"
+  assert_success
+  curl -s --max-time 5 "$PORRIO_URL/metrics" >"$BATS_TEST_TMPDIR/m"
+  # every sample's family has a TYPE line before it
+  run awk '/^# TYPE/ {t[$3] = 1; next} /^#/ {next} {name = $1; sub(/[{].*/, "", name); base = name;
+             sub(/_(bucket|sum|count)$/, "", base); if (!(name in t) && !(base in t)) {print "untyped " name; bad = 1}}
+           END {exit bad}' "$BATS_TEST_TMPDIR/m"
+  assert_success
+  run grep -c '^porrio_http_request_duration_seconds_bucket{le="+Inf"} ' "$BATS_TEST_TMPDIR/m"
+  assert_output 1
+}
+
+@test "requests are counted by status code, writes by the store" {
+  before404=$(metric 'porrio_http_requests_total{code="404"}')
+  before201=$(metric 'porrio_http_requests_total{code="201"}')
+  appends=$(metric porrio_store_appends_total)
+  for i in 1 2 3; do curl -s -o /dev/null --max-time 5 "$PORRIO_URL/no/such/$i"; done
+  for i in 1 2; do curl -s -o /dev/null --max-time 5 -X PUT "$PORRIO_URL/porra/m$i/b/c/2024"; done
+  assert_equal "$(metric 'porrio_http_requests_total{code="404"}')" $(( ${before404:-0} + 3 ))
+  assert_equal "$(metric 'porrio_http_requests_total{code="201"}')" $(( ${before201:-0} + 2 ))
+  assert_equal "$(metric porrio_store_appends_total)" $(( appends + 2 ))
+  [ "$(metric porrio_porras)" -ge 2 ]
+  [ "$(metric porrio_store_fsyncs_total)" -ge 1 ]
+  assert_equal "$(metric porrio_ready)" 1
+  # the histogram's count is every request counted by code
+  total=$(curl -s --max-time 5 "$PORRIO_URL/metrics" | awk '/^porrio_http_requests_total/ {s += $2} END {print s}')
+  count=$(metric porrio_http_request_duration_seconds_count)
+  [ "$count" -ge "$total" ]
+  rss=$(metric process_resident_memory_bytes)
+  [ "$rss" -gt 100000 ]
+}

@@ -1,0 +1,163 @@
+/* jlog: escaping, whole lines, the level filter. Lines are captured by pointing stdout at a pipe. */
+#include "jlog/jlog.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static int saved_stdout = -1, pipe_r = -1;
+
+static void capture_begin(void)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        abort();
+    fflush(stdout);
+    saved_stdout = dup(1);
+    dup2(p[1], 1);
+    close(p[1]);
+    pipe_r = p[0];
+}
+
+/* Restores stdout and returns what was written (malloc'd). */
+static char *capture_end(size_t *len)
+{
+    static char buf[1 << 16];
+    dup2(saved_stdout, 1);
+    close(saved_stdout);
+    ssize_t n, off = 0;
+    while ((n = read(pipe_r, buf + off, sizeof(buf) - 1 - (size_t)off)) > 0)
+        off += n;
+    close(pipe_r);
+    buf[off] = '\0';
+    *len = (size_t)off;
+    return buf;
+}
+
+static char *escape(const char *s, size_t len)
+{
+    static char out[256];
+    size_t n = jlog_escape(out, sizeof(out) - 1, s, len);
+    out[n] = '\0';
+    return out;
+}
+
+static void test_escape_specials(void)
+{
+    EXPECT_STR(escape("a\"b\\c", 5), "a\\\"b\\\\c");
+    EXPECT_STR(escape("l1\nl2\r\t", 7), "l1\\nl2\\r\\t");
+    EXPECT_STR(escape("\x01\x1f\x7f", 3), "\\u0001\\u001f\\u007f");
+    EXPECT_STR(escape("nul\0x", 5), "nul\\u0000x");
+}
+
+static void test_escape_utf8(void)
+{
+    EXPECT_STR(escape("Espa\xc3\xb1" "a", 7), "Espa\xc3\xb1" "a");       /* valid: kept */
+    EXPECT_STR(escape("\xf0\x9f\x98\x80", 4), "\xf0\x9f\x98\x80");       /* 4-byte: kept */
+    EXPECT_STR(escape("a\xff" "b", 3), "a\\ufffdb");                     /* invalid byte */
+    EXPECT_STR(escape("\xc3", 1), "\\ufffd");                            /* truncated */
+    EXPECT_STR(escape("\xc0\xaf", 2), "\\ufffd\\ufffd");                 /* overlong */
+    EXPECT_STR(escape("\xed\xa0\x80", 3), "\\ufffd\\ufffd\\ufffd");      /* surrogate */
+    EXPECT_STR(escape("\xe2\x80\xa8\xe2\x80\xa9", 6), "\\u2028\\u2029"); /* line separators */
+}
+
+static void test_escape_stops_at_capacity(void)
+{
+    char out[8];
+    size_t n = jlog_escape(out, 3, "ab\"cd", 5); /* the escaped quote needs 2 more: not half of it */
+    EXPECT_INT(n, 2);
+    n = jlog_escape(out, 3, "\xc3\xb1\xc3\xb1", 4); /* never cuts a character */
+    EXPECT_INT(n, 2);
+}
+
+static void test_line_is_one_json_object(void)
+{
+    size_t len;
+    jlog_line_t l;
+    capture_begin();
+    jlog_begin(&l, JLOG_WARN, "hostile");
+    jlog_str(&l, "user-agent", "evil\",\"level\":\"error\n{\"x\":1}");
+    jlog_int(&l, "status", 404);
+    jlog_num(&l, "duration_ms", 1.25, 3);
+    jlog_str(&l, "none", NULL);
+    jlog_end(&l);
+    char *out = capture_end(&len);
+    EXPECT(len > 0 && out[len - 1] == '\n');
+    EXPECT(memchr(out, '\n', len) == out + len - 1); /* exactly one line */
+    json_error_t e;
+    json_t *j = json_loadb(out, len, JSON_REJECT_DUPLICATES, &e);
+    EXPECT(j != NULL);
+    EXPECT_STR(json_string_value(json_object_get(j, "level")), "warn");
+    EXPECT_STR(json_string_value(json_object_get(j, "msg")), "hostile");
+    EXPECT_STR(json_string_value(json_object_get(j, "user-agent")), "evil\",\"level\":\"error\n{\"x\":1}");
+    EXPECT_INT(json_integer_value(json_object_get(j, "status")), 404);
+    EXPECT(json_is_null(json_object_get(j, "none")));
+    const char *t = json_string_value(json_object_get(j, "time"));
+    EXPECT(t != NULL && strlen(t) == 24 && t[10] == 'T' && t[19] == '.' && t[23] == 'Z');
+    json_decref(j);
+}
+
+static void test_long_values_are_cut_but_valid(void)
+{
+    size_t len;
+    static char big[3 * JLOG_LINE_MAX];
+    memset(big, '"', sizeof(big) - 1); /* every byte doubles when escaped */
+    jlog_line_t l;
+    capture_begin();
+    jlog_begin(&l, JLOG_INFO, "big");
+    jlog_str(&l, "uri", big);
+    jlog_str(&l, "after", "x");
+    jlog_end(&l);
+    char *out = capture_end(&len);
+    EXPECT(len <= JLOG_LINE_MAX);
+    json_t *j = json_loadb(out, len, 0, NULL);
+    EXPECT(j != NULL);
+    json_decref(j);
+}
+
+static void test_level_filter(void)
+{
+    size_t len;
+    jlog_set_level(JLOG_WARN);
+    EXPECT(!jlog_enabled(JLOG_INFO));
+    EXPECT(jlog_enabled(JLOG_ERROR));
+    capture_begin();
+    jlog_log(JLOG_INFO, "hidden", "k", "v", NULL);
+    jlog_log(JLOG_ERROR, "shown", "k", "v", NULL);
+    char *out = capture_end(&len);
+    EXPECT(strstr(out, "hidden") == NULL);
+    EXPECT(strstr(out, "\"msg\":\"shown\",\"k\":\"v\"") != NULL);
+    jlog_set_level(JLOG_INFO);
+}
+
+static void test_buffered_lines_flush_whole(void)
+{
+    size_t len;
+    capture_begin();
+    jlog_buffer(1);
+    for (int i = 0; i < 500; i++)
+        jlog_log(JLOG_INFO, "buffered", "i", "0123456789012345678901234567890123456789", NULL);
+    jlog_buffer(0); /* flushes */
+    char *out = capture_end(&len);
+    int lines = 0;
+    for (char *p = out, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1, lines++) {
+        json_t *j = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        EXPECT(j != NULL);
+        json_decref(j);
+    }
+    EXPECT_INT(lines, 500);
+}
+
+int main(void)
+{
+    RUN(test_escape_specials);
+    RUN(test_escape_utf8);
+    RUN(test_escape_stops_at_capacity);
+    RUN(test_line_is_one_json_object);
+    RUN(test_long_values_are_cut_but_valid);
+    RUN(test_level_filter);
+    RUN(test_buffered_lines_flush_whole);
+    return TEST_END();
+}
