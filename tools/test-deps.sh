@@ -1,13 +1,28 @@
 #!/bin/sh
 # Installs what the test suites need, when missing: bats-core with bats-assert and bats-support,
-# curl, and the tools the integration tests drive the server with.
+# curl, jq and the tools the integration tests drive the server with; and Debian's etcd server
+# and client, unpacked into a cache rather than installed (installing could start a system etcd
+# on 2379, the port the tests must never touch).
 set -eu
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
 need=
 for p in bats bats-assert bats-support curl jq procps iproute2 python3; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
-[ -z "$need" ] && exit 0
-SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $need >&2
+if [ -n "$need" ]; then
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $need >&2
+fi
+
+ETCD_CACHE=${PORRIO_ETCD_CACHE:-/var/cache/porrio/etcd}
+if [ ! -x "$ETCD_CACHE/usr/bin/etcd" ] || [ ! -x "$ETCD_CACHE/usr/bin/etcdctl" ]; then
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download etcd-server etcd-client >&2); then
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
+    (cd "$tmp" && apt-get download etcd-server etcd-client >&2)
+  fi
+  $SUDO mkdir -p "$ETCD_CACHE"
+  for d in "$tmp"/*.deb; do $SUDO dpkg-deb -x "$d" "$ETCD_CACHE"; done
+  rm -rf "$tmp"
+fi

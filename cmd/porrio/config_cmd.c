@@ -36,42 +36,59 @@ static int need_etcd(settings_t *s)
     return -1;
 }
 
-static int set(settings_t *s, int k, const char *arg)
+typedef struct pending {
+    int k;
+    const char *value, *from;
+    char def[512];
+} pending_t;
+
+/* Works out what `config set` puts for key k: the argument, else the environment, else .env,
+ * else the default. 0, or 2 (bad usage) with a message. */
+static int plan(settings_t *s, int k, const char *arg, pending_t *p)
 {
-    const char *value = arg, *from = "argument";
-    char def[512], err[256], key[512];
+    char err[256];
+    p->k = k, p->value = arg, p->from = "argument";
     if (!cfg_from_etcd(k)) {
         fprintf(stderr, "porrio: %s is never read from etcd; give it as %s, in the environment or in .env\n", cfg_name(k), cfg_flag(k));
         return 2;
     }
-    if (value == NULL && (value = s->env.val[k]) != NULL)
-        from = "env";
-    else if (value == NULL && (value = s->dotenv.val[k]) != NULL)
-        from = "dotenv";
-    else if (value == NULL) {
+    if (p->value == NULL && (p->value = s->env.val[k]) != NULL)
+        p->from = "env";
+    else if (p->value == NULL && (p->value = s->dotenv.val[k]) != NULL)
+        p->from = "dotenv";
+    else if (p->value == NULL) {
         if (cfg_default_is_computed(k)) {
             fprintf(stderr, "porrio: %s needs a value (its default is computed where the service runs): "
                             "porrio config set %s VALUE\n", cfg_name(k), cfg_name(k));
             return 2;
         }
-        cfg_default(k, def, sizeof(def));
-        value = def, from = "default";
+        cfg_default(k, p->def, sizeof(p->def));
+        p->value = p->def, p->from = "default";
     }
-    if (cfg_validate(k, value, err, sizeof(err)) != 0) {
-        fprintf(stderr, "porrio: %s=%s (from %s): %s\n", cfg_name(k), value, from, err);
+    if (cfg_validate(k, p->value, err, sizeof(err)) != 0) {
+        fprintf(stderr, "porrio: %s=%s (from %s): %s\n", cfg_name(k), p->value, p->from, err);
         return 2;
     }
+    return 0;
+}
+
+/* Puts planned values into etcd, all of them checked first. 0, or 1 when etcd fails. */
+static int put_all(settings_t *s, const pending_t *p, int n)
+{
+    char err[256], key[512];
     if (s->etcd == NULL) {
         fprintf(stderr, "porrio: %s\n", s->etcd_err);
         return 1;
     }
-    snprintf(key, sizeof(key), "%s%s", s->cfg.value[CFG_ETCD_PREFIX], cfg_name(k));
-    if (etcd_put(s->etcd, key, value, ETCD_CLI_TIMEOUT_MS, err, sizeof(err)) != 0) {
-        fprintf(stderr, "porrio: cannot write %s to etcd: %s\n", key, err);
-        return 1;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "%s%s", s->cfg.value[CFG_ETCD_PREFIX], cfg_name(p[i].k));
+        if (etcd_put(s->etcd, key, p[i].value, ETCD_CLI_TIMEOUT_MS, err, sizeof(err)) != 0) {
+            fprintf(stderr, "porrio: cannot write %s to etcd: %s\n", key, err);
+            return 1;
+        }
+        printf("%s=%s\n", key, p[i].value);
+        fprintf(stderr, "%s from %s\n", cfg_name(p[i].k), p[i].from);
     }
-    printf("%s=%s\n", key, value);
-    fprintf(stderr, "from %s\n", from);
     return 0;
 }
 
@@ -92,22 +109,24 @@ int config_command(settings_t *s, int argc, char **argv)
     int k;
     if (strcmp(verb, "set") == 0 && argc >= 3) {
         /* `set KEY VALUE`, as the course's script; or several `KEY` / `KEY=VALUE` at once */
+        pending_t p[2 * CFG_COUNT];
+        int n = 0;
         if (argc == 4 && !names_key(argv[3]) && strchr(argv[2], '=') == NULL) {
-            if ((k = lookup(argv[2])) < 0)
+            if ((k = lookup(argv[2])) < 0 || plan(s, k, argv[3], &p[n++]) != 0)
                 return 2;
-            return set(s, k, argv[3]);
+            return put_all(s, p, n);
         }
-        int rc = 0;
-        for (int i = 2; i < argc && rc == 0; i++) {
+        if (argc - 2 > (int)(sizeof(p) / sizeof(p[0])))
+            return usage();
+        for (int i = 2; i < argc; i++) {
             char name[64];
             const char *eq = strchr(argv[i], '=');
-            size_t n = eq != NULL ? (size_t)(eq - argv[i]) : strlen(argv[i]);
-            snprintf(name, sizeof(name), "%.*s", (int)n, argv[i]);
-            if ((k = lookup(name)) < 0)
+            size_t len = eq != NULL ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+            snprintf(name, sizeof(name), "%.*s", (int)len, argv[i]);
+            if ((k = lookup(name)) < 0 || plan(s, k, eq != NULL ? eq + 1 : NULL, &p[n++]) != 0)
                 return 2;
-            rc = set(s, k, eq != NULL ? eq + 1 : NULL);
         }
-        return rc;
+        return put_all(s, p, n);
     }
     if (strcmp(verb, "get") == 0 && argc == 3) {
         if ((k = lookup(argv[2])) < 0)

@@ -144,6 +144,10 @@ int main(int argc, char **argv)
     settings_t s;
     char err[512];
     int next = argc, rc;
+    cfg_layer_t probe = {0};
+    if (cfg_layer_flags(&probe, argc, argv, &next, err, sizeof(err)) == 0 && next < argc && strcmp(argv[next], "config") == 0)
+        jlog_set_fd(2); /* `config get` answers on stdout: warnings go to stderr */
+    cfg_layer_free(&probe);
     if (settings_load(&s, argc, argv, &next, 1, err, sizeof(err)) != 0) {
         fprintf(stderr, "porrio: %s\n", err);
         settings_free(&s);

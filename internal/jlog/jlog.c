@@ -12,11 +12,14 @@
 #define TLS_BUF 32768
 
 static int current_level = JLOG_INFO;
+static int out_fd = STDOUT_FILENO;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread char *tls_buf;
 static __thread size_t tls_len;
 static __thread int tls_on;
 static __thread char tls_buf_store[TLS_BUF];
+
+void jlog_set_fd(int fd) { out_fd = fd; }
 
 void jlog_set_level(int level) { __atomic_store_n(&current_level, level, __ATOMIC_RELAXED); }
 int jlog_level(void) { return __atomic_load_n(&current_level, __ATOMIC_RELAXED); }
@@ -32,7 +35,7 @@ static void write_all(const char *p, size_t n)
 {
     pthread_mutex_lock(&out_lock);
     while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
+        ssize_t w = write(out_fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -49,6 +49,9 @@ void jlog_end(jlog_line_t *l);
  */
 void jlog_log(int level, const char *msg, ...);
 
+/** Sends every line to `fd` instead of stdout (a command whose stdout is its answer uses 2). */
+void jlog_set_fd(int fd);
+
 /** Makes the calling thread buffer its lines until jlog_flush (on = 1) or write at once (0). */
 void jlog_buffer(int on);
 /** Writes the calling thread's buffered lines, if any. */

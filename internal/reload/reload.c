@@ -71,7 +71,13 @@ int reload_change(const reload_opts_t *o, const char *name, const char *value)
         log_change(JLOG_WARN, "setting change failed", name, v, err);
         return 0;
     }
-    log_change(JLOG_INFO, "setting changed", name, v, cfg_source_name(src));
+    /* like the settings logged at start, a change is logged whatever the level (before or after it) */
+    jlog_line_t l;
+    jlog_begin(&l, JLOG_INFO, "setting changed");
+    jlog_str(&l, "name", name);
+    jlog_str(&l, "value", v);
+    jlog_str(&l, "source", cfg_source_name(src));
+    jlog_end(&l);
     if (o->apply != NULL)
         o->apply(o->ctx, k, o->cfg);
     return 1;
@@ -111,9 +117,14 @@ static void on_resync(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revisio
 
 static void on_state(void *ctx, int connected, const char *msg)
 {
+    static int ever_connected; /* one watch thread per process */
     (void)ctx;
-    jlog_log(connected ? JLOG_INFO : JLOG_WARN, connected ? "etcd watch connected" : "etcd watch lost", "detail",
-             msg != NULL ? msg : "", NULL);
+    if (connected)
+        ever_connected = 1;
+    /* unreachable at start was already said once; the watch keeps trying quietly */
+    int level = connected ? JLOG_INFO : ever_connected ? JLOG_WARN : JLOG_DEBUG;
+    jlog_log(level, connected ? "etcd watch connected" : ever_connected ? "etcd watch lost" : "etcd watch waiting for etcd",
+             "detail", msg != NULL ? msg : "", NULL);
 }
 
 static void *watch_main(void *arg)

@@ -10,12 +10,7 @@ setup_file() {
   porrio_start
 }
 
-teardown_file() {
-  local rc=0
-  porrio_stop || rc=1
-  porrio_cleanup
-  return $rc
-}
+teardown_file() { porrio_teardown_file; }
 
 teardown() { porrio_cleanup; }
 
@@ -32,6 +27,14 @@ assert_bad_setting() {
   assert_failure 2
   assert_equal "$(printf '%s\n' "$stderr" | wc -l)" 1
   for re in "$@"; do assert_regex "$stderr" "$re"; done
+}
+
+# assert_bad_dotenv DIR TEXT REGEX...: with TEXT as DIR/.env, porrio run in DIR exits 2 with
+# one stderr line matching every REGEX.
+assert_bad_dotenv() {
+  printf '%s' "$2" >"$1/.env"
+  PORRIO_CWD=$1 run --separate-stderr porrio_exec
+  assert_bad_setting "${@:3}"
 }
 
 # not_listening PORT: nothing answers on 127.0.0.1:PORT.
@@ -139,20 +142,14 @@ not_listening() { [ "$(status_of "http://127.0.0.1:$1/health/live")" = 000 ]; }
 @test ".env: a malformed line is exit 2 naming .env and the line number" {
   local dir
   dir=$(new_dir)
-  printf '# comment\nPORT=3000\nthis line is not a setting\n' >"$dir/.env"
-  PORRIO_CWD=$dir run --separate-stderr porrio_exec
-  assert_bad_setting '\.env' 'line 3'
-  printf 'LOG_LEVEL="debug\n' >"$dir/.env"
-  PORRIO_CWD=$dir run --separate-stderr porrio_exec
-  assert_bad_setting '\.env' 'line 1'
+  assert_bad_dotenv "$dir" $'# comment\nPORT=3000\nthis line is not a setting\n' '\.env' 'line 3'
+  assert_bad_dotenv "$dir" $'LOG_LEVEL="debug\n' '\.env' 'line 1'
 }
 
 @test ".env: an invalid value is exit 2 naming the dotenv source" {
   local dir
   dir=$(new_dir)
-  printf 'LOG_LEVEL=loud\n' >"$dir/.env"
-  PORRIO_CWD=$dir run --separate-stderr porrio_exec
-  assert_bad_setting 'LOG_LEVEL' 'loud' 'dotenv|\.env'
+  assert_bad_dotenv "$dir" $'LOG_LEVEL=loud\n' 'LOG_LEVEL' 'loud' 'dotenv|\.env'
   # ... unless the environment sets a valid value, which wins.
   PORRIO_CWD=$dir porrio_start LOG_LEVEL=info
   assert_equal "$(setting LOG_LEVEL)" "info env"

@@ -191,6 +191,16 @@ porrio_stop() {
   fi
 }
 
+# porrio_teardown_file [PID...]: the teardown_file of a suite whose servers serve all its tests:
+# porrio_stop on each PID (by default the current server, $PORRIO_PID), then porrio_cleanup.
+# Fails when any of them did not exit with status 0.
+porrio_teardown_file() {
+  local rc=0 pid
+  for pid in "${@:-${PORRIO_PID:-}}"; do porrio_stop "$pid" || rc=1; done
+  porrio_cleanup
+  return $rc
+}
+
 # ---- JSON log lines -------------------------------------------------------------------------
 
 # log_lines MSG [FILE]: every log line whose "msg" is MSG, compact, in order. Lines that are not
@@ -296,3 +306,44 @@ sys.stdout.buffer.write(out)
 # status_of CURL_ARGS...: prints only the HTTP status of a request, 000 when there was no
 # answer (refused, closed without one, timed out); always succeeds.
 status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; }
+
+# http_fetch URL [CURL_ARGS...]: one request (at most 5 s) with CURL_ARGS: the status into
+# $STATUS, the headers into $HDRS (CRs removed), the body into $BODY and its size in bytes into
+# $BODY_SIZE. Fails when curl gets no answer.
+http_fetch() {
+  local url=$1 out="$BATS_TEST_TMPDIR/fetch"
+  shift
+  STATUS=$(curl -s --max-time 5 -D "$out.h" -o "$out.b" -w '%{http_code}' "$@" "$url")
+  HDRS=$(tr -d '\r' <"$out.h")
+  BODY=$(cat "$out.b")
+  BODY_SIZE=$(stat -c %s "$out.b")
+}
+
+# header NAME: the value of response header NAME (case-insensitive) in $HDRS.
+header() {
+  awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' \
+    'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }' <<<"$HDRS"
+}
+
+# assert_status CODE: $STATUS is CODE (the failure shows the body).
+assert_status() {
+  [ "$STATUS" = "$1" ] || fail "expected status $1, got $STATUS: $BODY"
+}
+
+# assert_json_ok CODE: $STATUS is CODE and the answer is JSON with the JSON content type.
+assert_json_ok() {
+  assert_status "$1"
+  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
+  jq -e . >/dev/null <<<"$BODY" || fail "body is not JSON: $BODY"
+}
+
+# assert_json_error CODE [WORD]: $STATUS is CODE, $BODY is exactly {"error": "<non-empty>",
+# "status": CODE} with the JSON content type, and the message names WORD when given.
+assert_json_error() {
+  assert_status "$1"
+  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
+  jq -e --argjson c "$1" --arg w "${2:-}" \
+    '(keys == ["error", "status"]) and (.status == $c) and (.error | type == "string" and length > 0)
+     and (.error | contains($w))' >/dev/null <<<"$BODY" ||
+    fail "expected a JSON error with status $1${2:+ naming \"$2\"}, got: $BODY"
+}

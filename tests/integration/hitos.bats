@@ -16,52 +16,14 @@ setup_file() {
   export SHARED_PID=$PORRIO_PID SHARED_URL=$PORRIO_URL SHARED_LOG=$PORRIO_LOG SHARED_ERR=$PORRIO_ERR
 }
 
-teardown_file() {
-  local rc=0
-  porrio_stop "$SHARED_PID" || rc=1
-  porrio_cleanup
-  return $rc
-}
+teardown_file() { porrio_teardown_file "$SHARED_PID"; }
 
 teardown() { porrio_cleanup; }
 
 # ---- local helpers ----------------------------------------------------------------------------
 
-# fetch URL [CURL_ARGS...]: one request (JSON content type on bodies); headers into $HDRS (CRs
-# removed), body into $BODY, status into $STATUS.
-fetch() {
-  local url=$1
-  shift
-  local out="$BATS_TEST_TMPDIR/fetch"
-  STATUS=$(curl -s --max-time 5 -H 'Content-Type: application/json' -D "$out.h" -o "$out.b" \
-    -w '%{http_code}' "$@" "$url")
-  HDRS=$(tr -d '\r' <"$out.h")
-  BODY=$(cat "$out.b")
-}
-
-# header NAME: the value of response header NAME (case-insensitive) in $HDRS.
-header() {
-  awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' \
-    'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }' <<<"$HDRS"
-}
-
-# assert_json_ok CODE: $STATUS is CODE and the answer is JSON with the JSON content type.
-assert_json_ok() {
-  assert_equal "$STATUS" "$1"
-  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
-  jq -e . >/dev/null <<<"$BODY" || fail "body is not JSON: $BODY"
-}
-
-# assert_json_error CODE [WORD]: $STATUS is CODE, $BODY is exactly {"error": "<non-empty>",
-# "status": CODE} with the JSON content type, and the message names WORD when given.
-assert_json_error() {
-  assert_equal "$STATUS" "$1"
-  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
-  jq -e --argjson c "$1" --arg w "${2:-}" \
-    '(keys == ["error", "status"]) and (.status == $c) and (.error | type == "string" and length > 0)
-     and (.error | contains($w))' >/dev/null <<<"$BODY" ||
-    fail "expected a JSON error with status $1${2:+ naming \"$2\"}, got: $BODY"
-}
+# fetch URL [CURL_ARGS...]: http_fetch with the JSON content type on bodies.
+fetch() { http_fetch "$1" -H 'Content-Type: application/json' "${@:2}"; }
 
 # file_hitos: the milestones of data/hitos.json, compact.
 file_hitos() { jq -c '.hitos_lista' "$HITOS_JSON"; }

@@ -91,12 +91,7 @@ setup_file() {
   porrio_start WORKERS=2
 }
 
-teardown_file() {
-  local rc=0
-  porrio_stop || rc=1
-  porrio_cleanup
-  return $rc
-}
+teardown_file() { porrio_teardown_file; }
 
 teardown() { porrio_cleanup; }
 
@@ -121,6 +116,16 @@ wait_file() {
 
 # ms_now: a monotonic-enough clock in milliseconds.
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+# term_timed PID TENTHS: SIGTERM to PID, then porrio_wait_exit PID TENTHS (PORRIO_STATUS is its
+# exit status); ELAPSED is the milliseconds from the signal to the exit.
+term_timed() {
+  local start
+  start=$(ms_now)
+  kill -TERM "$1"
+  porrio_wait_exit "$1" "$2"
+  ELAPSED=$(($(ms_now) - start))
+}
 
 @test "SIGTERM with a request in flight: it is served, new connections are not, exit 0" {
   porrio_start
@@ -156,35 +161,29 @@ ms_now() { echo $(($(date +%s%N) / 1000000)); }
 
 @test "SIGTERM: an idle keep-alive connection does not delay the exit" {
   porrio_start
-  local pid=$PORRIO_PID start elapsed
+  local pid=$PORRIO_PID
   CDIR=$BATS_TEST_TMPDIR
   client keepalive /status
   wait_file "$CDIR/first"
   assert_equal "$(cat "$CDIR/first")" 200
-  start=$(ms_now)
-  kill -TERM "$pid"
-  porrio_wait_exit "$pid" 30
-  elapsed=$(($(ms_now) - start))
+  term_timed "$pid" 30
   assert_equal "$PORRIO_STATUS" 0
   # SHUTDOWN_GRACE_S is 10: the idle connection was closed, not waited for.
-  assert [ "$elapsed" -lt 3000 ]
+  assert [ "$ELAPSED" -lt 3000 ]
 }
 
 @test "SIGTERM: SHUTDOWN_GRACE_S=1 bounds a request that never completes, exit 0" {
   porrio_start SHUTDOWN_GRACE_S=1
-  local pid=$PORRIO_PID start elapsed
+  local pid=$PORRIO_PID
   CDIR=$BATS_TEST_TMPDIR
   client stuck
   wait_file "$CDIR/sent"
   sleep 0.2
-  start=$(ms_now)
-  kill -TERM "$pid"
-  porrio_wait_exit "$pid" 60
-  elapsed=$(($(ms_now) - start))
+  term_timed "$pid" 60
   assert_equal "$PORRIO_STATUS" 0
   # It waited for the request (about 1 s), then gave up on it well before 4 s.
-  assert [ "$elapsed" -ge 800 ]
-  assert [ "$elapsed" -lt 4000 ]
+  assert [ "$ELAPSED" -ge 800 ]
+  assert [ "$ELAPSED" -lt 4000 ]
   run jq -R -c 'fromjson | select(.level == "warn")' "$PORRIO_LOG"
   assert_regex "$output" 'grace'
   # The client's connection was closed by the server.

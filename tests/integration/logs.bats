@@ -12,14 +12,19 @@ setup_file() {
   porrio_start
 }
 
-teardown_file() {
-  local rc=0
-  porrio_stop || rc=1
-  porrio_cleanup
-  return $rc
-}
+teardown_file() { porrio_teardown_file; }
 
 teardown() { porrio_cleanup; }
+
+# assert_not_forged LINE: the request log line LINE is still at level info with exactly the
+# request fields, and no log line has a forged field (x) or a request line at another level.
+assert_not_forged() {
+  assert_equal "$(jfield "$1" .level)" info
+  run jq -c 'keys' <<<"$1"
+  assert_output "$REQUEST_KEYS"
+  run jq -R -c 'fromjson | select(.x != null or (.msg == "request" and .level != "info"))' "$PORRIO_LOG"
+  assert_output ""
+}
 
 @test "request line: exactly the SPEC §6 fields, with their types and values" {
   local hdrs line id
@@ -82,11 +87,7 @@ teardown() { porrio_cleanup; }
   # Invalid UTF-8 (\xff) may be replaced (U+FFFD) or escaped; everything else is kept as text.
   ua=$(jfield "$line" '."user-agent"')
   assert_regex "$ua" '^evil","level":"error","x":"\\\\ '$'\t''(�|\\xff|\\u00ff)?é\}$'
-  assert_equal "$(jfield "$line" .level)" info
-  run jq -c 'keys' <<<"$line"
-  assert_output "$REQUEST_KEYS"
-  run jq -R -c 'fromjson | select(.x != null or (.msg == "request" and .level != "info"))' "$PORRIO_LOG"
-  assert_output ""
+  assert_not_forged "$line"
 }
 
 @test "hostile URI: escaped, no forged field, every line still JSON" {
@@ -98,11 +99,7 @@ teardown() { porrio_cleanup; }
   run log_all_json
   assert_success
   assert_regex "$(jfield "$line" .uri)" '^/a%22b"c\\\\d/","level":"error"\}\{"x":"(�|\\xfe|\\u00fe)?\?q="x"$'
-  assert_equal "$(jfield "$line" .level)" info
-  run jq -c 'keys' <<<"$line"
-  assert_output "$REQUEST_KEYS"
-  run jq -R -c 'fromjson | select(.x != null or (.msg == "request" and .level != "info"))' "$PORRIO_LOG"
-  assert_output ""
+  assert_not_forged "$line"
 }
 
 @test "control characters in a request: refused with 4xx, the log stays JSON lines" {

@@ -13,63 +13,20 @@ setup_file() {
   export SHARED_PID=$PORRIO_PID SHARED_URL=$PORRIO_URL SHARED_PORT=$PORRIO_PORT
 }
 
-teardown_file() {
-  local rc=0
-  porrio_stop "$SHARED_PID" || rc=1
-  porrio_cleanup
-  return $rc
-}
+teardown_file() { porrio_teardown_file "$SHARED_PID"; }
 
 teardown() { porrio_cleanup; }
 
 # ---- local helpers ----------------------------------------------------------------------------
 
-# fetch PATH [CURL_ARGS...]: one request to the shared server, the path sent as written
+# fetch PATH [CURL_ARGS...]: http_fetch to the shared server, the path sent as written
 # (--path-as-is: curl must not squash "." or ".." segments), with the JSON content type on
-# bodies. Headers into $HDRS (CRs removed), body into $BODY, status into $STATUS.
-fetch() {
-  local path=$1
-  shift
-  local out="$BATS_TEST_TMPDIR/fetch"
-  STATUS=$(curl -s --max-time 5 --path-as-is -H 'Content-Type: application/json' -D "$out.h" \
-    -o "$out.b" -w '%{http_code}' "$@" "$SHARED_URL$path")
-  HDRS=$(tr -d '\r' <"$out.h")
-  BODY=$(cat "$out.b")
-  BODY_SIZE=$(stat -c %s "$out.b")
-}
+# bodies.
+fetch() { http_fetch "$SHARED_URL$1" --path-as-is -H 'Content-Type: application/json' "${@:2}"; }
 
 # put PATH [BODY]: PUT with BODY (none when omitted).
 put() {
   if [ $# -ge 2 ]; then fetch "$1" -X PUT --data-binary "$2"; else fetch "$1" -X PUT; fi
-}
-
-# header NAME: the value of response header NAME (case-insensitive) in $HDRS.
-header() {
-  awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' \
-    'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }' <<<"$HDRS"
-}
-
-# assert_status CODE: $STATUS is CODE (the failure shows the body).
-assert_status() {
-  [ "$STATUS" = "$1" ] || fail "expected status $1, got $STATUS: $BODY"
-}
-
-# assert_json_ok CODE: $STATUS is CODE and the answer is JSON with the JSON content type.
-assert_json_ok() {
-  assert_status "$1"
-  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
-  jq -e . >/dev/null <<<"$BODY" || fail "body is not JSON: $BODY"
-}
-
-# assert_json_error CODE [WORD]: $STATUS is CODE, $BODY is exactly {"error": "<non-empty>",
-# "status": CODE} with the JSON content type, and the message names WORD when given.
-assert_json_error() {
-  assert_status "$1"
-  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
-  jq -e --argjson c "$1" --arg w "${2:-}" \
-    '(keys == ["error", "status"]) and (.status == $c) and (.error | type == "string" and length > 0)
-     and (.error | contains($w))' >/dev/null <<<"$BODY" ||
-    fail "expected a JSON error with status $1${2:+ naming \"$2\"}, got: $BODY"
 }
 
 # assert_pool JSON ID LOCAL VISITANTE COMPETITION YEAR: JSON is that pool with no bets and no

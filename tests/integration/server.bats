@@ -21,43 +21,9 @@ setup_file() {
   porrio_start
 }
 
-teardown_file() {
-  local rc=0
-  porrio_stop "$SMALL_PID" || rc=1
-  porrio_stop "$PORRIO_PID" || rc=1
-  porrio_cleanup
-  return $rc
-}
+teardown_file() { porrio_teardown_file "$SMALL_PID" "$PORRIO_PID"; }
 
 teardown() { porrio_cleanup; }
-
-# fetch URL [CURL_ARGS...]: a request; headers into $HDRS (CRs removed), body into $BODY,
-# status into $STATUS.
-fetch() {
-  local url=$1
-  shift
-  local out="$BATS_TEST_TMPDIR/fetch"
-  STATUS=$(curl -s --max-time 5 -D "$out.h" -o "$out.b" -w '%{http_code}' "$@" "$url")
-  HDRS=$(tr -d '\r' <"$out.h")
-  BODY=$(cat "$out.b")
-  BODY_SIZE=$(stat -c %s "$out.b")
-}
-
-# header NAME: the value of response header NAME (case-insensitive) in $HDRS.
-header() {
-  awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' \
-    'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }' <<<"$HDRS"
-}
-
-# assert_json_error CODE: $STATUS is CODE and $BODY is {"error": "<non-empty>", "status": CODE}.
-assert_json_error() {
-  assert_equal "$STATUS" "$1"
-  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
-  run jq -e --argjson c "$1" \
-    '(keys == ["error", "status"]) and (.status == $c) and (.error | type == "string" and length > 0)' \
-    <<<"$BODY"
-  assert_success
-}
 
 # assert_ends_with_headers FILE: the raw answer in FILE is one header block and nothing after it.
 assert_ends_with_headers() {
@@ -73,7 +39,7 @@ assert_new_request_id() {
 @test "GET / and GET /status: 200 {\"status\":\"OK\"} as JSON with Content-Length, not chunked" {
   local path
   for path in / /status; do
-    fetch "$PORRIO_URL$path"
+    http_fetch "$PORRIO_URL$path"
     assert_equal "$STATUS" 200
     assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
     assert_equal "$(header Content-Length)" "$BODY_SIZE"
@@ -84,7 +50,7 @@ assert_new_request_id() {
 }
 
 @test "HEAD /status: GET's status and Content-Length, no body" {
-  fetch "$PORRIO_URL/status"
+  http_fetch "$PORRIO_URL/status"
   local get_len
   get_len=$(header Content-Length)
   run curl -sI --max-time 5 "$PORRIO_URL/status"
@@ -105,12 +71,12 @@ assert_new_request_id() {
 }
 
 @test "GET /health/live and /health/ready: 200 JSON" {
-  fetch "$PORRIO_URL/health/live"
+  http_fetch "$PORRIO_URL/health/live"
   assert_equal "$STATUS" 200
   assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
   run jq -e 'type == "object"' <<<"$BODY"
   assert_success
-  fetch "$PORRIO_URL/health/ready"
+  http_fetch "$PORRIO_URL/health/ready"
   assert_equal "$STATUS" 200
   assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
   run jq -e 'type == "object"' <<<"$BODY"
@@ -118,43 +84,43 @@ assert_new_request_id() {
 }
 
 @test "unknown path: 404 JSON error (GET, HEAD, POST)" {
-  fetch "$PORRIO_URL/no/such/thing"
+  http_fetch "$PORRIO_URL/no/such/thing"
   assert_json_error 404
   assert_new_request_id
-  fetch "$PORRIO_URL/no/such/thing" -X POST --data-binary 'x=1'
+  http_fetch "$PORRIO_URL/no/such/thing" -X POST --data-binary 'x=1'
   assert_json_error 404
   run curl -sI --max-time 5 "$PORRIO_URL/no/such/thing"
   assert_line --regexp $'^HTTP/1\\.1 404'
 }
 
 @test "POST /status: 405 with Allow: GET, HEAD and a JSON error" {
-  fetch "$PORRIO_URL/status" -X POST --data-binary '{}'
+  http_fetch "$PORRIO_URL/status" -X POST --data-binary '{}'
   assert_json_error 405
   assert_equal "$(header Allow)" "GET, HEAD"
   assert_new_request_id
-  fetch "$PORRIO_URL/health/ready" -X DELETE
+  http_fetch "$PORRIO_URL/health/ready" -X DELETE
   assert_json_error 405
   assert_equal "$(header Allow)" "GET, HEAD"
 }
 
 @test "body over MAX_BODY_BYTES: 413 JSON error, with Content-Length or chunked" {
   head -c 2000 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/big"
-  fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/big"
+  http_fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/big"
   assert_json_error 413
   assert_new_request_id
-  fetch "$SMALL_URL/status" -X POST -H 'Transfer-Encoding: chunked' --data-binary @"$BATS_TEST_TMPDIR/big"
+  http_fetch "$SMALL_URL/status" -X POST -H 'Transfer-Encoding: chunked' --data-binary @"$BATS_TEST_TMPDIR/big"
   assert_json_error 413
   # The default limit is 65536: the same 2000 bytes are fine for the main server.
-  fetch "$PORRIO_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/big"
+  http_fetch "$PORRIO_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/big"
   assert_equal "$STATUS" 405
 }
 
 @test "body exactly MAX_BODY_BYTES is not 413" {
   head -c 1024 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/exact"
-  fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/exact"
+  http_fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/exact"
   assert_json_error 405
   head -c 1025 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/over"
-  fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/over"
+  http_fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/over"
   assert_json_error 413
 }
 
@@ -162,7 +128,7 @@ assert_new_request_id() {
   local id long
   long=$(printf 'a%.0s' {1..128})
   for id in abc "Req-1.2_3:xyz" "$long" "0"; do
-    fetch "$PORRIO_URL/status" -H "X-Request-Id: $id"
+    http_fetch "$PORRIO_URL/status" -H "X-Request-Id: $id"
     assert_equal "$STATUS" 200
     assert_equal "$(header X-Request-Id)" "$id"
   done
@@ -172,56 +138,56 @@ assert_new_request_id() {
   local id long
   long=$(printf 'a%.0s' {1..129})
   for id in "$long" "a b" "<x>" 'a"b' "é" "a/b" "a,b"; do
-    fetch "$PORRIO_URL/status" -H "X-Request-Id: $id"
+    http_fetch "$PORRIO_URL/status" -H "X-Request-Id: $id"
     assert_equal "$STATUS" 200
     assert_new_request_id
   done
   # An empty header and no header at all: new ids, different each time.
-  fetch "$PORRIO_URL/status" -H "X-Request-Id;"
+  http_fetch "$PORRIO_URL/status" -H "X-Request-Id;"
   assert_new_request_id
   local first
-  fetch "$PORRIO_URL/status"
+  http_fetch "$PORRIO_URL/status"
   assert_new_request_id
   first=$(header X-Request-Id)
-  fetch "$PORRIO_URL/status"
+  http_fetch "$PORRIO_URL/status"
   assert_new_request_id
   refute [ "$(header X-Request-Id)" = "$first" ]
 }
 
 @test "X-Request-Id on 404, 405, 413 and static answers, echoed or new" {
-  fetch "$PORRIO_URL/nope" -H "X-Request-Id: id-404"
+  http_fetch "$PORRIO_URL/nope" -H "X-Request-Id: id-404"
   assert_equal "$STATUS" 404
   assert_equal "$(header X-Request-Id)" id-404
-  fetch "$PORRIO_URL/status" -X PUT -H "X-Request-Id: id-405"
+  http_fetch "$PORRIO_URL/status" -X PUT -H "X-Request-Id: id-405"
   assert_equal "$STATUS" 405
   assert_equal "$(header X-Request-Id)" id-405
   head -c 2000 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/big"
-  fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/big" -H "X-Request-Id: id-413"
+  http_fetch "$SMALL_URL/status" -X POST --data-binary @"$BATS_TEST_TMPDIR/big" -H "X-Request-Id: id-413"
   assert_equal "$STATUS" 413
   assert_equal "$(header X-Request-Id)" id-413
-  fetch "$SMALL_URL/file.txt" -H "X-Request-Id: id-static"
+  http_fetch "$SMALL_URL/file.txt" -H "X-Request-Id: id-static"
   assert_equal "$STATUS" 200
   assert_equal "$(header X-Request-Id)" id-static
-  fetch "$SMALL_URL/missing.txt" -H "X-Request-Id: id-static-404"
+  http_fetch "$SMALL_URL/missing.txt" -H "X-Request-Id: id-static-404"
   assert_equal "$STATUS" 404
   assert_equal "$(header X-Request-Id)" id-static-404
-  fetch "$SMALL_URL/file.txt"
+  http_fetch "$SMALL_URL/file.txt"
   assert_new_request_id
-  fetch "$SMALL_URL/missing.txt"
+  http_fetch "$SMALL_URL/missing.txt"
   assert_new_request_id
 }
 
 @test "static files: GET serves them with their content type" {
-  fetch "$SMALL_URL/file.txt"
+  http_fetch "$SMALL_URL/file.txt"
   assert_equal "$STATUS" 200
   assert_regex "$(header Content-Type)" '^text/plain'
   assert_equal "$BODY" "plain text file"
   assert_equal "$(header Content-Length)" "$(stat -c %s "$STATIC_ROOT/public/file.txt")"
-  fetch "$SMALL_URL/index.html"
+  http_fetch "$SMALL_URL/index.html"
   assert_equal "$STATUS" 200
   assert_regex "$(header Content-Type)" '^text/html'
   assert_equal "$BODY" "$(cat "$STATIC_ROOT/public/index.html")"
-  fetch "$SMALL_URL/sub/nested.txt"
+  http_fetch "$SMALL_URL/sub/nested.txt"
   assert_equal "$STATUS" 200
   assert_equal "$BODY" "nested"
 }
@@ -242,7 +208,7 @@ assert_new_request_id() {
 @test "static files: routes win over files (/ and /status stay the status route)" {
   local path
   for path in / /status; do
-    fetch "$SMALL_URL$path"
+    http_fetch "$SMALL_URL$path"
     assert_equal "$STATUS" 200
     assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
     run jq -r .status <<<"$BODY"
@@ -251,16 +217,16 @@ assert_new_request_id() {
 }
 
 @test "static files: a missing file is a 404 JSON error" {
-  fetch "$SMALL_URL/missing.txt"
+  http_fetch "$SMALL_URL/missing.txt"
   assert_json_error 404
-  fetch "$SMALL_URL/sub/missing/deeper.html"
+  http_fetch "$SMALL_URL/sub/missing/deeper.html"
   assert_json_error 404
   run curl -sI --max-time 5 "$SMALL_URL/missing.txt"
   assert_line --regexp $'^HTTP/1\\.1 404'
 }
 
 @test "static files: other methods on a file are not served as the file" {
-  fetch "$SMALL_URL/file.txt" -X POST --data-binary x
+  http_fetch "$SMALL_URL/file.txt" -X POST --data-binary x
   refute [ "$STATUS" = 200 ]
   refute [ "$STATUS" -ge 500 ]
   refute_regex "$BODY" 'plain text file'
@@ -272,14 +238,14 @@ assert_new_request_id() {
     /%2e%2e%2f%2e%2e%2fetc%2fpasswd /sub/../../../../etc/passwd '/..\..\etc\passwd' \
     /../secret.txt /%2e%2e/secret.txt /sub/%2e%2e/%2e%2e/secret.txt /..%2fsecret.txt \
     '/%252e%252e/%252e%252e/etc/passwd'; do
-    fetch "$SMALL_URL$path" --path-as-is
+    http_fetch "$SMALL_URL$path" --path-as-is
     [[ $STATUS == 404 || $STATUS == 400 ]] || fail "$path answered $STATUS: $BODY"
     refute_regex "$BODY" 'root:'
     refute_regex "$BODY" 'TOP SECRET'
   done
   # The main server has no static directory: the same paths are 404/400 there too.
   for path in /../../etc/passwd /%2e%2e/%2e%2e/etc/passwd /..%2f..%2fetc/passwd; do
-    fetch "$PORRIO_URL$path" --path-as-is
+    http_fetch "$PORRIO_URL$path" --path-as-is
     [[ $STATUS == 404 || $STATUS == 400 ]] || fail "$path answered $STATUS: $BODY"
     refute_regex "$BODY" 'root:'
   done
@@ -290,7 +256,7 @@ assert_new_request_id() {
   for url in "$PORRIO_URL" "$SMALL_URL"; do
     for path in /%zz /a%4 /% /%%41 /status%zz /health/%zz /%G0/x '/%c3%28' '/%ff%fe' \
       '/a%2fb'; do
-      fetch "$url$path" --path-as-is
+      http_fetch "$url$path" --path-as-is
       [[ $STATUS == 404 || $STATUS == 400 ]] || fail "$url$path answered $STATUS: $BODY"
       assert_json_error "$STATUS"
     done
@@ -300,7 +266,7 @@ assert_new_request_id() {
 @test "a NUL byte encoded in a path (%00) is refused, never cuts the path" {
   local path
   for path in /%00 /file.txt%00 /file.txt%00.html /index.html%00x; do
-    fetch "$SMALL_URL$path" --path-as-is
+    http_fetch "$SMALL_URL$path" --path-as-is
     [[ $STATUS == 404 || $STATUS == 400 ]] || fail "$path answered $STATUS: $BODY"
     assert_json_error "$STATUS"
     refute_regex "$BODY" 'plain text file'

@@ -478,6 +478,7 @@ struct fake {
     int nreq;
     char path[FAKE_MAX][64], body[FAKE_MAX][512];
     int64_t at[FAKE_MAX]; /* when each request arrived */
+    etcd_t *e;            /* a client of this fake alone */
 };
 
 static int64_t now_ms(void)
@@ -614,11 +615,23 @@ static int closed_port(void)
     return port;
 }
 
+static etcd_t *client(const char *fmt, int a, int b)
+{
+    char list[128], err[256];
+    snprintf(list, sizeof list, fmt, a, b);
+    etcd_t *e = etcd_new(list, err, sizeof err);
+    if (!e)
+        printf("# etcd_new(%s): %s\n", list, err);
+    return e;
+}
+
+/* Starts a fake answering with serve, with f->e a client of it (both ended by fake_stop). */
 static fake_t *fake_start(serve_fn serve)
 {
     fake_t *f = calloc(1, sizeof *f);
     f->serve = serve;
     f->lfd = listen_any(&f->port);
+    f->e = client("http://127.0.0.1:%d", f->port, 0);
     pthread_mutex_init(&f->mu, NULL);
     pthread_create(&f->th, NULL, fake_main, f);
     return f;
@@ -630,6 +643,7 @@ static void fake_stop(fake_t *f)
     pthread_join(f->th, NULL);
     close(f->lfd);
     pthread_mutex_destroy(&f->mu);
+    etcd_free(f->e);
     free(f);
 }
 
@@ -639,16 +653,6 @@ static int fake_requests(fake_t *f)
     int n = f->nreq;
     pthread_mutex_unlock(&f->mu);
     return n;
-}
-
-static etcd_t *client(const char *fmt, int a, int b)
-{
-    char list[128], err[256];
-    snprintf(list, sizeof list, fmt, a, b);
-    etcd_t *e = etcd_new(list, err, sizeof err);
-    if (!e)
-        printf("# etcd_new(%s): %s\n", list, err);
-    return e;
 }
 
 /* ---- unary calls against the fake ---- */
@@ -669,16 +673,15 @@ static void serve_kv(fake_t *f, int fd, int idx, const char *path, const char *b
         send_json(fd, 404, "Not Found");
 }
 
-static void test_failover(void)
+/* Reads every key through e within timeout_ms, expecting RANGE_ANSWER: two keys at revision 5,
+ * the first foo=bar. */
+static void expect_range_answer(etcd_t *e, int timeout_ms)
 {
-    fake_t *f = fake_start(serve_kv);
-    int dead = closed_port();
-    etcd_t *e = client("http://127.0.0.1:%d,http://127.0.0.1:%d", dead, f->port);
     etcd_kv_t *kvs = NULL;
     size_t n = 0;
     int64_t rev = 0;
     char err[512] = "";
-    EXPECT_INT(etcd_range(e, "", 1000, &kvs, &n, &rev, err, sizeof err), 0);
+    EXPECT_INT(etcd_range(e, "", timeout_ms, &kvs, &n, &rev, err, sizeof err), 0);
     EXPECT_INT(n, 2);
     EXPECT_INT(rev, 5);
     if (n == 2) {
@@ -686,6 +689,14 @@ static void test_failover(void)
         EXPECT_STR(kvs[0].value, "bar");
     }
     etcd_kvs_free(kvs, n);
+}
+
+static void test_failover(void)
+{
+    fake_t *f = fake_start(serve_kv);
+    int dead = closed_port();
+    etcd_t *e = client("http://127.0.0.1:%d,http://127.0.0.1:%d", dead, f->port);
+    expect_range_answer(e, 1000);
     EXPECT_INT(fake_requests(f), 1);
     EXPECT_STR(f->path[0], "/v3/kv/range");
     EXPECT_STR(f->body[0], "{\"key\":\"AA==\",\"range_end\":\"AA==\"}");
@@ -693,6 +704,10 @@ static void test_failover(void)
     fake_stop(f);
 
     /* both down: the error names each endpoint and its reason */
+    etcd_kv_t *kvs = NULL;
+    size_t n = 0;
+    int64_t rev = 0;
+    char err[512] = "";
     int dead2 = closed_port();
     e = client("http://127.0.0.1:%d,http://localhost:%d", dead, dead2);
     char want1[64], want2[64];
@@ -738,15 +753,20 @@ static void serve_error(fake_t *f, int fd, int idx, const char *path, const char
                        "\"etcdserver: key is not provided\",\"code\":3}");
 }
 
+/* Puts k=v through a fake gateway answering with serve, expecting it to fail with an error
+ * that contains why. */
+static void expect_put_fails(serve_fn serve, const char *why)
+{
+    fake_t *f = fake_start(serve);
+    char err[256] = "";
+    EXPECT_INT(etcd_put(f->e, "k", "v", 1000, err, sizeof err), -1);
+    EXPECT(strstr(err, why) != NULL);
+    fake_stop(f);
+}
+
 static void test_http_error(void)
 {
-    fake_t *f = fake_start(serve_error);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
-    char err[256] = "";
-    EXPECT_INT(etcd_put(e, "k", "v", 1000, err, sizeof err), -1);
-    EXPECT(strstr(err, "HTTP 400: etcdserver: key is not provided") != NULL);
-    etcd_free(e);
-    fake_stop(f);
+    expect_put_fails(serve_error, "HTTP 400: etcdserver: key is not provided");
 }
 
 static void serve_truncated(fake_t *f, int fd, int idx, const char *path, const char *body)
@@ -757,13 +777,7 @@ static void serve_truncated(fake_t *f, int fd, int idx, const char *path, const 
 
 static void test_truncated_answer(void)
 {
-    fake_t *f = fake_start(serve_truncated);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
-    char err[256] = "";
-    EXPECT_INT(etcd_put(e, "k", "v", 1000, err, sizeof err), -1);
-    EXPECT(strstr(err, "closed before the end") != NULL);
-    etcd_free(e);
-    fake_stop(f);
+    expect_put_fails(serve_truncated, "closed before the end");
 }
 
 /* A big answer in small chunks, as the gateway sends past a few KiB. */
@@ -785,16 +799,7 @@ static void serve_chunked(fake_t *f, int fd, int idx, const char *path, const ch
 static void test_chunked_answer(void)
 {
     fake_t *f = fake_start(serve_chunked);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
-    etcd_kv_t *kvs = NULL;
-    size_t n = 0;
-    int64_t rev = 0;
-    char err[256] = "";
-    EXPECT_INT(etcd_range(e, "", 1000, &kvs, &n, &rev, err, sizeof err), 0);
-    EXPECT_INT(n, 2);
-    EXPECT_INT(rev, 5);
-    etcd_kvs_free(kvs, n);
-    etcd_free(e);
+    expect_range_answer(f->e, 1000);
     fake_stop(f);
 }
 
@@ -807,27 +812,23 @@ static void serve_silent(fake_t *f, int fd, int idx, const char *path, const cha
 static void test_silent_server_times_out(void)
 {
     fake_t *f = fake_start(serve_silent);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
     etcd_kv_t *kvs = NULL;
     size_t n = 0;
     int64_t rev = 0;
     char err[256] = "";
     int64_t t0 = now_ms();
-    EXPECT_INT(etcd_range(e, "", 300, &kvs, &n, &rev, err, sizeof err), -1);
+    EXPECT_INT(etcd_range(f->e, "", 300, &kvs, &n, &rev, err, sizeof err), -1);
     int64_t took = now_ms() - t0;
     EXPECT(took >= 250 && took < 600);
     EXPECT(strstr(err, "timed out") != NULL);
-    etcd_free(e);
 
     /* a silent first endpoint leaves the second its share of the time */
     fake_t *g = fake_start(serve_kv);
-    e = client("http://127.0.0.1:%d,http://127.0.0.1:%d", f->port, g->port);
+    etcd_t *e = client("http://127.0.0.1:%d,http://127.0.0.1:%d", f->port, g->port);
     t0 = now_ms();
-    EXPECT_INT(etcd_range(e, "", 600, &kvs, &n, &rev, err, sizeof err), 0);
+    expect_range_answer(e, 600);
     took = now_ms() - t0;
     EXPECT(took >= 250 && took < 500);
-    EXPECT_INT(n, 2);
-    etcd_kvs_free(kvs, n);
     etcd_free(e);
     fake_stop(g);
     fake_stop(f);
@@ -848,6 +849,7 @@ typedef struct {
     int64_t start;
     volatile int stop;
     int rc;
+    pthread_t th;
 } wctx_t;
 
 static void w_event(void *ctx, const etcd_event_t *ev)
@@ -902,26 +904,37 @@ static int states_are(wctx_t *w, const char *want)
     return eq;
 }
 
+/* Starts etcd_watch_run on e from start, reporting to w, in a thread of its own. */
+static void watch_start(wctx_t *w, etcd_t *e, int64_t start)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    w->e = e;
+    w->start = start;
+    pthread_create(&w->th, NULL, watch_main, w);
+}
+
+/* Tells the watch of w to stop and waits for its thread: the milliseconds that took. */
+static int64_t watch_stop(wctx_t *w)
+{
+    w->stop = 1;
+    int64_t t0 = now_ms();
+    pthread_join(w->th, NULL);
+    int64_t took = now_ms() - t0;
+    pthread_mutex_destroy(&w->mu);
+    return took;
+}
+
 /* Runs etcd_watch_run in a thread until done(w) holds (at most 5 s), then stops it and checks
  * that it returns promptly. */
 static void run_watch(wctx_t *w, etcd_t *e, int64_t start, const char *states)
 {
-    pthread_t t;
-    pthread_mutex_init(&w->mu, NULL);
-    w->e = e;
-    w->start = start;
-    pthread_create(&t, NULL, watch_main, w);
+    watch_start(w, e, start);
     for (int64_t until = now_ms() + 5000; now_ms() < until && !states_are(w, states);)
         sleep_ms(10);
     sleep_ms(50);
-    w->stop = 1;
-    int64_t t0 = now_ms();
-    pthread_join(t, NULL);
-    int64_t took = now_ms() - t0;
-    EXPECT(took < 400);
+    EXPECT(watch_stop(w) < 400);
     EXPECT_INT(w->rc, 0);
     EXPECT_STR(w->states, states);
-    pthread_mutex_destroy(&w->mu);
 }
 
 static void serve_resume(fake_t *f, int fd, int idx, const char *path, const char *body)
@@ -946,15 +959,13 @@ static void serve_resume(fake_t *f, int fd, int idx, const char *path, const cha
 static void test_watch_resumes_after_last_revision(void)
 {
     fake_t *f = fake_start(serve_resume);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
     wctx_t w = {0};
-    run_watch(&w, e, 3, "1;0;1;");
+    run_watch(&w, f->e, 3, "1;0;1;");
     EXPECT_INT(fake_requests(f), 2);
     EXPECT(strstr(f->body[0], "\"start_revision\":\"3\"") != NULL);
     EXPECT(strstr(f->body[1], "\"start_revision\":\"7\"") != NULL);
     EXPECT_STR(w.ev.log, "PUT foo=bar@5;DEL foo@6;");
     EXPECT_INT(w.nresync, 0);
-    etcd_free(e);
     fake_stop(f);
 }
 
@@ -978,17 +989,12 @@ static void serve_compact(fake_t *f, int fd, int idx, const char *path, const ch
 static void test_watch_resyncs_after_compaction(void)
 {
     fake_t *f = fake_start(serve_compact);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
     wctx_t w = {0};
-    pthread_t t;
-    pthread_mutex_init(&w.mu, NULL);
-    w.e = e;
-    pthread_create(&t, NULL, watch_main, &w);
+    watch_start(&w, f->e, 0);
     for (int64_t until = now_ms() + 5000; now_ms() < until && fake_requests(f) < 4;)
         sleep_ms(10);
     sleep_ms(100);
-    w.stop = 1;
-    pthread_join(t, NULL);
+    watch_stop(&w);
     EXPECT_INT(fake_requests(f), 4);
     EXPECT_STR(f->path[0], "/v3/kv/range");
     EXPECT_STR(f->path[1], "/v3/watch");
@@ -1001,8 +1007,6 @@ static void test_watch_resyncs_after_compaction(void)
     EXPECT_INT(w.resync_rev[1], 20);
     EXPECT_STR(w.resync_keys[1], "b=x;");
     EXPECT_STR(w.states, "1;");
-    pthread_mutex_destroy(&w.mu);
-    etcd_free(e);
     fake_stop(f);
 }
 
@@ -1011,40 +1015,22 @@ static void test_watch_unreachable_reports_once(void)
     int dead = closed_port();
     etcd_t *e = client("http://127.0.0.1:%d", dead, 0);
     wctx_t w = {0};
-    pthread_t t;
-    pthread_mutex_init(&w.mu, NULL);
-    w.e = e;
-    w.start = 1;
-    pthread_create(&t, NULL, watch_main, &w);
+    watch_start(&w, e, 1);
     sleep_ms(700); /* several attempts: 100 + 200 + 400 ms of backoff */
-    w.stop = 1;
-    int64_t t0 = now_ms();
-    pthread_join(t, NULL);
-    EXPECT(now_ms() - t0 < 400);
+    EXPECT(watch_stop(&w) < 400);
     EXPECT_STR(w.states, "0;");
     EXPECT(strstr(w.last_msg, "refused") != NULL);
-    pthread_mutex_destroy(&w.mu);
     etcd_free(e);
 }
 
 static void test_watch_stops_while_silent(void)
 {
     fake_t *f = fake_start(serve_silent);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
     wctx_t w = {0};
-    pthread_t t;
-    pthread_mutex_init(&w.mu, NULL);
-    w.e = e;
-    w.start = 1;
-    pthread_create(&t, NULL, watch_main, &w);
+    watch_start(&w, f->e, 1);
     sleep_ms(300);
-    w.stop = 1;
-    int64_t t0 = now_ms();
-    pthread_join(t, NULL);
-    EXPECT(now_ms() - t0 < 400);
+    EXPECT(watch_stop(&w) < 400);
     EXPECT_INT(fake_requests(f), 1);
-    pthread_mutex_destroy(&w.mu);
-    etcd_free(e);
     fake_stop(f);
 }
 
@@ -1067,9 +1053,8 @@ static void serve_flaky(fake_t *f, int fd, int idx, const char *path, const char
 static void test_watch_backoff(void)
 {
     fake_t *f = fake_start(serve_flaky);
-    etcd_t *e = client("http://127.0.0.1:%d", f->port, 0);
     wctx_t w = {0};
-    run_watch(&w, e, 1, "0;1;0;1;");
+    run_watch(&w, f->e, 1, "0;1;0;1;");
     EXPECT_INT(fake_requests(f), 4);
     int64_t d1 = f->at[1] - f->at[0], d2 = f->at[2] - f->at[1], d3 = f->at[3] - f->at[2];
     EXPECT(d1 >= 90 && d1 < 190);
@@ -1079,7 +1064,6 @@ static void test_watch_backoff(void)
         printf("# gaps %lld %lld %lld ms\n", (long long)d1, (long long)d2, (long long)d3);
     EXPECT(strstr(w.first_msg, "HTTP 503 to the watch request: etcdserver: no leader") != NULL);
     EXPECT(strstr(w.last_msg, "watching") != NULL);
-    etcd_free(e);
     fake_stop(f);
 }
 
