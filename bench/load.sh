@@ -14,5 +14,6 @@ esac
 [ "$D" -ge 1 ] && [ "$D" -le 60 ] && [ "$C" -ge 1 ] && [ "$C" -le 1024 ] &&
   [ "$T" -ge 1 ] && [ "$T" -le 8 ] && [ "$T" -le "$C" ] ||
   { echo "load.sh: need 1<=DURATION_S<=60, 1<=THREADS<=8, THREADS<=CONNECTIONS<=1024" >&2; exit 2; }
-# wrk stops itself after -d; the timeout only guards against a wrk that never returns
-timeout $((D + 15)) wrk -d"${D}s" -c"$C" -t"$T" -s "$(dirname "$0")/load.lua" "$URL" | grep '^rps='
+# wrk stops itself after -d; the timeout only guards against a wrk that never returns, and
+# --foreground keeps wrk in the caller's process group, so that bench/run.sh can stop it
+timeout --foreground $((D + 15)) wrk -d"${D}s" -c"$C" -t"$T" -s "$(dirname "$0")/load.lua" "$URL" | grep '^rps='

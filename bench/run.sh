@@ -27,17 +27,18 @@ make -s -f Makefile -f bench/bench.mk build/bench/h2o-min >&2
 cp build/porrio "$OUT/porrio"
 echo "# porrio: $(sha256sum "$OUT/porrio" | cut -c1-12) built $(date -u -r build/porrio +%FT%TZ)"
 
-PIDS=()
+PIDS=() # servers by pid, load runs by process group (-pgid): wrk is a grandchild of load.sh
 stop_all() {
   local p i
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do kill -TERM -- "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do # porrio drains first; nothing is in flight once wrk is done
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 -- "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "$p" 2>/dev/null || true
   done
   PIDS=()
 }
-trap stop_all EXIT
+VAR=$(mktemp -d "$OUT/var.XXXXXX")
+trap 'stop_all; rm -rf "$VAR"' EXIT
 trap 'exit 130' INT TERM
 
 free_port() { # a random port in 20000-29999 that nothing listens on
@@ -50,7 +51,9 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # start TARGET WORKERS LEVEL PORT: sets PID once GET /status answers 200
 start() {
   if [ "$1" = porrio ]; then
-    HOST=127.0.0.1 PORT=$4 WORKERS=$2 LOG_LEVEL=$3 "$OUT/porrio" >/dev/null 2>"$OUT/porrio.err" &
+    # its own store, and no etcd: the numbers must not depend on what else runs on the host
+    HOST=127.0.0.1 PORT=$4 WORKERS=$2 LOG_LEVEL=$3 DATA_DIR="$VAR" ETCD_ENDPOINTS= \
+      "$OUT/porrio" >/dev/null 2>"$OUT/porrio.err" &
   else
     build/bench/h2o-min "$4" "$2" >/dev/null 2>"$OUT/h2o-min.err" &
   fi
@@ -71,7 +74,7 @@ measure() {
   local url="http://127.0.0.1:$port/status" out="$OUT/load.out" idle peak=0 r hwm rc note=
   sleep 0.2; idle=$(kib "$PID" VmRSS)
   bench/load.sh "$url" 1 "$C" "$T" >/dev/null || true # a server that died shows in the note
-  bench/load.sh "$url" "$D" "$C" "$T" >"$out" & local L=$!; PIDS+=("$L")
+  setsid bench/load.sh "$url" "$D" "$C" "$T" >"$out" & local L=$!; PIDS+=("-$L")
   while kill -0 "$L" 2>/dev/null; do
     r=$(kib "$PID" VmRSS); [ "${r:-0}" -gt "$peak" ] && peak=$r; sleep 0.2
   done

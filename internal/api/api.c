@@ -22,6 +22,8 @@ static int http_status(app_status_t s)
     return map[s];
 }
 
+static void release_blob(void *ref) { app_blob_release(*(void **)ref); }
+
 static void send_pending(h2o_req_t *req, void *data, int ok)
 {
     pending_t *p = data;
@@ -37,7 +39,7 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
     if (p->status == 204)
         reply_empty(req, 204);
     else
-        reply_bytes(req, p->status, REPLY_JSON_TYPE, p->body.base, p->body.len);
+        reply_bytes_nocopy(req, p->status, REPLY_JSON_TYPE, p->body.base, p->body.len);
 }
 
 /* Sends what the application layer decided: errors at once, changes once they are durable. */
@@ -46,14 +48,23 @@ static int finish(h2o_req_t *req, api_t *a, app_result_t *r, long location)
     int status = http_status(r->status);
     if (status >= 400) {
         reply_error(req, status, "%s", r->err[0] ? r->err : reply_reason(status));
-        free(r->body);
+        if (r->blob != NULL)
+            app_blob_release(r->blob);
+        else
+            free(r->body);
         return 0;
     }
     pending_t *p = h2o_mem_alloc_pool(&req->pool, sizeof(*p));
     p->status = status;
-    p->body = h2o_strdup(&req->pool, r->body != NULL ? r->body : "", r->len);
     p->location = location;
-    free(r->body);
+    if (r->blob != NULL) { /* shared: released with the request's memory, never copied */
+        void **ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), release_blob);
+        *ref = r->blob;
+        p->body = h2o_iovec_init(r->body, r->len);
+    } else {
+        p->body = h2o_strdup(&req->pool, r->body != NULL ? r->body : "", r->len);
+        free(r->body);
+    }
     if (r->ticket != 0)
         server_await(req, r->ticket, send_pending, p);
     else

@@ -11,6 +11,13 @@
 #include "porra/porra.h"
 #include "store/store.h"
 
+/* An answer shared by every request that reads it until the data changes: no copy per request. */
+typedef struct blob {
+    unsigned refs;
+    size_t len;
+    char data[];
+} blob_t;
+
 struct app {
     app_opts_t o;
     char *hitos_file;
@@ -21,8 +28,7 @@ struct app {
     void (*durable)(void *ctx, uint64_t upto, int ok);
     void *durable_ctx;
     pthread_mutex_t cache_lock; /* readers fill the cache under the read lock */
-    char *list_cache;           /* GET /porras, serialised; NULL when stale */
-    size_t list_len;
+    blob_t *list_cache;         /* GET /porras, serialised; NULL when stale */
 };
 
 static void warn(app_t *a, const char *msg)
@@ -73,9 +79,16 @@ static int dump(void *ctx, store_t *s)
     return hito_dump(a->hitos, dump_one, s) == 0 && porra_dump(a->porras, dump_one, s) == 0 ? 0 : -1;
 }
 
+void app_blob_release(void *p)
+{
+    blob_t *b = p;
+    if (b != NULL && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(b);
+}
+
 static void invalidate(app_t *a)
 {
-    free(a->list_cache);
+    app_blob_release(a->list_cache);
     a->list_cache = NULL;
 }
 
@@ -314,13 +327,18 @@ void app_porras_list(app_t *a, app_result_t *r)
     pthread_rwlock_rdlock(&a->lock);
     pthread_mutex_lock(&a->cache_lock);
     if (a->list_cache == NULL) {
-        a->list_cache = json_dumps(porra_list(a->porras), JSON_COMPACT);
-        a->list_len = a->list_cache != NULL ? strlen(a->list_cache) : 0;
+        size_t len = json_dumpb(porra_list(a->porras), NULL, 0, JSON_COMPACT);
+        if ((a->list_cache = malloc(sizeof(blob_t) + len)) != NULL) {
+            a->list_cache->refs = 1; /* the cache's own */
+            a->list_cache->len = json_dumpb(porra_list(a->porras), a->list_cache->data, len, JSON_COMPACT);
+        }
     }
     r->status = APP_OK;
-    if ((r->body = malloc(a->list_len + 1)) != NULL) {
-        memcpy(r->body, a->list_cache, a->list_len + 1);
-        r->len = a->list_len;
+    if (a->list_cache != NULL) {
+        __atomic_add_fetch(&a->list_cache->refs, 1, __ATOMIC_RELAXED);
+        r->blob = a->list_cache;
+        r->body = a->list_cache->data;
+        r->len = a->list_cache->len;
     }
     pthread_mutex_unlock(&a->cache_lock);
     pthread_rwlock_unlock(&a->lock);

@@ -43,6 +43,18 @@ void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body,
     h2o_send_inline(req, body, len);
 }
 
+void reply_bytes_nocopy(h2o_req_t *req, int status, const char *type, const char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = status;
+    req->res.reason = reply_reason(status);
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", type, strlen(type));
+    h2o_start_response(req, &generator);
+    h2o_iovec_t b = h2o_iovec_init(body, len);
+    h2o_send(req, &b, reply_is_head(req) ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
 void reply_json(h2o_req_t *req, int status, json_t *body)
 {
     size_t len = body != NULL ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;

@@ -15,6 +15,8 @@ const char *reply_reason(int status);
 int reply_is_head(h2o_req_t *req);
 /** Sends `len` bytes (copied to the pool) with the given type; HEAD gets the headers alone. */
 void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body, size_t len);
+/** Sends `len` bytes without copying them: they must stay valid until the request is disposed. */
+void reply_bytes_nocopy(h2o_req_t *req, int status, const char *type, const char *body, size_t len);
 /** Sends `body` serialized compactly; takes the caller's reference to `body`. NULL gives a 500. */
 void reply_json(h2o_req_t *req, int status, json_t *body);
 /** Sends {"error": <message>, "status": status}; the message is printf-formatted. */

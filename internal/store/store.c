@@ -23,7 +23,7 @@ struct store {
     char *dir;
     int dirfd, fd;         /* fd: the journal, -1 when read-only */
     uint64_t gen;          /* generation of the journal in use */
-    off_t size, durable_size;
+    off_t size, durable_size, snap_size;
     uint64_t written, decided, lost_lo, lost_hi, fsyncs;
     uint64_t compacted;    /* made durable by store_compact, not yet reported by the committer */
     int syncing, compacting, closing, failed, fail_pending, started;
@@ -164,7 +164,8 @@ static int fresh_file(store_t *s, const char *name, const char *magic, uint64_t 
 static int load_all(store_t *s)
 {
     uint64_t snap_gen = 0, jgen = 0;
-    load_file(s, "snapshot", MAGIC_SNAPSHOT, 0, &snap_gen);
+    off_t snap = load_file(s, "snapshot", MAGIC_SNAPSHOT, 0, &snap_gen);
+    s->snap_size = snap > 0 ? snap : 0;
     off_t valid = load_file(s, "journal", MAGIC_JOURNAL, snap_gen, &jgen);
     s->gen = jgen > snap_gen ? jgen : snap_gen;
     if (valid < HEADER_LEN || jgen < snap_gen)
@@ -284,7 +285,12 @@ void store_stats(store_t *s, store_stats_t *out)
 }
 
 int store_writable(const store_t *s) { return s->fd >= 0 && !s->failed; }
-int store_should_compact(const store_t *s) { return s->fd >= 0 && (size_t)s->size > s->o.compact_bytes; }
+/* Past the threshold, and larger than the last snapshot: with a large state, compacting after
+ * every compact_bytes of changes would spend more time rewriting the state than serving. */
+int store_should_compact(const store_t *s)
+{
+    return s->fd >= 0 && (size_t)s->size > s->o.compact_bytes && s->size > s->snap_size;
+}
 
 uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t errlen)
 {
@@ -365,6 +371,7 @@ int store_compact(store_t *s, int (*dump)(void *ctx, store_t *s), void *ctx, cha
     int ok = s->snap != NULL && fwrite(h, 1, HEADER_LEN, s->snap) == HEADER_LEN && dump(ctx, s) == 0 &&
              fflush(s->snap) == 0 && fsync(fd) == 0;
     int e = errno;
+    off_t snap_size = ok ? ftello(s->snap) : 0;
     if (s->snap != NULL)
         fclose(s->snap);
     else
@@ -387,6 +394,7 @@ int store_compact(store_t *s, int (*dump)(void *ctx, store_t *s), void *ctx, cha
     s->fd = newfd, newfd = -1;
     s->gen = gen;
     s->size = s->durable_size = HEADER_LEN;
+    s->snap_size = snap_size;
     s->decided = s->compacted = s->written; /* the committer reports it */
     rc = 0;
 out:

@@ -4,20 +4,21 @@ load common
 
 setup_file() {
   prepare_images
-  export IMAGE="porrio-test:$$"
+  export RUN_TAG=$$ # each test runs in its own process: $$ differs there
+  export IMAGE="porrio-test:$RUN_TAG"
   build_image "$IMAGE"
-  export VOLUME="porrio-test-data-$$"
+  export VOLUME="porrio-test-data-$RUN_TAG"
 }
 
 teardown_file() {
-  docker ps -aq --filter "label=porrio-test=$$" | xargs -r docker rm -f >/dev/null
+  docker ps -aq --filter "label=porrio-test=$RUN_TAG" | xargs -r docker rm -f >/dev/null
   docker volume rm -f "$VOLUME" >/dev/null 2>&1 || true
   docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
 }
 
 run_container() { # run_container NAME [docker run options...]: detached, labelled for cleanup
   local name=$1; shift
-  docker run -d --label "porrio-test=$$" --name "$name-$$" "$@" "$IMAGE"
+  docker run -d --label "porrio-test=$RUN_TAG" --name "$name-$RUN_TAG" "$@" "$IMAGE"
 }
 
 @test "the image is a scratch image under 6 MB holding the two static binaries" {
@@ -38,10 +39,10 @@ run_container() { # run_container NAME [docker run options...]: detached, labell
   wait_http "http://127.0.0.1:$port/status" 20
   run curl -s "http://127.0.0.1:$port/one/1"
   assert_output --partial '"hito"'
-  pid=$(docker inspect --format '{{.State.Pid}}' "port-$$")
+  pid=$(docker inspect --format '{{.State.Pid}}' "port-$RUN_TAG")
   run awk '/^Uid:/ {print $2}' "/proc/$pid/status"
   assert_output 10001
-  run docker logs "port-$$"
+  run docker logs "port-$RUN_TAG"
   assert_output --partial '"name":"PORT","value":"8080","source":"env"'
   assert_output --partial '"name":"DATA_DIR","value":"/data","source":"env"'
 }
@@ -50,7 +51,7 @@ run_container() { # run_container NAME [docker run options...]: detached, labell
   port=$(free_port)
   run_container health -p "127.0.0.1:$port:3000"
   for i in $(seq 60); do
-    status=$(docker inspect --format '{{.State.Health.Status}}' "health-$$")
+    status=$(docker inspect --format '{{.State.Health.Status}}' "health-$RUN_TAG")
     [ "$status" = healthy ] && break
     sleep 0.5
   done
@@ -62,12 +63,12 @@ run_container() { # run_container NAME [docker run options...]: detached, labell
   run_container stop -p "127.0.0.1:$port:3000"
   wait_http "http://127.0.0.1:$port/health/ready" 20
   start=$(date +%s%N)
-  docker stop -t 10 "stop-$$" >/dev/null
+  docker stop -t 10 "stop-$RUN_TAG" >/dev/null
   elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   echo "docker stop took ${elapsed_ms} ms"
   [ "$elapsed_ms" -lt 5000 ]
-  assert_equal "$(docker inspect --format '{{.State.ExitCode}}' "stop-$$")" 0
-  run docker logs "stop-$$"
+  assert_equal "$(docker inspect --format '{{.State.ExitCode}}' "stop-$RUN_TAG")" 0
+  run docker logs "stop-$RUN_TAG"
   assert_output --partial '"msg":"signal","signal":"SIGTERM"'
   assert_output --partial '"msg":"stopped"'
 }
@@ -80,7 +81,7 @@ run_container() { # run_container NAME [docker run options...]: detached, labell
   assert_output 201
   run curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$port/porras/Betis-Sevilla-Liga-2017/apuestas/ana" -d '{"local":2,"visitante":1}'
   assert_output 201
-  docker rm -f "vol1-$$" >/dev/null # a kill, not a drain: what was acknowledged is on disk
+  docker rm -f "vol1-$RUN_TAG" >/dev/null # a kill, not a drain: what was acknowledged is on disk
   port=$(free_port)
   run_container vol2 -p "127.0.0.1:$port:3000" -v "$VOLUME:/data"
   wait_http "http://127.0.0.1:$port/health/ready" 20
