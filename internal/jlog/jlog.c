@@ -51,8 +51,14 @@ void jlog_time(char *out)
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+    static __thread time_t cached_sec = -1;
+    static __thread char cached[21];
+    if (ts.tv_sec != cached_sec) {
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = ts.tv_sec;
+    }
+    memcpy(out, cached, 19);
     unsigned ms = (unsigned)(ts.tv_nsec / 1000000) % 1000;
     out[19] = '.', out[20] = (char)('0' + ms / 100), out[21] = (char)('0' + ms / 10 % 10);
     out[22] = (char)('0' + ms % 10), out[23] = 'Z', out[24] = '\0';
@@ -94,6 +100,12 @@ size_t jlog_escape(char *dst, size_t cap, const char *src, size_t len)
         char tmp[8];
         size_t tl = 0, adv = 1;
         unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') { /* the common case: copied as is */
+            if (o + 1 > cap)
+                break;
+            dst[o++] = (char)c, i++;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             tmp[tl++] = '\\', tmp[tl++] = (char)c;
         } else if (c < 0x20 || c == 0x7f) {
@@ -162,18 +174,39 @@ void jlog_strn(jlog_line_t *l, const char *key, const char *val, size_t len)
 
 void jlog_str(jlog_line_t *l, const char *key, const char *val) { jlog_strn(l, key, val, val ? strlen(val) : 0); }
 
+static size_t fmt_ull(char *end, unsigned long long v, int min_digits)
+{
+    char *p = end;
+    do { *--p = (char)('0' + v % 10); v /= 10; min_digits--; } while (v != 0 || min_digits > 0);
+    return (size_t)(end - p);
+}
+
 void jlog_int(jlog_line_t *l, const char *key, long long val)
 {
     char tmp[24];
-    if (append_key(l, key))
-        append_raw(l, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%lld", val));
+    if (!append_key(l, key))
+        return;
+    unsigned long long u = val < 0 ? 0ULL - (unsigned long long)val : (unsigned long long)val;
+    size_t n = fmt_ull(tmp + sizeof(tmp), u, 1);
+    if (val < 0)
+        tmp[sizeof(tmp) - ++n] = '-';
+    append_raw(l, tmp + sizeof(tmp) - n, n);
 }
 
 void jlog_num(jlog_line_t *l, const char *key, double val, int decimals)
 {
     char tmp[48];
-    if (append_key(l, key))
-        append_raw(l, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%.*f", decimals, val));
+    if (!append_key(l, key))
+        return;
+    if (decimals == 3 && val >= 0 && val < 1e12) {
+        unsigned long long m = (unsigned long long)(val * 1000 + 0.5);
+        size_t f = fmt_ull(tmp + sizeof(tmp), m % 1000, 3);
+        tmp[sizeof(tmp) - f - 1] = '.';
+        size_t i = fmt_ull(tmp + sizeof(tmp) - f - 1, m / 1000, 1);
+        append_raw(l, tmp + sizeof(tmp) - f - 1 - i, f + 1 + i);
+        return;
+    }
+    append_raw(l, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%.*f", decimals, val));
 }
 
 void jlog_begin(jlog_line_t *l, int level, const char *msg)

@@ -37,7 +37,9 @@ void middleware_request_id_new(char out[17])
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     z ^= z >> 31;
-    snprintf(out, 17, "%016llx", (unsigned long long)z);
+    for (int i = 15; i >= 0; i--, z >>= 4)
+        out[i] = "0123456789abcdef"[z & 15];
+    out[16] = '\0';
 }
 
 static h2o_iovec_t header_value(const h2o_headers_t *headers, const char *lcname, size_t len)
@@ -129,7 +131,16 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     char addr[NI_MAXHOST] = "";
     struct sockaddr_storage ss;
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
-    if (sslen != 0)
+    if (sslen != 0 && ss.ss_family == AF_INET) {
+        const unsigned char *b = (const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr;
+        char *p = addr;
+        for (int i = 0; i < 4; i++) {
+            if (b[i] >= 100) *p++ = (char)('0' + b[i] / 100);
+            if (b[i] >= 10) *p++ = (char)('0' + b[i] / 10 % 10);
+            *p++ = (char)('0' + b[i] % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+    } else if (sslen != 0)
         h2o_socket_getnumerichost((void *)&ss, sslen, addr);
     h2o_iovec_t id = header_value(&req->res.headers, H2O_STRLIT(RID_HEADER));
     char fresh[17];

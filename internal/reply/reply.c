@@ -57,15 +57,18 @@ void reply_bytes_nocopy(h2o_req_t *req, int status, const char *type, const char
 
 void reply_json(h2o_req_t *req, int status, json_t *body)
 {
-    size_t len = body != NULL ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;
+    size_t cap = 1024;
+    char *buf = h2o_mem_alloc_pool(&req->pool, cap);
+    size_t len = body != NULL ? json_dumpb(body, buf, cap, JSON_COMPACT) : 0;
+    if (len > cap) {
+        buf = h2o_mem_alloc_pool(&req->pool, len);
+        json_dumpb(body, buf, len, JSON_COMPACT);
+    }
+    json_decref(body);
     if (len == 0) {
-        json_decref(body);
         reply_error(req, 500, "could not encode the answer");
         return;
     }
-    char *buf = h2o_mem_alloc_pool(&req->pool, len);
-    json_dumpb(body, buf, len, JSON_COMPACT);
-    json_decref(body);
     req->res.status = status;
     req->res.reason = reply_reason(status);
     req->res.content_length = len;
