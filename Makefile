@@ -19,6 +19,7 @@ BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
 
 .PHONY: all static deps run start stop test unit clean image up down bench
+.SECONDARY: # keep the objects of the unit tests: `make test` must end with its count line
 all static: $(BINS)
 
 deps: $(DEPS)/.complete
