@@ -8,10 +8,12 @@ ENV DEBIAN_FRONTEND=noninteractive PORRIO_CACHE=/opt/porrio-cache
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends make file ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY tools/deps.sh tools/deps.sh
+COPY tools/deps.sh tools/h2o-*.patch tools/
 RUN tools/deps.sh /opt/deps >/dev/null && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN rm -rf build && mkdir -p build && ln -s "$(readlink /opt/deps)" build/deps \
+# touch: COPY keeps the context's mtimes, and a tools/deps.sh newer than the cached prefix would
+# make `make` run it again (an apt-get update, or a whole rebuild once Debian has moved on)
+RUN rm -rf build && mkdir -p build && ln -s "$(readlink /opt/deps)" build/deps && touch -c build/deps/.complete \
     && make static && file build/porrio | grep -q 'statically linked' \
     && mkdir -p /out/etc /out/data /out/app \
     && echo 'porrio:x:10001:10001:porrio:/data:/nonexistent' > /out/etc/passwd \

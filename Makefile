@@ -23,7 +23,7 @@ PIDFILE ?= build/porrio.pid
 all static: $(BINS)
 
 deps: $(DEPS)/.complete
-$(DEPS)/.complete: tools/deps.sh
+$(DEPS)/.complete: tools/deps.sh $(wildcard tools/h2o-*.patch)
 	tools/deps.sh $(DEPS) >/dev/null
 	@touch -c $@
 

@@ -33,13 +33,16 @@ struct url {
 static long long deadline;
 static char why[320];
 
-static long long now_ms(void) {
+static long long now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-__attribute__((format(printf, 1, 2))) static int failf(const char *fmt, ...) {
+static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int failf(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
@@ -48,14 +51,16 @@ __attribute__((format(printf, 1, 2))) static int failf(const char *fmt, ...) {
 }
 
 /* getaddrinfo has no timeout of its own short enough for a 2 s probe; the alarm bounds it. */
-static void resolve_timeout(int sig) {
+static void resolve_timeout(int sig)
+{
     static const char msg[] = "healthcheck: resolve: timed out\n";
     (void)sig;
     (void)!write(2, msg, sizeof msg - 1);
     _exit(1);
 }
 
-static int parse_port(const char *s, size_t n, char out[6]) {
+static int parse_port(const char *s, size_t n, char out[6])
+{
     long v = n >= 1 && n <= 5 && strspn(s, "0123456789") >= n ? strtol(s, NULL, 10) : 0;
     if (v < 1 || v > 65535)
         return -1;
@@ -63,14 +68,16 @@ static int parse_port(const char *s, size_t n, char out[6]) {
     return 0;
 }
 
-static size_t span(const char *s, const char *extra) {
+static size_t span(const char *s, const char *extra)
+{
     size_t n = 0;
     while (s[n] && (isalnum((unsigned char)s[n]) || strchr(extra, s[n])))
         n++;
     return n;
 }
 
-static int parse_url(const char *s, struct url *u) {
+static int parse_url(const char *s, struct url *u)
+{
     const char *h, *auth;
     size_t hlen;
     if (strncmp(s, "http://", 7))
@@ -107,7 +114,8 @@ static int parse_url(const char *s, struct url *u) {
 }
 
 /* Waits for fd to become ready, but never past the deadline shared by every step. */
-static int wait_fd(int fd, short events) {
+static int wait_fd(int fd, short events)
+{
     struct pollfd p = {.fd = fd, .events = events};
     int n;
     do {
@@ -119,7 +127,8 @@ static int wait_fd(int fd, short events) {
     return n > 0 ? 0 : -1;
 }
 
-static int dial(const struct addrinfo *ai, const char *addr) {
+static int dial(const struct addrinfo *ai, const char *addr)
+{
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     int err = 0;
     socklen_t len = sizeof err;
@@ -136,7 +145,8 @@ static int dial(const struct addrinfo *ai, const char *addr) {
     return fd;
 }
 
-static int exchange(int fd, const struct url *u, const char *addr) {
+static int exchange(int fd, const struct url *u, const char *addr)
+{
     char buf[MAX_PATH + 512];
     size_t n = snprintf(buf, sizeof buf, "GET %.*s HTTP/1.0\r\nHost: %s\r\nUser-Agent: porrio-healthcheck\r\n"
                         "Connection: close\r\n\r\n", (int)strcspn(u->path, "#"), u->path, u->authority);
@@ -171,7 +181,8 @@ static int exchange(int fd, const struct url *u, const char *addr) {
     return 0;
 }
 
-static int probe(const struct url *u) {
+static int probe(const struct url *u)
+{
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *ai;
     char addr[80];
     int fd = -1, rc;
@@ -195,7 +206,8 @@ static int probe(const struct url *u) {
     return rc;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     char def[64], port[6];
     const char *url = argc == 2 ? argv[1] : def;
     struct url u;

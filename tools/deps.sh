@@ -36,9 +36,10 @@ enable_deb_src
 # Source versions, newest first; the first that downloads wins (a pocket can answer 404).
 versions() { apt-cache showsrc "$1" | sed -n 's/^Version: //p' | sort -u -r -V; }
 # Bump when the recipe below changes what gets built; the key also holds the source versions.
-RECIPE=2
+RECIPE=3
+TOOLS=$(cd "$(dirname "$0")" && pwd)
 KEY=$( { for p in openssl zlib jansson h2o; do echo "$p $(versions $p | head -n1)"; done
-         echo "recipe $RECIPE"; } | sha256sum | cut -c1-16)
+         echo "recipe $RECIPE"; cat "$TOOLS"/h2o-*.patch; } | sha256sum | cut -c1-16)
 P=$CACHE/deps-$KEY
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
@@ -82,6 +83,7 @@ if [ ! -f "$P/.complete" ]; then
   cd "$W/src-h2o"
   yp=debian/patches/link-against-system-libyaml.patch
   [ -f "$yp" ] && patch -R -p1 -s < "$yp" >&2
+  for pf in "$TOOLS"/h2o-*.patch; do patch -p1 -s < "$pf" >&2; done
   mkdir -p "$W/h2o" && cd "$W/h2o"
   cmake -S "$W/src-h2o" -B . -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-O2 -idirafter $W/k" \
     -DCMAKE_FIND_ROOT_PATH="$P" -DCMAKE_FIND_ROOT_PATH_MODE_INCLUDE=ONLY \

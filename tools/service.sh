@@ -18,8 +18,8 @@ start)
 stop)
   if ! running; then echo "porrio is not running"; rm -f "$pidfile"; exit 0; fi
   pid=$(cat "$pidfile")
-  kill -TERM "$pid"
-  # SHUTDOWN_GRACE_S bounds the drain; wait a little longer than its largest value would be silly
+  kill -TERM "$pid" 2>/dev/null || true # it may have exited meanwhile
+  # SHUTDOWN_GRACE_S bounds the drain; it may be up to 3600 s, but 60 s covers any sane setting
   i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
   if kill -0 "$pid" 2>/dev/null; then echo "porrio (pid $pid) did not stop in 60 s" >&2; exit 1; fi
   rm -f "$pidfile"; echo "porrio stopped" ;;

@@ -18,6 +18,7 @@ fi
 ETCD_CACHE=${PORRIO_ETCD_CACHE:-/var/cache/porrio/etcd}
 if [ ! -x "$ETCD_CACHE/usr/bin/etcd" ] || [ ! -x "$ETCD_CACHE/usr/bin/etcdctl" ]; then
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   if ! (cd "$tmp" && apt-get download etcd-server etcd-client >&2); then
     $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
     (cd "$tmp" && apt-get download etcd-server etcd-client >&2)

@@ -16,24 +16,42 @@ static int usage(void)
     return 2;
 }
 
-static int lookup(const char *name)
+/* Says that the setting called by the len bytes of name is unknown, and which are known; -1. */
+static int unknown(const char *name, size_t len)
 {
-    int k = cfg_lookup(name);
-    if (k >= 0)
-        return k;
-    fprintf(stderr, "porrio: unknown setting '%s'; known settings:", name);
+    fprintf(stderr, "porrio: unknown setting '%.*s'; known settings:", (int)len, name);
     for (int i = 0; i < CFG_COUNT; i++)
         fprintf(stderr, " %s", cfg_name(i));
     fputc('\n', stderr);
     return -1;
 }
 
-static int need_etcd(settings_t *s)
+/* The setting named exactly `name`; -1 with a message if none. */
+static int lookup(const char *name)
 {
-    if (s->etcd != NULL && s->etcd_err[0] == '\0')
+    int k = cfg_lookup(name);
+    return k >= 0 ? k : unknown(name, strlen(name));
+}
+
+/* The setting that arg names: "KEY" or "KEY=VALUE"; -1 if none, silently. */
+static int key_of(const char *arg)
+{
+    char name[64];
+    size_t n = strcspn(arg, "=");
+    if (n >= sizeof(name))
+        return -1;
+    memcpy(name, arg, n);
+    name[n] = '\0';
+    return cfg_lookup(name);
+}
+
+/* Non-zero (with a message) when etcd is configured but was not reached at start. */
+static int etcd_unreached(settings_t *s)
+{
+    if (s->etcd == NULL || s->etcd_err[0] == '\0')
         return 0;
     fprintf(stderr, "porrio: etcd unreachable (%s): %s\n", s->cfg.value[CFG_ETCD_ENDPOINTS], s->etcd_err);
-    return -1;
+    return 1;
 }
 
 typedef struct pending {
@@ -92,15 +110,6 @@ static int put_all(settings_t *s, const pending_t *p, int n)
     return 0;
 }
 
-/* Non-zero when arg is KEY or KEY=VALUE for a known KEY. */
-static int names_key(const char *arg)
-{
-    char name[64];
-    size_t n = strcspn(arg, "=");
-    snprintf(name, sizeof(name), "%.*s", (int)n, arg);
-    return n < sizeof(name) && cfg_lookup(name) >= 0;
-}
-
 int config_command(settings_t *s, int argc, char **argv)
 {
     if (argc < 2)
@@ -111,7 +120,7 @@ int config_command(settings_t *s, int argc, char **argv)
         /* `set KEY VALUE`, as the course's script; or several `KEY` / `KEY=VALUE` at once */
         pending_t p[2 * CFG_COUNT];
         int n = 0;
-        if (argc == 4 && !names_key(argv[3]) && strchr(argv[2], '=') == NULL) {
+        if (argc == 4 && key_of(argv[3]) < 0 && strchr(argv[2], '=') == NULL) {
             if ((k = lookup(argv[2])) < 0 || plan(s, k, argv[3], &p[n++]) != 0)
                 return 2;
             return put_all(s, p, n);
@@ -119,11 +128,12 @@ int config_command(settings_t *s, int argc, char **argv)
         if (argc - 2 > (int)(sizeof(p) / sizeof(p[0])))
             return usage();
         for (int i = 2; i < argc; i++) {
-            char name[64];
             const char *eq = strchr(argv[i], '=');
-            size_t len = eq != NULL ? (size_t)(eq - argv[i]) : strlen(argv[i]);
-            snprintf(name, sizeof(name), "%.*s", (int)len, argv[i]);
-            if ((k = lookup(name)) < 0 || plan(s, k, eq != NULL ? eq + 1 : NULL, &p[n++]) != 0)
+            if ((k = key_of(argv[i])) < 0) {
+                unknown(argv[i], strcspn(argv[i], "="));
+                return 2;
+            }
+            if (plan(s, k, eq != NULL ? eq + 1 : NULL, &p[n++]) != 0)
                 return 2;
         }
         return put_all(s, p, n);
@@ -131,14 +141,14 @@ int config_command(settings_t *s, int argc, char **argv)
     if (strcmp(verb, "get") == 0 && argc == 3) {
         if ((k = lookup(argv[2])) < 0)
             return 2;
-        if (s->etcd != NULL && need_etcd(s) != 0)
+        if (etcd_unreached(s))
             return 1;
         printf("%s\n", s->cfg.value[k]);
         fprintf(stderr, "%s\n", cfg_source_name(s->cfg.source[k]));
         return 0;
     }
     if (strcmp(verb, "list") == 0 && argc == 2) {
-        if (s->etcd != NULL && need_etcd(s) != 0)
+        if (etcd_unreached(s))
             return 1;
         for (k = 0; k < CFG_COUNT; k++)
             printf("%s\t%s\t%s\t%s\n", cfg_name(k), s->cfg.value[k], cfg_source_name(s->cfg.source[k]),

@@ -94,6 +94,8 @@ static int serve(settings_t *s)
     route_table_t *routes = route_table_new();
     if (routes == NULL || api_register(routes, &api, err, sizeof(err)) != 0) {
         jlog_log(JLOG_ERROR, "cannot build the routes", "error", routes ? err : "out of memory", NULL);
+        route_table_free(routes);
+        app_close(app);
         return 1;
     }
     server_opts_t o = {.host = c->value[CFG_HOST],
@@ -106,6 +108,7 @@ static int serve(settings_t *s)
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);
         fprintf(stderr, "porrio: %s\n", err);
+        route_table_free(routes);
         app_close(app);
         return 1;
     }
@@ -119,13 +122,13 @@ static int serve(settings_t *s)
         if ((watch = reload_start(&ro)) == NULL)
             jlog_log(JLOG_WARN, "cannot start the etcd watch: settings will not follow etcd", NULL);
     }
-    server_run(api.server);
+    int rc = server_run(api.server) == 0 ? 0 : 1;
     reload_stop(watch);
     app_close(app); /* waits for the last fsync */
     jlog_log(JLOG_INFO, "stopped", NULL);
     server_free(api.server);
     route_table_free(routes);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -144,16 +147,16 @@ int main(int argc, char **argv)
     settings_t s;
     char err[512];
     int next = argc, rc;
-    cfg_layer_t probe = {0};
-    if (cfg_layer_flags(&probe, argc, argv, &next, err, sizeof(err)) == 0 && next < argc && strcmp(argv[next], "config") == 0)
-        jlog_set_fd(2); /* `config get` answers on stdout: warnings go to stderr */
-    cfg_layer_free(&probe);
-    if (settings_load(&s, argc, argv, &next, 1, err, sizeof(err)) != 0) {
+    int flags_ok = settings_flags(&s, argc, argv, &next, err, sizeof(err)) == 0;
+    int config = flags_ok && next < argc && strcmp(argv[next], "config") == 0;
+    if (config)
+        jlog_set_fd(2); /* `config get` answers on stdout: etcd's warnings go to stderr */
+    if (!flags_ok || settings_load(&s, err, sizeof(err)) != 0) {
         fprintf(stderr, "porrio: %s\n", err);
         settings_free(&s);
         return 2;
     }
-    if (next < argc && strcmp(argv[next], "config") == 0) {
+    if (config) {
         rc = config_command(&s, argc - next, argv + next);
     } else if (next < argc) {
         fprintf(stderr, "porrio: unexpected argument '%s' (see porrio --help)\n", argv[next]);

@@ -18,12 +18,17 @@ typedef struct settings {
 } settings_t;
 
 /**
- * Loads flags (from argv[1]), the environment, ./.env and, when `with_etcd`, the keys under
- * ETCD_PREFIX, then resolves them. Invalid settings warn through jlog when they come from etcd.
- * 0; -1 with err for bad usage or an invalid setting (exit 2). *next: the first argument that
- * is not a flag.
+ * Empties s and parses the setting flags from argv[1] on. 0, *next being the first argument that
+ * is not a flag; -1 with err for bad usage (exit 2). Either way settings_free(s) afterwards.
  */
-int settings_load(settings_t *s, int argc, char **argv, int *next, int with_etcd, char *err, size_t errlen);
+int settings_flags(settings_t *s, int argc, char **argv, int *next, char *err, size_t errlen);
+/**
+ * After settings_flags: loads the environment, ./.env and the keys under ETCD_PREFIX, then
+ * resolves every setting. Invalid settings in etcd are warned about through jlog and skipped.
+ * 0; -1 with err for an invalid setting from any other source (exit 2).
+ */
+int settings_load(settings_t *s, char *err, size_t errlen);
+/** Frees what settings_flags and settings_load allocated. */
 void settings_free(settings_t *s);
 
 /** `porrio config set|get|list …`: argv[0] is "config". Returns the exit code. */

@@ -35,20 +35,28 @@ static void read_etcd(settings_t *s)
     etcd_kvs_free(kvs, n);
 }
 
-int settings_load(settings_t *s, int argc, char **argv, int *next, int with_etcd, char *err, size_t errlen)
+int settings_flags(settings_t *s, int argc, char **argv, int *next, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     s->layers[CFG_SRC_FLAG] = &s->flags;
     s->layers[CFG_SRC_ENV] = &s->env;
     s->layers[CFG_SRC_DOTENV] = &s->dotenv;
-    if (cfg_layer_flags(&s->flags, argc, argv, next, err, errlen) != 0 || cfg_layer_env(&s->env) != 0 ||
-        cfg_layer_dotenv_file(&s->dotenv, ".env", err, errlen) != 0)
+    return cfg_layer_flags(&s->flags, argc, argv, next, err, errlen);
+}
+
+int settings_load(settings_t *s, char *err, size_t errlen)
+{
+    if (cfg_layer_env(&s->env) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (cfg_layer_dotenv_file(&s->dotenv, ".env", err, errlen) != 0)
         return -1;
     /* ETCD_ENDPOINTS and ETCD_PREFIX never come from etcd: resolve them first */
     if (cfg_resolve(&s->cfg, s->layers, NULL, NULL, err, errlen) != 0)
         return -1;
     snprintf(s->etcd_err, sizeof(s->etcd_err), "etcd is disabled (ETCD_ENDPOINTS is empty)");
-    if (with_etcd && s->cfg.value[CFG_ETCD_ENDPOINTS][0] != '\0' &&
+    if (s->cfg.value[CFG_ETCD_ENDPOINTS][0] != '\0' &&
         (s->etcd = etcd_new(s->cfg.value[CFG_ETCD_ENDPOINTS], s->etcd_err, sizeof(s->etcd_err))) != NULL) {
         read_etcd(s);
         s->layers[CFG_SRC_ETCD] = &s->etcd_vals;

@@ -7,11 +7,15 @@
 #include "metrics/metrics.h"
 #include "reply/reply.h"
 
-/* An answer held until its change is durable. */
+/* An answer held until its change is durable. It owns the body the application layer wrote, let
+ * go of with the request's memory: the body is never copied. */
 typedef struct pending {
     int status;
-    h2o_iovec_t body;
     long location; /* -1: no Location header */
+    const char *body;
+    size_t len;
+    void *blob;  /* a shared answer (app_blob_release), or NULL ... */
+    char *owned; /* ... a malloc'd one */
 } pending_t;
 
 static int http_status(app_status_t s)
@@ -22,7 +26,12 @@ static int http_status(app_status_t s)
     return map[s];
 }
 
-static void release_blob(void *ref) { app_blob_release(*(void **)ref); }
+static void pending_dispose(void *data)
+{
+    pending_t *p = data;
+    app_blob_release(p->blob);
+    free(p->owned);
+}
 
 static void send_pending(h2o_req_t *req, void *data, int ok)
 {
@@ -36,14 +45,11 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
         int n = snprintf(loc, sizeof(loc), "/hitos/%ld", p->location);
         reply_header(req, "location", "Location", loc, (size_t)n);
     }
-    if (p->status == 204)
-        reply_empty(req, 204);
-    else
-        reply_bytes_nocopy(req, p->status, REPLY_JSON_TYPE, p->body.base, p->body.len);
+    reply_bytes_nocopy(req, p->status, p->status == 204 ? NULL : REPLY_JSON_TYPE, p->body, p->len);
 }
 
 /* Sends what the application layer decided: errors at once, changes once they are durable. */
-static int finish(h2o_req_t *req, api_t *a, app_result_t *r, long location)
+static int finish(h2o_req_t *req, app_result_t *r, long location)
 {
     int status = http_status(r->status);
     if (status >= 400) {
@@ -54,27 +60,19 @@ static int finish(h2o_req_t *req, api_t *a, app_result_t *r, long location)
             free(r->body);
         return 0;
     }
-    pending_t *p = h2o_mem_alloc_pool(&req->pool, sizeof(*p));
-    p->status = status;
-    p->location = location;
-    if (r->blob != NULL) { /* shared: released with the request's memory, never copied */
-        void **ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), release_blob);
-        *ref = r->blob;
-        p->body = h2o_iovec_init(r->body, r->len);
-    } else {
-        p->body = h2o_strdup(&req->pool, r->body != NULL ? r->body : "", r->len);
-        free(r->body);
-    }
+    pending_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), pending_dispose);
+    *p = (pending_t){.status = status, .location = location, .body = r->body, .len = r->len, .blob = r->blob,
+                     .owned = r->blob == NULL ? r->body : NULL};
     if (r->ticket != 0)
         server_await(req, r->ticket, send_pending, p);
     else
         send_pending(req, p, 1);
-    (void)a;
     return 0;
 }
 
 #define HANDLER(name) static int name(h2o_req_t *req, const route_match_t *m, void *data)
 #define PARAM(n) route_param(m, n)
+#define APP ((api_t *)data)->app
 #define BODY req->entity.base != NULL ? req->entity.base : "", req->entity.len
 
 HANDLER(get_status)
@@ -104,7 +102,7 @@ HANDLER(get_status)
 HANDLER(get_live)
 {
     (void)m, (void)data;
-    reply_json(req, 200, json_pack("{s:s}", "status", "live"));
+    reply_bytes_nocopy(req, 200, REPLY_JSON_TYPE, H2O_STRLIT("{\"status\":\"live\"}"));
     return 0;
 }
 
@@ -112,7 +110,7 @@ HANDLER(get_ready)
 {
     api_t *a = data;
     (void)m;
-    switch (a->server != NULL ? server_state(a->server) : SERVER_STARTING) {
+    switch (server_state(a->server)) {
     case SERVER_SERVING:
         reply_json(req, 200, json_pack("{s:s, s:b}", "status", "ready", "writable", app_writable(a->app)));
         break;
@@ -133,9 +131,8 @@ HANDLER(get_metrics)
     (void)m;
     app_stats(a->app, &st);
     metrics_value_t extra[] = {
-        {"porrio_ready", "gauge", "1 while serving, 0 while starting or draining.",
-         a->server != NULL && server_state(a->server) == SERVER_SERVING},
-        {"porrio_connections", "gauge", "Open client connections.", a->server ? (double)server_connections(a->server) : 0},
+        {"porrio_ready", "gauge", "1 while serving, 0 while starting or draining.", server_state(a->server) == SERVER_SERVING},
+        {"porrio_connections", "gauge", "Open client connections.", (double)server_connections(a->server)},
         {"porrio_porras", "gauge", "Betting pools held.", (double)st.porras},
         {"porrio_hitos", "gauge", "Milestones held.", (double)st.hitos},
         {"porrio_store_writable", "gauge", "1 when the store accepts writes.", st.writable},
@@ -156,47 +153,47 @@ HANDLER(get_metrics)
 HANDLER(get_openapi)
 {
     (void)m, (void)data;
-    reply_bytes(req, 200, REPLY_JSON_TYPE, api_openapi_json, (size_t)(api_openapi_json_end - api_openapi_json));
+    reply_bytes_nocopy(req, 200, REPLY_JSON_TYPE, api_openapi_json, (size_t)(api_openapi_json_end - api_openapi_json));
     return 0;
 }
 
-HANDLER(get_all) { app_result_t r = {0}; (void)m; app_hitos_all(((api_t *)data)->app, &r); return finish(req, data, &r, -1); }
-HANDLER(get_hitos) { app_result_t r = {0}; (void)m; app_hitos_list(((api_t *)data)->app, &r); return finish(req, data, &r, -1); }
-HANDLER(get_one) { app_result_t r = {0}; app_hito_get(((api_t *)data)->app, PARAM("id"), 1, &r); return finish(req, data, &r, -1); }
-HANDLER(get_hito) { app_result_t r = {0}; app_hito_get(((api_t *)data)->app, PARAM("id"), 0, &r); return finish(req, data, &r, -1); }
+HANDLER(get_all) { app_result_t r = {0}; (void)m; app_hitos_all(APP, &r); return finish(req, &r, -1); }
+HANDLER(get_hitos) { app_result_t r = {0}; (void)m; app_hitos_list(APP, &r); return finish(req, &r, -1); }
+HANDLER(get_one) { app_result_t r = {0}; app_hito_get(APP, PARAM("id"), 1, &r); return finish(req, &r, -1); }
+HANDLER(get_hito) { app_result_t r = {0}; app_hito_get(APP, PARAM("id"), 0, &r); return finish(req, &r, -1); }
 
 HANDLER(post_hito)
 {
     app_result_t r = {0};
     (void)m;
-    app_hito_add(((api_t *)data)->app, BODY, &r);
-    return finish(req, data, &r, r.status == APP_CREATED ? r.index : -1);
+    app_hito_add(APP, BODY, &r);
+    return finish(req, &r, r.status == APP_CREATED ? r.index : -1);
 }
 
 HANDLER(put_porra)
 {
     app_result_t r = {0};
-    app_porra_create(((api_t *)data)->app, PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"), &r);
-    return finish(req, data, &r, -1);
+    app_porra_create(APP, PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"), &r);
+    return finish(req, &r, -1);
 }
 
-HANDLER(get_porras) { app_result_t r = {0}; (void)m; app_porras_list(((api_t *)data)->app, &r); return finish(req, data, &r, -1); }
-HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(((api_t *)data)->app, PARAM("ID"), &r); return finish(req, data, &r, -1); }
-HANDLER(delete_porra) { app_result_t r = {0}; app_porra_delete(((api_t *)data)->app, PARAM("ID"), &r); return finish(req, data, &r, -1); }
-HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(((api_t *)data)->app, PARAM("ID"), &r); return finish(req, data, &r, -1); }
+HANDLER(get_porras) { app_result_t r = {0}; (void)m; app_porras_list(APP, &r); return finish(req, &r, -1); }
+HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
+HANDLER(delete_porra) { app_result_t r = {0}; app_porra_delete(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
+HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
 
 HANDLER(put_bet)
 {
     app_result_t r = {0};
-    app_porra_bet(((api_t *)data)->app, PARAM("ID"), PARAM("quien"), BODY, &r);
-    return finish(req, data, &r, -1);
+    app_porra_bet(APP, PARAM("ID"), PARAM("quien"), BODY, &r);
+    return finish(req, &r, -1);
 }
 
 HANDLER(put_result)
 {
     app_result_t r = {0};
-    app_porra_result(((api_t *)data)->app, PARAM("ID"), BODY, &r);
-    return finish(req, data, &r, -1);
+    app_porra_result(APP, PARAM("ID"), BODY, &r);
+    return finish(req, &r, -1);
 }
 
 int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)

@@ -101,6 +101,8 @@ static void recover(app_t *a)
     if (h != NULL) {
         hito_db_free(a->hitos);
         a->hitos = h;
+    } else {
+        warn(a, err); /* the milestones stay as they were, unacknowledged additions included */
     }
     porra_db_free(a->porras);
     a->porras = porra_db_new();
@@ -114,10 +116,11 @@ static void recover(app_t *a)
 static void on_durable(void *ctx, uint64_t upto, int ok)
 {
     app_t *a = ctx;
+    void (*durable)(void *, uint64_t, int) = __atomic_load_n(&a->durable, __ATOMIC_ACQUIRE);
     if (!ok)
         recover(a);
-    if (a->durable != NULL)
-        a->durable(a->durable_ctx, upto, ok);
+    if (durable != NULL)
+        durable(a->durable_ctx, upto, ok);
 }
 
 app_t *app_open(const app_opts_t *opts, int *bad_input, char *err, size_t errlen)
@@ -253,7 +256,8 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
 {
     long i;
     if (hito_index_parse(id, &i) != 0) {
-        if (id[0] != '\0' && strspn(id, "0123456789") == strlen(id)) /* an integer too large for any list */
+        const char *digits = id + (id[0] == '-');
+        if (digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits)) /* an integer too large for a long */
             set(r, APP_NOT_FOUND, "no milestone with index %s", id);
         else
             set(r, APP_BAD_PATH, "id: must be an integer");
@@ -384,17 +388,20 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     }
     pthread_rwlock_wrlock(&a->lock);
     porra_status_t st = PORRA_NOT_FOUND;
-    if (porra_get(a->porras, id) == NULL)
+    if (porra_get(a->porras, id) == NULL) {
         set(r, APP_NOT_FOUND, "no pool with that ID");
-    else if (b == NULL)
+    } else if (b == NULL) {
         set(r, APP_BAD_BODY, "%s", berr);
-    else if ((st = quien != NULL ? porra_plan_bet(a->porras, id, quien, gl, gv, &change, r->err, sizeof(r->err))
-                                 : porra_plan_result(a->porras, id, gl, gv, &change, r->err, sizeof(r->err))) == PORRA_CLOSED)
-        set(r, APP_CONFLICT, "betting is closed: the result is set");
-    else if (st == PORRA_INVALID)
-        r->status = APP_BAD_BODY;
-    else if (commit(a, change, r) >= 0 && quien == NULL)
-        answer(r, APP_OK, porra_get(a->porras, id));
+    } else {
+        st = quien != NULL ? porra_plan_bet(a->porras, id, quien, gl, gv, &change, r->err, sizeof(r->err))
+                           : porra_plan_result(a->porras, id, gl, gv, &change, r->err, sizeof(r->err));
+        if (st == PORRA_CLOSED)
+            set(r, APP_CONFLICT, "betting is closed: the result is set");
+        else if (st == PORRA_INVALID)
+            r->status = APP_BAD_BODY;
+        else if (commit(a, change, r) >= 0 && quien == NULL)
+            answer(r, APP_OK, porra_get(a->porras, id));
+    }
     pthread_rwlock_unlock(&a->lock);
     if (quien != NULL && r->ticket != 0) { /* a bet answers with itself: a pool may hold thousands */
         json_t *bet = json_pack("{s:s, s:s, s:i, s:i}", "ID", id, "quien", quien, "local", gl, "visitante", gv);

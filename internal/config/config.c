@@ -330,7 +330,8 @@ int cfg_set(cfg_t *c, cfg_key_t k, const char *value, cfg_src_t src, char *err, 
     if (validate_from(k, value, src, err, errlen) < 0)
         return -1;
     if (store(c, k, value, src) < 0) {
-        snprintf(err, errlen, "out of memory");
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
         return -1;
     }
     return 0;

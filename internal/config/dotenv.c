@@ -9,12 +9,15 @@
 
 /* ---- the environment and flags ---- */
 
-static int flag_lookup_n(const char *flag, size_t n)
+/* lookup (cfg_lookup or cfg_flag_lookup) of the n bytes at s, which need not end in a NUL. */
+static int lookup_n(int (*lookup)(const char *), const char *s, size_t n)
 {
-    for (int k = 0; k < CFG_COUNT; k++)
-        if (strlen(cfg_flag((cfg_key_t)k)) == n && memcmp(flag, cfg_flag((cfg_key_t)k), n) == 0)
-            return k;
-    return -1;
+    char name[32]; /* longer than any setting's name or flag */
+    if (n >= sizeof name)
+        return -1;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    return lookup(name);
 }
 
 int cfg_layer_set(cfg_layer_t *l, cfg_key_t k, const char *value)
@@ -62,7 +65,7 @@ int cfg_layer_flags(cfg_layer_t *l, int argc, char **argv, int *next, char *err,
             break;
         const char *eq = strchr(a, '=');
         size_t n = eq ? (size_t)(eq - a) : strlen(a);
-        int k = flag_lookup_n(a, n);
+        int k = lookup_n(cfg_flag_lookup, a, n);
         const char *v;
         *next = i;
         if (k < 0) {
@@ -108,16 +111,6 @@ static const char *skip_space(const char *p, const char *end)
     while (p < end && is_space(*p))
         p++;
     return p;
-}
-
-static int key_of(const char *s, size_t n)
-{
-    for (int k = 0; k < CFG_COUNT; k++) {
-        const char *name = cfg_name((cfg_key_t)k);
-        if (strlen(name) == n && memcmp(s, name, n) == 0)
-            return k;
-    }
-    return -1;
 }
 
 /* After a closing quote only whitespace and a comment may follow. */
@@ -233,7 +226,7 @@ static int parse_line(const char *p, const char *end, int *key, char **val, cons
     int st = parse_value(p + 1, end, val, why);
     if (st != LINE_OK)
         return st;
-    *key = key_of(k, (size_t)(ke - k));
+    *key = lookup_n(cfg_lookup, k, (size_t)(ke - k));
     if (*key < 0) {
         free(*val);
         *val = NULL;

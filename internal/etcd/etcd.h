@@ -143,6 +143,7 @@ typedef struct {
     uint64_t left;
 } etcd_chunked_t;
 
+/* Readies c for a new body. Cannot fail. */
 void etcd_chunked_init(etcd_chunked_t *c);
 
 /* Decodes the next len bytes of a chunked body, split anywhere, writing the payload to out,
@@ -189,6 +190,9 @@ int etcd_stream_feed(etcd_stream_t *s, const void *data, size_t len);
 void etcd_stream_free(etcd_stream_t *s);
 
 /* ---- HTTP/1.1 transport to one endpoint ---- */
+
+/* How often, at least, a wait looks at its cancel or stop flag. */
+#define ETCD_SLICE_MS 200
 
 /* Milliseconds of CLOCK_MONOTONIC: the clock of every deadline below. */
 int64_t etcd_clock_ms(void);
@@ -245,6 +249,10 @@ ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
 
 /* Closes h's connection (harmless twice). */
 void etcd_http_close(etcd_http_t *h);
+
+/* etcd's reason in the body of an error answer: its "message" (or "error") member, else the body
+ * itself on one printable line; cut to fit cap (> 0) bytes, NUL included; "" for an empty body. */
+void etcd_answer_error(const char *body, size_t len, char *out, size_t cap);
 
 /* One whole exchange with endpoint i: etcd_http_open, then the body (at most 64 MiB) until
  * deadline. 0 for a 2xx answer, *resp its malloc'd NUL-terminated body and *resp_len its length;

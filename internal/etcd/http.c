@@ -242,9 +242,8 @@ void etcd_http_close(etcd_http_t *h)
     h->fd = -1;
 }
 
-/* etcd's reason in an error answer: grpc-gateway writes {"error", "message", "code"} (3.4) or
- * {"code", "message", "details"} (3.5). */
-static void error_message(const char *body, size_t len, char *out, size_t cap)
+/* grpc-gateway writes {"error", "message", "code"} (3.4) or {"code", "message", "details"} (3.5). */
+void etcd_answer_error(const char *body, size_t len, char *out, size_t cap)
 {
     json_t *j = json_loadb(body, len, 0, NULL);
     const char *m = json_string_value(json_object_get(j, "message"));
@@ -307,7 +306,7 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
             buf = NULL;
         } else {
             char why[200];
-            error_message(buf, len, why, sizeof why);
+            etcd_answer_error(buf, len, why, sizeof why);
             etcd_seterr(err, errlen, "HTTP %d: %s", h->status, why);
             r = -1;
         }

@@ -9,13 +9,19 @@
 
 /* Posts body to path on each endpoint in turn until one answers 2xx. Every endpoint gets an
  * equal share of the time left when its turn comes, so one that accepts and stays silent costs
- * its share only. The error names every endpoint tried and its reason. */
-static int call(etcd_t *e, const char *path, const char *body, int timeout_ms, char **resp,
+ * its share only. The error names every endpoint tried and its reason. body is freed here; NULL
+ * stands for a body that could not be built for want of memory. */
+static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **resp,
                 size_t *resp_len, char *err, size_t errlen)
 {
     int64_t deadline = etcd_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     size_t n = etcd_endpoint_count(e), used = 0;
     char why[256];
+    *resp = NULL;
+    if (!body) {
+        etcd_seterr(err, errlen, "out of memory");
+        return -1;
+    }
     if (err && errlen)
         err[0] = '\0';
     for (size_t i = 0; i < n; i++) {
@@ -24,6 +30,7 @@ static int call(etcd_t *e, const char *path, const char *body, int timeout_ms, c
             snprintf(why, sizeof why, "not tried: no time left");
         } else if (etcd_http_post(e, i, path, body, now + left / (int64_t)(n - i), NULL, resp,
                                   resp_len, why, sizeof why) == 0) {
+            free(body);
             return 0;
         }
         if (err && used < errlen) {
@@ -32,39 +39,42 @@ static int call(etcd_t *e, const char *path, const char *body, int timeout_ms, c
             used += w > 0 ? (size_t)w : 0;
         }
     }
+    free(body);
     return -1;
 }
 
-/* {"key": base64(key)} plus, when value is not NULL, "value": base64(value). */
-static char *key_request(const char *key, const char *value)
+/* call() with {"key": base64(key)} plus, when value is not NULL, "value": base64(value). */
+static int key_call(etcd_t *e, const char *path, const char *key, const char *value, int timeout_ms,
+                    char **resp, size_t *resp_len, char *err, size_t errlen)
 {
+    *resp = NULL;
+    if (!key || !*key) {
+        etcd_seterr(err, errlen, "empty key");
+        return -1;
+    }
     char *k = etcd_base64_encode(key, strlen(key));
     char *v = value ? etcd_base64_encode(value, strlen(value)) : NULL;
     json_t *j = NULL;
     if (k && (v || !value))
         j = value ? json_pack("{s:s, s:s}", "key", k, "value", v) : json_pack("{s:s}", "key", k);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     free(k);
     free(v);
-    return s;
+    return call(e, path, body, timeout_ms, resp, resp_len, err, errlen);
 }
 
 int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, size_t *n,
                int64_t *revision, char *err, size_t errlen)
 {
+    char *resp;
+    size_t len = 0;
     *kvs = NULL;
     *n = 0;
-    char *body = etcd_range_request(prefix), *resp = NULL;
-    size_t len = 0;
-    if (!body) {
-        etcd_seterr(err, errlen, "out of memory");
+    if (call(e, "/v3/kv/range", etcd_range_request(prefix), timeout_ms, &resp, &len, err,
+             errlen) < 0)
         return -1;
-    }
-    int rc = call(e, "/v3/kv/range", body, timeout_ms, &resp, &len, err, errlen);
-    if (rc == 0)
-        rc = etcd_parse_range(resp, len, kvs, n, revision, err, errlen);
-    free(body);
+    int rc = etcd_parse_range(resp, len, kvs, n, revision, err, errlen);
     free(resp);
     return rc;
 }
@@ -72,48 +82,31 @@ int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, s
 int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err,
              size_t errlen)
 {
-    *value = NULL;
-    if (!key || !*key) {
-        etcd_seterr(err, errlen, "empty key");
-        return -1;
-    }
-    char *body = key_request(key, NULL), *resp = NULL;
+    char *resp;
     size_t len = 0, n = 0;
     etcd_kv_t *kvs = NULL;
-    if (!body) {
-        etcd_seterr(err, errlen, "out of memory");
+    *value = NULL;
+    if (key_call(e, "/v3/kv/range", key, NULL, timeout_ms, &resp, &len, err, errlen) < 0)
         return -1;
-    }
-    int rc = call(e, "/v3/kv/range", body, timeout_ms, &resp, &len, err, errlen);
-    if (rc == 0)
-        rc = etcd_parse_range(resp, len, &kvs, &n, NULL, err, errlen);
+    int rc = etcd_parse_range(resp, len, &kvs, &n, NULL, err, errlen);
+    free(resp);
     if (rc == 0 && n > 0) {
         *value = kvs[0].value;
         kvs[0].value = NULL;
     }
     etcd_kvs_free(kvs, n);
-    free(body);
-    free(resp);
     return rc;
 }
 
+/* A put or a delete: the answer carries only a header. */
 static int write_call(etcd_t *e, const char *path, const char *key, const char *value,
                       int timeout_ms, char *err, size_t errlen)
 {
-    if (!key || !*key) {
-        etcd_seterr(err, errlen, "empty key");
-        return -1;
-    }
-    char *body = key_request(key, value), *resp = NULL;
+    char *resp;
     size_t len = 0;
-    if (!body) {
-        etcd_seterr(err, errlen, "out of memory");
+    if (key_call(e, path, key, value, timeout_ms, &resp, &len, err, errlen) < 0)
         return -1;
-    }
-    int rc = call(e, path, body, timeout_ms, &resp, &len, err, errlen);
-    if (rc == 0)
-        rc = etcd_parse_header(resp, len, NULL, err, errlen);
-    free(body);
+    int rc = etcd_parse_header(resp, len, NULL, err, errlen);
     free(resp);
     return rc;
 }

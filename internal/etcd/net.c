@@ -19,7 +19,6 @@
 #include "config/config.h"
 
 #define HOST_MAX 256
-#define SLICE_MS 200
 
 typedef struct {
     char host[HOST_MAX];
@@ -98,8 +97,8 @@ int etcd_wait_fd(int fd, short events, int64_t deadline, const volatile int *can
         int64_t left = deadline - etcd_clock_ms();
         if (left <= 0)
             return 0;
-        if (cancel && left > SLICE_MS)
-            left = SLICE_MS;
+        if (cancel && left > ETCD_SLICE_MS)
+            left = ETCD_SLICE_MS;
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, (int)left);
         if (r > 0)
@@ -199,8 +198,8 @@ static int resolve(const endpoint_t *ep, int64_t deadline, const volatile int *c
         int64_t now = etcd_clock_ms(), until = deadline;
         if (l->done || etcd_canceled(cancel) || now >= deadline)
             break;
-        if (until > now + SLICE_MS)
-            until = now + SLICE_MS;
+        if (until > now + ETCD_SLICE_MS)
+            until = now + ETCD_SLICE_MS;
         struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = until % 1000 * 1000000};
         pthread_cond_timedwait(&l->cv, &l->mu, &ts);
     }

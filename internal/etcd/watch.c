@@ -3,13 +3,10 @@
 #include "etcd/etcd.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#define SLICE_MS 200
 #define SETUP_MS 3000 /* connect, send, and get the "created" message */
 #define RESYNC_MS 3000
 #define BACKOFF_MIN_MS 100
@@ -90,7 +87,7 @@ static int stream(watch_t *w, etcd_http_t *h, int *created, char *err, size_t er
             snprintf(err, errlen, "no answer to the watch request");
             break;
         }
-        ssize_t r = etcd_http_read(h, buf, sizeof buf, etcd_clock_ms() + SLICE_MS, w->stop,
+        ssize_t r = etcd_http_read(h, buf, sizeof buf, etcd_clock_ms() + ETCD_SLICE_MS, w->stop,
                                    why, sizeof why);
         if (r == ETCD_HTTP_AGAIN)
             continue;
@@ -129,19 +126,15 @@ static int stream(watch_t *w, etcd_http_t *h, int *created, char *err, size_t er
 /* Describes a watch request answered with an error status, with etcd's message if it has one. */
 static void refused(watch_t *w, etcd_http_t *h, char *err, size_t errlen)
 {
-    char body[1024], why[64];
+    char body[1024], why[200], ignored[64];
     size_t len = 0;
-    int64_t deadline = etcd_clock_ms() + SLICE_MS;
-    for (ssize_t r; len < sizeof body - 1; len += (size_t)r)
-        if ((r = etcd_http_read(h, body + len, sizeof body - 1 - len, deadline, w->stop, why,
-                                sizeof why)) <= 0)
+    int64_t deadline = etcd_clock_ms() + ETCD_SLICE_MS;
+    for (ssize_t r; len < sizeof body; len += (size_t)r)
+        if ((r = etcd_http_read(h, body + len, sizeof body - len, deadline, w->stop, ignored,
+                                sizeof ignored)) <= 0)
             break;
-    json_t *j = json_loadb(body, len, 0, NULL);
-    const char *m = json_string_value(json_object_get(j, "message"));
-    if (!m)
-        m = json_string_value(json_object_get(j, "error"));
-    snprintf(err, errlen, "HTTP %d to the watch request%s%s", h->status, m ? ": " : "", m ? m : "");
-    json_decref(j);
+    etcd_answer_error(body, len, why, sizeof why);
+    snprintf(err, errlen, "HTTP %d to the watch request%s%s", h->status, why[0] ? ": " : "", why);
 }
 
 static int session(watch_t *w, int *created, char *err, size_t errlen)
@@ -184,7 +177,7 @@ static void pause_ms(watch_t *w, int ms)
         int64_t left = until - etcd_clock_ms();
         if (left <= 0)
             break;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = (left < SLICE_MS ? left : SLICE_MS) * 1000000};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (left < ETCD_SLICE_MS ? left : ETCD_SLICE_MS) * 1000000};
         nanosleep(&ts, NULL);
     }
 }

@@ -14,6 +14,9 @@ struct hito_db {
     size_t nfile;    /* list[0..nfile) came from the file; the rest from hito_apply */
 };
 
+/* The members of a milestone, in this order wherever they are read. */
+static const char *const FIELDS[3] = {"file", "title", "fecha"};
+
 #define FECHA_RULE "must be a real date written d/m/yyyy"
 #define TEXT_RULE "must be a non-empty string of at most 256 bytes"
 
@@ -90,24 +93,19 @@ int hito_index_parse(const char *s, long *out)
     return 0;
 }
 
-static void db_release(hito_db_t *db)
+void hito_db_free(hito_db_t *db)
 {
+    if (!db)
+        return;
     json_decref(db->comment);
     json_decref(db->list);
     json_decref(db->by_file);
     free(db);
 }
 
-void hito_db_free(hito_db_t *db)
-{
-    if (db)
-        db_release(db);
-}
-
 /* Indexes the file's hitos_lista by file, checking each element's shape. */
 static int index_file_list(hito_db_t *db, const char *path, char *err, size_t errlen)
 {
-    static const char *const fields[] = {"file", "title", "fecha"};
     size_t i;
     json_t *h;
     json_array_foreach(db->list, i, h) {
@@ -116,13 +114,13 @@ static int index_file_list(hito_db_t *db, const char *path, char *err, size_t er
             return -1;
         }
         for (size_t k = 0; k < 3; k++) {
-            json_t *v = json_object_get(h, fields[k]);
+            json_t *v = json_object_get(h, FIELDS[k]);
             if (!v) {
-                fail(err, errlen, "%s: hitos_lista[%zu].%s: missing", path, i, fields[k]);
+                fail(err, errlen, "%s: hitos_lista[%zu].%s: missing", path, i, FIELDS[k]);
                 return -1;
             }
             if (!plain_string(v)) {
-                fail(err, errlen, "%s: hitos_lista[%zu].%s: must be a string", path, i, fields[k]);
+                fail(err, errlen, "%s: hitos_lista[%zu].%s: must be a string", path, i, FIELDS[k]);
                 return -1;
             }
         }
@@ -183,7 +181,7 @@ hito_db_t *hito_db_load(const char *path, char *err, size_t errlen)
         db->comment = json_string("");
         db->list = json_array();
         if (!db->comment || !db->list) {
-            db_release(db);
+            hito_db_free(db);
             fail(err, errlen, "out of memory");
             return NULL;
         }
@@ -191,7 +189,7 @@ hito_db_t *hito_db_load(const char *path, char *err, size_t errlen)
     }
     json_t *root = read_json(path, err, errlen);
     if (!root) {
-        db_release(db);
+        hito_db_free(db);
         return NULL;
     }
     const char *why = NULL;
@@ -210,14 +208,14 @@ hito_db_t *hito_db_load(const char *path, char *err, size_t errlen)
     if (why) {
         fail(err, errlen, "%s: %s", path, why);
         json_decref(root);
-        db_release(db);
+        hito_db_free(db);
         return NULL;
     }
     db->comment = json_incref(comment);
     db->list = json_incref(list);
     json_decref(root);
     if (index_file_list(db, path, err, errlen)) {
-        db_release(db);
+        hito_db_free(db);
         return NULL;
     }
     return db;
@@ -252,16 +250,15 @@ json_t *hito_all(const hito_db_t *db)
 static hito_status_t check_fields(const json_t *o, int strict, const char **val, char *err,
                                   size_t errlen)
 {
-    static const char *const fields[] = {"file", "title", "fecha"};
     for (size_t k = 0; k < 3; k++) {
-        json_t *v = json_object_get(o, fields[k]);
+        json_t *v = json_object_get(o, FIELDS[k]);
         const char *s = plain_string(v);
         if (!v) {
-            fail(err, errlen, "%s: missing", fields[k]);
+            fail(err, errlen, "%s: missing", FIELDS[k]);
             return HITO_INVALID;
         }
         if (k == 2 ? !hito_fecha_ok(s) : !s || !*s || strlen(s) > HITO_FIELD_MAX) {
-            fail(err, errlen, "%s: %s", fields[k], k == 2 ? FECHA_RULE : TEXT_RULE);
+            fail(err, errlen, "%s: %s", FIELDS[k], k == 2 ? FECHA_RULE : TEXT_RULE);
             return HITO_INVALID;
         }
         val[k] = s;

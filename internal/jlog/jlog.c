@@ -14,18 +14,16 @@
 static int current_level = JLOG_INFO;
 static int out_fd = STDOUT_FILENO;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread char *tls_buf;
+static __thread char tls_buf[TLS_BUF];
 static __thread size_t tls_len;
 static __thread int tls_on;
-static __thread char tls_buf_store[TLS_BUF];
 
 void jlog_set_fd(int fd) { out_fd = fd; }
 
 void jlog_set_level(int level) { __atomic_store_n(&current_level, level, __ATOMIC_RELAXED); }
-int jlog_level(void) { return __atomic_load_n(&current_level, __ATOMIC_RELAXED); }
-int jlog_enabled(int level) { return level >= jlog_level(); }
+int jlog_enabled(int level) { return level >= __atomic_load_n(&current_level, __ATOMIC_RELAXED); }
 
-const char *jlog_level_name(int level)
+static const char *level_name(int level)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     return level >= JLOG_DEBUG && level <= JLOG_ERROR ? names[level] : "info";
@@ -46,7 +44,8 @@ static void write_all(const char *p, size_t n)
     pthread_mutex_unlock(&out_lock);
 }
 
-void jlog_time(char *out)
+/* The current time as RFC 3339 UTC with milliseconds into out (25 bytes, NUL included). */
+static void format_time(char *out)
 {
     struct timespec ts;
     struct tm tm;
@@ -116,8 +115,6 @@ size_t jlog_escape(char *dst, size_t cap, const char *src, size_t len)
                 memcpy(tmp, "\\u00", 4), tl = 4;
                 tmp[tl++] = hex[c >> 4], tmp[tl++] = hex[c & 15];
             }
-        } else if (c < 0x80) {
-            tmp[tl++] = (char)c;
         } else if ((adv = utf8_len(s + i, len - i)) == 0) {
             memcpy(tmp, "\\ufffd", 6), tl = 6, adv = 1;
         } else if (adv == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
@@ -206,18 +203,25 @@ void jlog_num(jlog_line_t *l, const char *key, double val, int decimals)
         append_raw(l, tmp + sizeof(tmp) - f - 1 - i, f + 1 + i);
         return;
     }
-    append_raw(l, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%.*f", decimals, val));
+    if (val != val || val - val != 0) { /* NaN or an infinity: JSON has no such number */
+        append_raw(l, "null", 4);
+        return;
+    }
+    int n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, val);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) /* too long in fixed notation: exponent notation */
+        n = snprintf(tmp, sizeof(tmp), "%.17g", val);
+    append_raw(l, tmp, (size_t)n);
 }
 
 void jlog_begin(jlog_line_t *l, int level, const char *msg)
 {
     char ts[32];
-    jlog_time(ts);
+    format_time(ts);
     l->len = 0;
     append_raw(l, "{\"time\":\"", 9);
     append_raw(l, ts, strlen(ts));
     append_raw(l, "\",\"level\":\"", 11);
-    append_raw(l, jlog_level_name(level), strlen(jlog_level_name(level)));
+    append_raw(l, level_name(level), strlen(level_name(level)));
     l->buf[l->len++] = '"';
     jlog_str(l, "msg", msg);
 }
@@ -240,7 +244,6 @@ void jlog_buffer(int on)
 {
     if (!on)
         jlog_flush();
-    tls_buf = tls_buf_store;
     tls_on = on;
 }
 

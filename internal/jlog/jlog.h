@@ -20,12 +20,8 @@ typedef struct jlog_line {
 
 /** Sets the lowest level written by jlog_log and jlog_enabled (thread-safe, takes effect at once). */
 void jlog_set_level(int level);
-/** The current level. */
-int jlog_level(void);
 /** Non-zero when a line at `level` would be written. */
 int jlog_enabled(int level);
-/** "debug", "info", "warn" or "error"; "info" for anything else. */
-const char *jlog_level_name(int level);
 
 /**
  * Starts a line with "time", "level" and "msg". The line is written by jlog_end whatever the
@@ -38,7 +34,7 @@ void jlog_str(jlog_line_t *l, const char *key, const char *val);
 void jlog_strn(jlog_line_t *l, const char *key, const char *val, size_t len);
 /** Adds an integer field. */
 void jlog_int(jlog_line_t *l, const char *key, long long val);
-/** Adds a number field with `decimals` digits after the point. */
+/** Adds a number field with `decimals` digits after the point (null for NaN or an infinity). */
 void jlog_num(jlog_line_t *l, const char *key, double val, int decimals);
 /** Closes the line and writes it (or appends it to this thread's buffer, see jlog_buffer). */
 void jlog_end(jlog_line_t *l);
@@ -63,8 +59,5 @@ void jlog_flush(void);
  * invalid UTF-8 becomes U+FFFD; U+2028/U+2029 are escaped. Returns the bytes written.
  */
 size_t jlog_escape(char *dst, size_t cap, const char *src, size_t len);
-
-/** Formats the current time as RFC 3339 UTC with milliseconds into out (at least 25 bytes). */
-void jlog_time(char *out);
 
 #endif

@@ -2,9 +2,9 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,15 +103,10 @@ static void process_figures(out_t *o)
 
 char *metrics_render(const metrics_value_t *extra, size_t nextra, size_t *len)
 {
-    static uint64_t codes[CODES], buckets[NBUCKETS + 1];
-    static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
-    uint64_t micros = 0, total = 0;
+    uint64_t codes[CODES] = {0}, buckets[NBUCKETS + 1] = {0}, micros = 0, total = 0;
     out_t o = {malloc(8192), 0, 8192, 0};
     if (o.buf == NULL)
         return NULL;
-    pthread_mutex_lock(&render_lock);
-    memset(codes, 0, sizeof(codes));
-    memset(buckets, 0, sizeof(buckets));
     pthread_mutex_lock(&slots_lock);
     for (slot_t *s = slots; s != NULL; s = s->next) {
         for (int c = 0; c < CODES; c++)
@@ -137,7 +132,6 @@ char *metrics_render(const metrics_value_t *extra, size_t nextra, size_t *len)
     }
     put(&o, "porrio_http_request_duration_seconds_sum %.6f\nporrio_http_request_duration_seconds_count %llu\n",
         micros / 1e6, (unsigned long long)total);
-    pthread_mutex_unlock(&render_lock);
     process_figures(&o);
     for (size_t i = 0; i < nextra; i++)
         put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", extra[i].name, extra[i].help, extra[i].name, extra[i].type,

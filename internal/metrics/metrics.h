@@ -5,7 +5,6 @@
 #ifndef PORRIO_METRICS_H
 #define PORRIO_METRICS_H
 #include <stddef.h>
-#include <stdint.h>
 
 /** Counts one finished request: its status and how long it took. Cannot fail. */
 void metrics_request(int status, double seconds);

@@ -9,10 +9,11 @@
 #include "reply/reply.h"
 
 #define RID_HEADER "x-request-id"
+#define RID_MAX 128 /* SPEC §5: a client's id is kept when it is 1-128 of [A-Za-z0-9._:-] */
 
-int middleware_request_id_ok(const char *id, size_t len)
+static int request_id_ok(const char *id, size_t len)
 {
-    if (len == 0 || len > MIDDLEWARE_REQUEST_ID_MAX)
+    if (len == 0 || len > RID_MAX)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = id[i];
@@ -23,9 +24,10 @@ int middleware_request_id_ok(const char *id, size_t len)
     return 1;
 }
 
-void middleware_request_id_new(char out[17])
+/* Writes a new id, 16 hex digits and a NUL. splitmix64 over a per-thread random start: distinct
+ * threads draw from distinct sequences. */
+static void request_id_new(char out[17])
 {
-    /* splitmix64 over a per-thread random start: distinct threads draw from distinct sequences */
     static __thread uint64_t state;
     static __thread int seeded;
     if (!seeded) {
@@ -52,10 +54,10 @@ static h2o_iovec_t header_value(const h2o_headers_t *headers, const char *lcname
 static h2o_iovec_t request_id(h2o_req_t *req)
 {
     h2o_iovec_t v = header_value(&req->headers, H2O_STRLIT(RID_HEADER));
-    if (v.base != NULL && middleware_request_id_ok(v.base, v.len))
+    if (v.base != NULL && request_id_ok(v.base, v.len))
         return v;
     char *id = h2o_mem_alloc_pool(&req->pool, 17);
-    middleware_request_id_new(id);
+    request_id_new(id);
     return h2o_iovec_init(id, 16);
 }
 
@@ -77,27 +79,21 @@ static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bu
     }
 }
 
-static int is_plain_text(h2o_req_t *req)
-{
-    h2o_iovec_t t = header_value(&req->res.headers, H2O_STRLIT("content-type"));
-    return t.base != NULL && t.len >= 10 && memcmp(t.base, "text/plain", 10) == 0;
-}
-
 /* h2o answers some errors itself (body too large, not found under the static directory, a
- * broken chunked body): the contract says every error is JSON, so their bodies are replaced. */
-static h2o_ostream_t **rewrite_as_json(h2o_req_t *req, h2o_ostream_t **slot)
+ * broken chunked body) in plain text: the contract says every error is JSON, so their bodies are
+ * replaced. `type` is the index of their Content-Type header. */
+static h2o_ostream_t **rewrite_as_json(h2o_req_t *req, size_t max_body, ssize_t type, h2o_ostream_t **slot)
 {
     char msg[128];
     int status = req->res.status;
     if (status == 413)
-        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->conn->ctx->globalconf->max_request_entity_size);
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", max_body);
     else if (status == 404)
         snprintf(msg, sizeof(msg), "not found");
     else
         snprintf(msg, sizeof(msg), "%s", reply_reason(status));
     h2o_iovec_t body = reply_error_body(&req->pool, status, msg);
-    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT(REPLY_JSON_TYPE));
+    req->res.headers.entries[type].value = h2o_iovec_init(H2O_STRLIT(REPLY_JSON_TYPE));
     req->res.content_length = body.len;
     json_error_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
     o->super.do_send = json_error_send;
@@ -106,15 +102,28 @@ static h2o_ostream_t **rewrite_as_json(h2o_req_t *req, h2o_ostream_t **slot)
     return &o->super.next;
 }
 
+typedef struct {
+    h2o_filter_t super;
+    const size_t *max_body;
+} filter_t;
+
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    (void)self;
     h2o_iovec_t id = request_id(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT(RID_HEADER), 0, "X-Request-Id", id.base, id.len);
-    if (req->res.status >= 400 && is_plain_text(req))
-        slot = rewrite_as_json(req, slot);
+    if (req->res.status >= 400) {
+        ssize_t type = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+        h2o_iovec_t t = type != -1 ? req->res.headers.entries[type].value : h2o_iovec_init(NULL, 0);
+        if (t.len >= 10 && memcmp(t.base, "text/plain", 10) == 0)
+            slot = rewrite_as_json(req, __atomic_load_n(((filter_t *)self)->max_body, __ATOMIC_RELAXED), type, slot);
+    }
     h2o_setup_next_ostream(req, slot);
 }
+
+/* Bytes of v logged at most: escaping can triple them (a byte that is not UTF-8 becomes U+FFFD). */
+#define LOG_METHOD_MAX 64
+#define LOG_UA_MAX 1024
+static size_t bounded(h2o_iovec_t v, size_t max) { return v.len < max ? v.len : max; }
 
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
@@ -145,28 +154,31 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     h2o_iovec_t id = header_value(&req->res.headers, H2O_STRLIT(RID_HEADER));
     char fresh[17];
     if (id.base == NULL) { /* no answer was started: the client went away first */
-        middleware_request_id_new(fresh);
+        request_id_new(fresh);
         id = h2o_iovec_init(fresh, 16);
     }
     h2o_iovec_t ua = header_value(&req->headers, H2O_STRLIT("user-agent"));
 
+    /* The client's strings may each be nearly as long as a line (JLOG_LINE_MAX): they come last,
+     * method and user-agent bounded, so that only the uri is ever cut short, never a field lost. */
     jlog_line_t l;
     jlog_begin(&l, JLOG_INFO, "request");
     jlog_str(&l, "remote_addr", addr);
-    jlog_strn(&l, "method", req->input.method.base, req->input.method.len);
-    jlog_strn(&l, "uri", req->input.path.base, req->input.path.len);
     jlog_int(&l, "status", req->res.status);
-    jlog_strn(&l, "user-agent", ua.base, ua.len);
     jlog_num(&l, "duration_ms", ms, 3);
     jlog_int(&l, "bytes", (long long)req->bytes_sent);
     jlog_strn(&l, "request_id", id.base, id.len);
+    jlog_strn(&l, "method", req->input.method.base, bounded(req->input.method, LOG_METHOD_MAX));
+    jlog_strn(&l, "user-agent", ua.base, bounded(ua, LOG_UA_MAX));
+    jlog_strn(&l, "uri", req->input.path.base, req->input.path.len);
     jlog_end(&l);
 }
 
-void middleware_register(h2o_pathconf_t *pathconf)
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body)
 {
-    h2o_filter_t *f = h2o_create_filter(pathconf, sizeof(*f));
-    f->on_setup_ostream = on_setup_ostream;
+    filter_t *f = (void *)h2o_create_filter(pathconf, sizeof(*f));
+    f->super.on_setup_ostream = on_setup_ostream;
+    f->max_body = max_body;
     h2o_logger_t *lg = h2o_create_logger(pathconf, sizeof(*lg));
     lg->log_access = log_access;
 }

@@ -7,15 +7,10 @@
 #define PORRIO_MIDDLEWARE_H
 #include <h2o.h>
 
-#define MIDDLEWARE_REQUEST_ID_MAX 128
-
-/** Installs the filter and the request logger on a path configuration. Cannot fail. */
-void middleware_register(h2o_pathconf_t *pathconf);
-
-/** Non-zero when a client's request id may be kept: 1-128 characters of [A-Za-z0-9._:-]. */
-int middleware_request_id_ok(const char *id, size_t len);
-
-/** Writes a new request id (16 hex digits and a NUL) into out, unique within the process. */
-void middleware_request_id_new(char out[17]);
+/**
+ * Installs the filter and the request logger on a path configuration. max_body is read (it may
+ * change while serving) to tell a client the limit its body broke. Cannot fail.
+ */
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body);
 
 #endif

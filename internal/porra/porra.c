@@ -1,3 +1,5 @@
+/* The pools: the db, the plans that check a request against it, and the records that change it
+ * (applied, and dumped for a snapshot). The segment rule lives in segment.c. */
 #include "porra/porra.h"
 
 #include <stdarg.h>
@@ -10,8 +12,6 @@ struct porra_db {
     json_t *list;  /* array: the same pools in creation order, ready for GET /porras */
 };
 
-#define SEG_RULE "must be 1-64 letters, digits, '_', '.' or UTF-8 letters, not only dots"
-#define SEG_RULE_DASH "must be 1-64 letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
 #define GOALS_RULE "must be an integer from 0 to 99"
 #define ID_MAX (4 * PORRA_SEGMENT_MAX + 3)
 
@@ -38,45 +38,6 @@ static const char *plain_string(const json_t *v)
     if (s && strlen(s) != json_string_length(v))
         return NULL;
     return s;
-}
-
-/* Length of the valid multi-byte UTF-8 sequence at s, or 0. s is NUL-terminated, and NUL is
- * never a continuation byte, so a truncated sequence stops before reading past the end. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n = c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-    if (c == 0xE0)
-        lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-        hi = 0x9F; /* surrogates */
-    else if (c == 0xF0)
-        lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-        hi = 0x8F; /* beyond U+10FFFF */
-    if (n == 0 || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-int porra_segment_ok(const char *s, int allow_dash, char *err, size_t errlen)
-{
-    size_t len = s ? strnlen(s, PORRA_SEGMENT_MAX + 1) : 0, n;
-    int only_dots = 1, ok = len >= 1 && len <= PORRA_SEGMENT_MAX;
-    for (size_t i = 0; ok && i < len; i += n) {
-        unsigned char c = (unsigned char)s[i];
-        n = c >= 0x80 ? utf8_seq((const unsigned char *)s + i) : 1;
-        ok = n > 0 && (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '_' || c == '.' || (c == '-' && allow_dash));
-        only_dots &= c == '.';
-    }
-    if (ok && !only_dots)
-        return 1;
-    fail(err, errlen, "%s", allow_dash ? SEG_RULE_DASH : SEG_RULE);
-    return 0;
 }
 
 porra_db_t *porra_db_new(void)
@@ -286,9 +247,9 @@ porra_status_t porra_winners(const porra_db_t *db, const char *id, json_t **out)
         return PORRA_NO_RESULT;
     json_t *w = json_pack("{s:O, s:[]}", "resultado", json_object_get(pool, "resultado"),
                           "ganadores");
-    json_t *names = json_object_get(w, "ganadores");
     if (!w)
         return PORRA_INVALID;
+    json_t *names = json_object_get(w, "ganadores");
     json_object_foreach(json_object_get(pool, "apuestas"), quien, bet) {
         if (json_integer_value(json_object_get(bet, "local")) == rl &&
             json_integer_value(json_object_get(bet, "visitante")) == rv &&

@@ -10,6 +10,7 @@ struct reload {
     reload_opts_t o;
     pthread_t tid;
     volatile int stop;
+    int ever_connected; /* a lost watch is worth a warning only once it has worked */
 };
 
 static void log_change(int level, const char *msg, const char *name, const char *value, const char *why)
@@ -92,7 +93,7 @@ static const char *name_of(const reload_opts_t *o, const char *key)
 
 static void on_event(void *ctx, const etcd_event_t *ev)
 {
-    const reload_opts_t *o = ctx;
+    const reload_opts_t *o = &((reload_t *)ctx)->o;
     const char *name = name_of(o, ev->key);
     if (name != NULL)
         reload_change(o, name, ev->deleted ? NULL : ev->value);
@@ -101,7 +102,7 @@ static void on_event(void *ctx, const etcd_event_t *ev)
 /* The whole prefix as read after a reconnect without history: keys that vanished meanwhile fall back. */
 static void on_resync(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revision)
 {
-    const reload_opts_t *o = ctx;
+    const reload_opts_t *o = &((reload_t *)ctx)->o;
     (void)revision;
     for (int k = 0; k < CFG_COUNT; k++) {
         const char *value = NULL;
@@ -117,20 +118,19 @@ static void on_resync(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revisio
 
 static void on_state(void *ctx, int connected, const char *msg)
 {
-    static int ever_connected; /* one watch thread per process */
-    (void)ctx;
+    reload_t *r = ctx;
     if (connected)
-        ever_connected = 1;
+        r->ever_connected = 1;
     /* unreachable at start was already said once; the watch keeps trying quietly */
-    int level = connected ? JLOG_INFO : ever_connected ? JLOG_WARN : JLOG_DEBUG;
-    jlog_log(level, connected ? "etcd watch connected" : ever_connected ? "etcd watch lost" : "etcd watch waiting for etcd",
+    int level = connected ? JLOG_INFO : r->ever_connected ? JLOG_WARN : JLOG_DEBUG;
+    jlog_log(level, connected ? "etcd watch connected" : r->ever_connected ? "etcd watch lost" : "etcd watch waiting for etcd",
              "detail", msg != NULL ? msg : "", NULL);
 }
 
 static void *watch_main(void *arg)
 {
     reload_t *r = arg;
-    etcd_watch_cb_t cb = {.on_event = on_event, .on_state = on_state, .on_resync = on_resync, .ctx = &r->o};
+    etcd_watch_cb_t cb = {.on_event = on_event, .on_state = on_state, .on_resync = on_resync, .ctx = r};
     etcd_watch_run(r->o.etcd, r->o.prefix, r->o.revision > 0 ? r->o.revision + 1 : 0, &cb, &r->stop);
     return NULL;
 }
@@ -138,6 +138,8 @@ static void *watch_main(void *arg)
 reload_t *reload_start(const reload_opts_t *opts)
 {
     reload_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
     r->o = *opts;
     if (pthread_create(&r->tid, NULL, watch_main, r) != 0) {
         free(r);

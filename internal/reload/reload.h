@@ -24,7 +24,10 @@ typedef struct reload_opts {
     void *ctx;
 } reload_opts_t;
 
-/** Starts the watch thread. NULL when the thread cannot start. */
+/**
+ * Starts the watch thread. opts is copied; what it points to must outlive the reload. NULL when
+ * the thread cannot start or memory runs out.
+ */
 reload_t *reload_start(const reload_opts_t *opts);
 
 /**

@@ -32,65 +32,76 @@ void reply_header(h2o_req_t *req, const char *lcname, const char *display, const
     h2o_add_header_by_str(&req->pool, &req->res.headers, lcname, strlen(lcname), 1, display, v.base, v.len);
 }
 
-void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body, size_t len)
-{
-    req->res.status = status;
-    req->res.reason = reply_reason(status);
-    req->res.content_length = len;
-    if (type != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", type, strlen(type));
-    /* h2o_send_inline leaves the body out for HEAD while keeping Content-Length */
-    h2o_send_inline(req, body, len);
-}
-
 void reply_bytes_nocopy(h2o_req_t *req, int status, const char *type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
     req->res.reason = reply_reason(status);
-    req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", type, strlen(type));
+    if (status != 204) /* a 204 must not carry Content-Length (RFC 9110 §8.6) */
+        req->res.content_length = len;
+    if (type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", type, strlen(type));
     h2o_start_response(req, &generator);
     h2o_iovec_t b = h2o_iovec_init(body, len);
-    h2o_send(req, &b, reply_is_head(req) ? 0 : 1, H2O_SEND_STATE_FINAL);
+    h2o_send(req, &b, reply_is_head(req) || len == 0 ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
+void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body, size_t len)
+{
+    h2o_iovec_t copy = h2o_strdup(&req->pool, body, len);
+    reply_bytes_nocopy(req, status, type, copy.base, copy.len);
+}
+
+/* Serialises j compactly into the pool; an empty vector when j is NULL or cannot be encoded. */
+static h2o_iovec_t dump(h2o_mem_pool_t *pool, const json_t *j)
+{
+    size_t cap = 1024; /* most answers fit: one pass */
+    char *buf = h2o_mem_alloc_pool(pool, cap);
+    size_t len = j != NULL ? json_dumpb(j, buf, cap, JSON_COMPACT) : 0;
+    if (len > cap) {
+        buf = h2o_mem_alloc_pool(pool, len);
+        json_dumpb(j, buf, len, JSON_COMPACT);
+    }
+    return h2o_iovec_init(buf, len);
 }
 
 void reply_json(h2o_req_t *req, int status, json_t *body)
 {
-    size_t cap = 1024;
-    char *buf = h2o_mem_alloc_pool(&req->pool, cap);
-    size_t len = body != NULL ? json_dumpb(body, buf, cap, JSON_COMPACT) : 0;
-    if (len > cap) {
-        buf = h2o_mem_alloc_pool(&req->pool, len);
-        json_dumpb(body, buf, len, JSON_COMPACT);
-    }
+    h2o_iovec_t b = dump(&req->pool, body);
     json_decref(body);
-    if (len == 0) {
+    if (b.len == 0)
         reply_error(req, 500, "could not encode the answer");
-        return;
-    }
-    req->res.status = status;
-    req->res.reason = reply_reason(status);
-    req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", H2O_STRLIT(REPLY_JSON_TYPE));
-    static h2o_generator_t generator = {NULL, NULL};
-    h2o_start_response(req, &generator);
-    h2o_iovec_t b = h2o_iovec_init(buf, len);
-    h2o_send(req, &b, reply_is_head(req) ? 0 : 1, H2O_SEND_STATE_FINAL);
+    else
+        reply_bytes_nocopy(req, status, REPLY_JSON_TYPE, b.base, b.len);
+}
+
+/* len, shortened so that s does not end inside a multi-byte UTF-8 sequence: messages are cut by
+ * fixed-size buffers, and JSON refuses a broken sequence. */
+static size_t utf8_whole(const char *s, size_t len)
+{
+    size_t cont = 0;
+    while (cont < len && cont < 3 && ((unsigned char)s[len - 1 - cont] & 0xC0) == 0x80)
+        cont++;
+    if (cont == len)
+        return len;
+    unsigned char lead = (unsigned char)s[len - 1 - cont];
+    size_t follow = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+    return follow > cont ? len - 1 - cont : len;
 }
 
 h2o_iovec_t reply_error_body(h2o_mem_pool_t *pool, int status, const char *message)
 {
-    json_t *j = json_pack("{s:s, s:i}", "error", message, "status", status);
-    size_t len = j != NULL ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
-    if (len == 0) { /* message was not valid UTF-8 or memory ran out */
-        json_decref(j);
-        return h2o_strdup(pool, H2O_STRLIT("{\"error\":\"internal error\",\"status\":500}"));
-    }
-    char *buf = h2o_mem_alloc_pool(pool, len);
-    json_dumpb(j, buf, len, JSON_COMPACT);
+    json_t *msg = json_stringn(message, utf8_whole(message, strlen(message)));
+    if (msg == NULL) /* not UTF-8 further in: the status's own words */
+        msg = json_string(reply_reason(status));
+    json_t *j = json_pack("{s:o, s:i}", "error", msg, "status", status);
+    h2o_iovec_t body = dump(pool, j);
     json_decref(j);
-    return h2o_iovec_init(buf, len);
+    if (body.len == 0) { /* memory ran out */
+        char *buf = h2o_mem_alloc_pool(pool, 64);
+        body = h2o_iovec_init(buf, (size_t)snprintf(buf, 64, "{\"error\":\"%s\",\"status\":%d}", reply_reason(status), status));
+    }
+    return body;
 }
 
 void reply_error(h2o_req_t *req, int status, const char *fmt, ...)
@@ -101,15 +112,5 @@ void reply_error(h2o_req_t *req, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     h2o_iovec_t body = reply_error_body(&req->pool, status, msg);
-    reply_bytes(req, status, REPLY_JSON_TYPE, body.base, body.len);
-}
-
-void reply_empty(h2o_req_t *req, int status)
-{
-    static h2o_generator_t generator = {NULL, NULL};
-    req->res.status = status;
-    req->res.reason = reply_reason(status);
-    req->res.content_length = 0;
-    h2o_start_response(req, &generator);
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    reply_bytes_nocopy(req, status, REPLY_JSON_TYPE, body.base, body.len);
 }

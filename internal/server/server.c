@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,8 +22,11 @@
 #include "middleware/middleware.h"
 #include "reply/reply.h"
 
-#define LOOP_TICK_MS 100 /* how soon a worker notices a drain another thread started */
+#define LOOP_TICK_MS 100 /* how often a draining worker looks at its connections and the deadline */
 #define LOST_RANGES 16   /* failed fsyncs remembered, to tell each waiting request its fate */
+/* musl gives a thread 128 KiB of stack, and jansson parsing a body of 2048 nested '[' (its depth
+ * limit) takes about twice that: a worker needs room for whatever a handler parses */
+#define WORKER_STACK (1u << 20)
 
 typedef struct worker {
     server_t *srv;
@@ -41,6 +45,7 @@ typedef struct worker {
 struct server {
     server_opts_t o;
     char *host, *static_dir;
+    size_t max_body; /* MAX_BODY_BYTES; h2o's own limit is one more, see server_set_max_body */
     h2o_globalconf_t conf;
     worker_t *workers;
     int state, started, grace_s;
@@ -74,8 +79,25 @@ static long long now_ms(void)
 }
 
 server_state_t server_state(const server_t *s) { return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE); }
-void server_set_max_body(server_t *s, size_t bytes) { __atomic_store_n(&s->conf.max_request_entity_size, bytes, __ATOMIC_RELAXED); }
+/* h2o refuses a chunked body as large as its limit but a Content-Length one only above it: with
+ * its limit one above MAX_BODY_BYTES, both kinds of body may be exactly MAX_BODY_BYTES long, and
+ * on_req refuses the one Content-Length that h2o lets through. */
+void server_set_max_body(server_t *s, size_t bytes)
+{
+    __atomic_store_n(&s->max_body, bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->conf.max_request_entity_size, bytes + 1, __ATOMIC_RELAXED);
+}
 void server_set_grace(server_t *s, int seconds) { __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED); }
+
+/* Interrupts every worker's wait for events: it then finishes its waiters and looks at the state. */
+static void wake_all(server_t *s)
+{
+    uint64_t one = 1;
+    for (int i = 0; i < s->o.workers; i++)
+        if (write(s->workers[i].wakefd, &one, sizeof(one)) < 0) {
+            /* the counter is saturated: the worker is awake already */
+        }
+}
 
 void server_stop(server_t *s)
 {
@@ -92,6 +114,7 @@ void server_stop(server_t *s)
         jlog_int(&l, "grace_s", __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED));
         jlog_end(&l);
     }
+    wake_all(s);
 }
 
 void server_block_signals(void)
@@ -113,9 +136,26 @@ static int has_encoded_nul(const char *p, size_t len)
     return 0;
 }
 
+/* h2o's file handler answers 403, not 404, for a name longer than the file system allows. */
+static int fits_file_system(const server_t *s, h2o_iovec_t path)
+{
+    size_t name = 0;
+    if (strlen(s->static_dir) + path.len + sizeof("/index.html") > PATH_MAX)
+        return 0;
+    for (size_t i = 0; i < path.len; i++)
+        if ((name = path.base[i] == '/' ? 0 : name + 1) > NAME_MAX)
+            return 0;
+    return 1;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     server_t *s = ((dispatch_t *)self)->srv;
+    size_t max_body = __atomic_load_n(&s->max_body, __ATOMIC_RELAXED);
+    if (req->entity.len > max_body) {
+        reply_error(req, 413, "request body larger than %zu bytes", max_body);
+        return 0;
+    }
     int method = route_method(req->method.base, req->method.len);
     size_t buflen = req->path.len + ROUTE_MAX_PARAMS + 1;
     char *buf = h2o_mem_alloc_pool(&req->pool, buflen);
@@ -139,7 +179,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             reply_error(req, 400, "malformed path: an encoded NUL byte");
             return 0;
         }
-        if (s->static_dir != NULL && (method == ROUTE_GET || method == ROUTE_HEAD))
+        if (s->static_dir != NULL && (method == ROUTE_GET || method == ROUTE_HEAD) && fits_file_system(s, req->path_normalized))
             return -1; /* the static file handler, next on this path */
         reply_error(req, 404, "no such resource");
         return 0;
@@ -231,7 +271,9 @@ static int ticket_lost(server_t *s, uint64_t t)
     for (unsigned i = 0; i < s->nlost && i < LOST_RANGES; i++)
         if (t >= s->lost[i].lo && t <= s->lost[i].hi)
             return 1;
-    return 0;
+    /* older than every range still remembered: its fate is forgotten, and durability that may
+     * not be there is never promised */
+    return s->nlost > LOST_RANGES && t < s->lost[s->nlost % LOST_RANGES].lo;
 }
 
 /* Tells the fate of a ticket: 1 durable, 0 lost, -1 not decided yet. */
@@ -295,11 +337,7 @@ void server_release(server_t *s, uint64_t upto, int ok)
     }
     s->released = upto;
     pthread_mutex_unlock(&s->release_lock);
-    uint64_t one = 1;
-    for (int i = 0; i < s->o.workers; i++)
-        if (s->workers[i].wakefd >= 0 && write(s->workers[i].wakefd, &one, sizeof(one)) < 0) {
-            /* the counter is saturated: the worker is awake already */
-        }
+    wake_all(s);
 }
 
 static void *worker_main(void *arg)
@@ -422,7 +460,14 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
         s->static_dir = strdup(opts->static_dir);
     pthread_mutex_init(&s->release_lock, NULL);
     for (int i = 0; i < opts->workers; i++)
-        s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1, .wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+        s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1, .wakefd = -1};
+    for (int i = 0; i < opts->workers; i++) {
+        if ((s->workers[i].wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+            snprintf(err, errlen, "eventfd: %s", strerror(errno));
+            server_free(s);
+            return NULL;
+        }
+    }
     if (open_listeners(s, err, errlen) != 0) {
         server_free(s);
         return NULL;
@@ -430,12 +475,12 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
 
     h2o_config_init(&s->conf);
     s->conf.server_name = h2o_iovec_init(H2O_STRLIT("porrio"));
-    s->conf.max_request_entity_size = opts->max_body_bytes;
+    server_set_max_body(s, opts->max_body_bytes);
     s->conf.http1.upgrade_to_http2 = 0; /* h2c from 2018 code: not exposed */
     h2o_hostconf_t *host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    middleware_register(path);
-    middleware_register(&host->fallback_path); /* errors h2o answers before routing */
+    middleware_register(path, &s->max_body);
+    middleware_register(&host->fallback_path, &s->max_body); /* errors h2o answers before routing */
     dispatch_t *d = (void *)h2o_create_handler(path, sizeof(*d));
     d->super.on_req = on_req;
     d->srv = s;
@@ -448,18 +493,36 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
 
 int server_run(server_t *s)
 {
-    for (int i = 1; i < s->o.workers; i++)
-        pthread_create(&s->workers[i].tid, NULL, worker_main, &s->workers[i]);
-    worker_main(&s->workers[0]);
-    for (int i = 1; i < s->o.workers; i++)
+    int n, rc = 0;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    for (n = 1; n < s->o.workers; n++) {
+        if ((rc = pthread_create(&s->workers[n].tid, &attr, worker_main, &s->workers[n])) != 0) {
+            jlog_log(JLOG_ERROR, "cannot start a worker thread", "error", strerror(rc), NULL);
+            /* nobody would accept on their listeners: the kernel must stop queueing connections there */
+            for (int i = n; i < s->o.workers; i++)
+                close(s->workers[i].fd);
+            server_stop(s);
+            rc = -1;
+            break;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    worker_main(&s->workers[0]); /* on the process's own stack, as large as the main thread's */
+    for (int i = 1; i < n; i++)
         pthread_join(s->workers[i].tid, NULL);
-    return 0;
+    return rc;
 }
 
 void server_free(server_t *s)
 {
     if (s == NULL)
         return;
+    for (int i = 0; i < s->o.workers; i++)
+        if (s->workers[i].wakefd >= 0)
+            close(s->workers[i].wakefd);
+    pthread_mutex_destroy(&s->release_lock);
     free(s->host);
     free(s->static_dir);
     free(s->workers);

@@ -43,7 +43,11 @@ void server_block_signals(void);
  */
 server_t *server_new(const server_opts_t *opts, char *err, size_t errlen);
 
-/** Serves until a drain completes (or SHUTDOWN_GRACE_S after it began). Returns 0. */
+/**
+ * Serves until a drain completes (or SHUTDOWN_GRACE_S after it began); the calling thread is the
+ * first worker. Returns 0; -1 when a worker thread could not start (logged), after draining the
+ * workers that did.
+ */
 int server_run(server_t *s);
 
 /** Where the server is in its life: readiness is SERVER_SERVING. Thread-safe. */

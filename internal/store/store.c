@@ -48,6 +48,17 @@ static void warnf(store_t *s, const char *fmt, ...)
 static void put32(unsigned char *p, uint32_t v) { p[0] = v, p[1] = v >> 8, p[2] = v >> 16, p[3] = v >> 24; }
 static uint32_t get32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
+/* The frame of a record; -1 when the record is too large: replay would stop at it and drop every
+ * later record. */
+static int make_frame(unsigned char *f, const void *rec, size_t len)
+{
+    if (len > STORE_RECORD_MAX)
+        return -1;
+    put32(f, (uint32_t)len);
+    put32(f + 4, (uint32_t)crc32(0, rec, (uInt)len));
+    return 0;
+}
+
 static void make_header(unsigned char *h, const char *magic, uint64_t gen)
 {
     memcpy(h, magic, 8);
@@ -74,43 +85,57 @@ static int write_all(int fd, const struct iovec *iov, int n)
     return 0;
 }
 
-/* Reads a whole file; NULL with errno (ENOENT when absent). */
+/* Reads a whole file; NULL with errno (ENOENT when absent). A read error is an error, never a
+ * short file: a prefix taken for the whole would be cut as a torn tail and the rest lost. */
 static unsigned char *slurp(int dirfd, const char *name, size_t *len)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    unsigned char *buf = fstat(fd, &st) == 0 ? malloc((size_t)st.st_size + 1) : NULL;
     size_t got = 0;
-    ssize_t r;
-    while (buf != NULL && got < (size_t)st.st_size && (r = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
-        got += (size_t)r;
+    while (buf != NULL && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            buf = NULL;
+        } else if (r == 0) {
+            break; /* the file shrank meanwhile */
+        } else {
+            got += (size_t)r;
+        }
+    }
+    int e = errno;
     close(fd);
+    errno = e;
     *len = got;
     return buf;
 }
 
-/* Replays the records of one file. Returns the length of its valid prefix (0 when the header
- * itself is bad), sets *gen from the header, or -1 when the file is absent or unreadable. */
-static off_t load_file(store_t *s, const char *name, const char *magic, uint64_t min_gen, uint64_t *gen)
+/* Replays the records of one file, the first `limit` bytes of it at most (-1: all). Returns the
+ * length of its valid prefix (0 when the header itself is bad) and sets *gen from the header;
+ * -1 when the file is absent; -2 when it exists but cannot be read. */
+static off_t load_file(store_t *s, const char *name, const char *magic, uint64_t min_gen, off_t limit,
+                       uint64_t *gen)
 {
     size_t len;
     unsigned char *buf = slurp(s->dirfd, name, &len);
+    *gen = 0;
     if (buf == NULL) {
-        if (errno != ENOENT)
-            warnf(s, "%s/%s: cannot read: %s", s->dir, name, strerror(errno));
-        return -1;
+        if (errno == ENOENT)
+            return -1;
+        warnf(s, "%s/%s: cannot read: %s", s->dir, name, strerror(errno));
+        return -2;
     }
+    if (limit >= 0 && len > (size_t)limit)
+        len = (size_t)limit;
     if (len < HEADER_LEN || memcmp(buf, magic, 8) != 0) {
         if (len > 0)
             warnf(s, "%s/%s: not a porrio %s (bad header); ignored", s->dir, name, name);
         free(buf);
-        *gen = 0;
         return 0;
     }
     *gen = get32(buf + 8) | (uint64_t)get32(buf + 12) << 32;
@@ -135,8 +160,9 @@ static off_t load_file(store_t *s, const char *name, const char *magic, uint64_t
     return (off_t)off;
 }
 
-/* Writes a file with just a header through a temporary name and renames it in. */
-static int fresh_file(store_t *s, const char *name, const char *magic, uint64_t gen, int keep_open)
+/* Writes a file with just a header through a temporary name and renames it in. Returns its fd,
+ * open for appending, or -1 with errno. */
+static int fresh_file(store_t *s, const char *name, const char *magic, uint64_t gen)
 {
     char tmp[64];
     unsigned char h[HEADER_LEN];
@@ -153,25 +179,31 @@ static int fresh_file(store_t *s, const char *name, const char *magic, uint64_t 
         errno = e;
         return -1;
     }
-    if (keep_open)
-        return fd;
-    close(fd);
-    return 0;
+    return fd;
 }
 
-/* Replays the snapshot, then the journal when it is current. Returns 1 when the journal was
- * replayed (s->size is then its valid length), 0 when a fresh journal is needed. */
-static int load_all(store_t *s)
+/* What load_all found. */
+typedef struct {
+    uint64_t gen;      /* the generation in force */
+    off_t snap_size;   /* 0 without a snapshot */
+    off_t journal_len; /* the valid length of a current journal, 0 when a fresh one is needed */
+} found_t;
+
+/* Replays the snapshot, then the journal (its first journal_limit bytes at most, -1: all) when it
+ * is current. Touches nothing in s but through replay and warn, so it needs no lock. 0; -1 when a
+ * file exists but cannot be read: then nothing may be written, as a new journal or snapshot
+ * would drop the records that file holds. */
+static int load_all(store_t *s, off_t journal_limit, found_t *f)
 {
-    uint64_t snap_gen = 0, jgen = 0;
-    off_t snap = load_file(s, "snapshot", MAGIC_SNAPSHOT, 0, &snap_gen);
-    s->snap_size = snap > 0 ? snap : 0;
-    off_t valid = load_file(s, "journal", MAGIC_JOURNAL, snap_gen, &jgen);
-    s->gen = jgen > snap_gen ? jgen : snap_gen;
-    if (valid < HEADER_LEN || jgen < snap_gen)
-        return 0;
-    s->size = valid;
-    return 1;
+    uint64_t snap_gen, jgen;
+    off_t snap = load_file(s, "snapshot", MAGIC_SNAPSHOT, 0, -1, &snap_gen);
+    off_t valid = snap == -2 ? -2 : load_file(s, "journal", MAGIC_JOURNAL, snap_gen, journal_limit, &jgen);
+    if (valid == -2)
+        return -1;
+    f->snap_size = snap > 0 ? snap : 0;
+    f->gen = jgen > snap_gen ? jgen : snap_gen;
+    f->journal_len = valid >= HEADER_LEN && jgen >= snap_gen ? valid : 0;
+    return 0;
 }
 
 static void *commit_main(void *arg)
@@ -212,6 +244,7 @@ static void *commit_main(void *arg)
         s->syncing = 1;
         pthread_mutex_unlock(&s->lock);
         ok = fdatasync(fd) == 0;
+        int e = errno;
         pthread_mutex_lock(&s->lock);
         s->fsyncs++;
         s->syncing = 0;
@@ -220,8 +253,8 @@ static void *commit_main(void *arg)
         } else {
             /* after a failed fsync nothing written since the last good one can be trusted, and
              * a later fsync may wrongly succeed: everything pending is lost until recovery */
-            warnf(s, "%s/journal: fsync failed: %s", s->dir, strerror(errno));
-            s->failed = 1;
+            warnf(s, "%s/journal: fsync failed: %s", s->dir, strerror(e));
+            __atomic_store_n(&s->failed, 1, __ATOMIC_RELAXED);
             target = s->written;
             s->lost_lo = s->decided + 1, s->lost_hi = target;
         }
@@ -240,10 +273,14 @@ static void *commit_main(void *arg)
 store_t *store_open(const store_opts_t *opts, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->dir = strdup(opts->dir)) == NULL) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     s->o = *opts;
     if (s->o.compact_bytes == 0)
         s->o.compact_bytes = DEFAULT_COMPACT;
-    s->dir = strdup(opts->dir);
     s->fd = s->dirfd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
@@ -256,35 +293,64 @@ store_t *store_open(const store_opts_t *opts, char *err, size_t errlen)
         store_close(s);
         return NULL;
     }
-    int replayed = load_all(s);
-    if (replayed) { /* keep the journal; cut what replay refused */
+    found_t f = {0};
+    const char *why = NULL;
+    if (load_all(s, -1, &f) != 0) {
+        why = "a file of the store cannot be read";
+    } else if (f.journal_len > 0) { /* keep the journal, without the torn tail replay stopped at */
         s->fd = openat(s->dirfd, "journal", O_RDWR | O_APPEND | O_CLOEXEC);
-        if (s->fd >= 0 && ftruncate(s->fd, s->size) != 0) {
+        if (s->fd >= 0 && ftruncate(s->fd, f.journal_len) != 0) {
             close(s->fd);
             s->fd = -1;
         }
+        s->size = f.journal_len;
     } else {
-        s->fd = fresh_file(s, "journal", MAGIC_JOURNAL, s->gen, 1);
+        s->fd = fresh_file(s, "journal", MAGIC_JOURNAL, f.gen);
         s->size = HEADER_LEN;
     }
-    if (s->fd < 0) {
-        warnf(s, "%s: not writable (%s): changes will be refused", s->dir, strerror(errno));
-    } else {
-        s->durable_size = s->size;
-        s->started = pthread_create(&s->committer, NULL, commit_main, s) == 0;
+    if (s->fd < 0 && why == NULL)
+        why = strerror(errno);
+    s->gen = f.gen;
+    s->snap_size = f.snap_size;
+    s->durable_size = s->size;
+    if (s->fd >= 0) {
+        int rc = pthread_create(&s->committer, NULL, commit_main, s);
+        if (rc == 0) {
+            s->started = 1;
+            return s;
+        }
+        /* without a committer nothing would ever be reported durable */
+        why = strerror(rc);
+        close(s->fd);
+        s->fd = -1;
     }
+    warnf(s, "%s: not writable (%s): changes will be refused", s->dir, why);
     return s;
+}
+
+/* Why appends are refused, or NULL when they can succeed; under s->lock. */
+static const char *refusal(const store_t *s)
+{
+    if (s->fd < 0)
+        return "the data directory is not writable";
+    return s->failed ? "the journal is recovering from a write error" : NULL;
 }
 
 void store_stats(store_t *s, store_stats_t *out)
 {
     pthread_mutex_lock(&s->lock);
     *out = (store_stats_t){.appends = s->written, .fsyncs = s->fsyncs, .journal_bytes = (uint64_t)s->size,
-                           .writable = s->fd >= 0 && !s->failed};
+                           .writable = refusal(s) == NULL};
     pthread_mutex_unlock(&s->lock);
 }
 
-int store_writable(const store_t *s) { return s->fd >= 0 && !s->failed; }
+/* Without the lock, which a compaction holds for as long as it writes: a readiness probe must
+ * not wait for that. fd and failed change under the lock, through atomic stores. */
+int store_writable(const store_t *s)
+{
+    return __atomic_load_n(&s->fd, __ATOMIC_RELAXED) >= 0 && !__atomic_load_n(&s->failed, __ATOMIC_RELAXED);
+}
+
 /* Past the threshold, and larger than the last snapshot: with a large state, compacting after
  * every compact_bytes of changes would spend more time rewriting the state than serving. */
 int store_should_compact(const store_t *s)
@@ -295,16 +361,15 @@ int store_should_compact(const store_t *s)
 uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t errlen)
 {
     unsigned char frame[FRAME_LEN];
-    if (len > STORE_RECORD_MAX) {
+    if (make_frame(frame, rec, len) != 0) {
         snprintf(err, errlen, "record of %zu bytes is too large", len);
         return 0;
     }
-    put32(frame, (uint32_t)len);
-    put32(frame + 4, (uint32_t)crc32(0, rec, (uInt)len));
     struct iovec v[2] = {{frame, FRAME_LEN}, {(void *)rec, len}};
     pthread_mutex_lock(&s->lock);
-    if (s->fd < 0 || s->failed) {
-        snprintf(err, errlen, "%s", s->fd < 0 ? "the data directory is not writable" : "the journal is recovering from a write error");
+    const char *why = refusal(s);
+    if (why != NULL) {
+        snprintf(err, errlen, "%s", why);
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
@@ -312,7 +377,8 @@ uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t
         snprintf(err, errlen, "cannot write the journal: %s", strerror(errno));
         /* a partial record would hide every later one at replay */
         if (ftruncate(s->fd, s->size) != 0) {
-            s->failed = s->fail_pending = 1;
+            __atomic_store_n(&s->failed, 1, __ATOMIC_RELAXED);
+            s->fail_pending = 1;
             pthread_cond_signal(&s->work);
         }
         pthread_mutex_unlock(&s->lock);
@@ -338,12 +404,10 @@ int store_sync(store_t *s, uint64_t ticket)
 int store_dump_record(store_t *s, const void *rec, size_t len)
 {
     unsigned char frame[FRAME_LEN];
-    if (len > STORE_RECORD_MAX) { /* replay would stop at it and drop every later record */
+    if (make_frame(frame, rec, len) != 0) {
         errno = EFBIG;
         return -1;
     }
-    put32(frame, (uint32_t)len);
-    put32(frame + 4, (uint32_t)crc32(0, rec, (uInt)len));
     return s->snap != NULL && fwrite(frame, 1, FRAME_LEN, s->snap) == FRAME_LEN && fwrite(rec, 1, len, s->snap) == len ? 0 : -1;
 }
 
@@ -356,12 +420,13 @@ int store_compact(store_t *s, int (*dump)(void *ctx, store_t *s), void *ctx, cha
     while (s->syncing)
         pthread_cond_wait(&s->idle, &s->lock);
     uint64_t gen = s->gen + 1;
-    if (s->fd < 0 || s->failed) {
-        snprintf(err, errlen, "the data directory is not writable");
+    const char *why = refusal(s);
+    if (why != NULL) {
+        snprintf(err, errlen, "%s", why);
         goto out;
     }
     /* the next journal exists before the snapshot that makes the current one stale */
-    if ((newfd = fresh_file(s, "journal.next", MAGIC_JOURNAL, gen, 1)) < 0 ||
+    if ((newfd = fresh_file(s, "journal.next", MAGIC_JOURNAL, gen)) < 0 ||
         (fd = openat(s->dirfd, "snapshot.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
         snprintf(err, errlen, "cannot start a snapshot: %s", strerror(errno));
         goto out;
@@ -386,12 +451,13 @@ int store_compact(store_t *s, int (*dump)(void *ctx, store_t *s), void *ctx, cha
         /* the snapshot holds everything; appending to the stale journal would be lost */
         snprintf(err, errlen, "cannot install the new journal: %s", strerror(errno));
         close(s->fd);
-        s->fd = -1;
+        __atomic_store_n(&s->fd, -1, __ATOMIC_RELAXED);
         s->decided = s->compacted = s->written; /* ... and it is durable: nothing is lost */
         goto out;
     }
     close(s->fd);
-    s->fd = newfd, newfd = -1;
+    __atomic_store_n(&s->fd, newfd, __ATOMIC_RELAXED);
+    newfd = -1;
     s->gen = gen;
     s->size = s->durable_size = HEADER_LEN;
     s->snap_size = snap_size;
@@ -414,20 +480,25 @@ int store_recover(store_t *s, char *err, size_t errlen)
     pthread_mutex_lock(&s->lock);
     while (s->syncing)
         pthread_cond_wait(&s->idle, &s->lock);
-    if (s->fd >= 0 && ftruncate(s->fd, s->durable_size) != 0) {
-        snprintf(err, errlen, "cannot cut the journal back: %s", strerror(errno));
-        pthread_mutex_unlock(&s->lock);
-        return -1;
-    }
-    s->size = s->durable_size;
+    int cut = s->fd < 0 || ftruncate(s->fd, s->durable_size) == 0, e = errno;
+    off_t limit = s->fd >= 0 ? s->durable_size : -1;
     pthread_mutex_unlock(&s->lock);
-    load_all(s); /* replays what is really on disk */
+    /* the state is rebuilt from the durable records even when the cut failed, so reads go on;
+     * then appends stay refused, as the journal still ends in records nobody acknowledged */
+    found_t f;
+    int loaded = load_all(s, limit, &f) == 0;
     pthread_mutex_lock(&s->lock);
-    s->size = s->durable_size;
-    s->failed = 0;
-    pthread_cond_signal(&s->work);
+    if (cut && loaded) {
+        s->size = s->durable_size;
+        __atomic_store_n(&s->failed, 0, __ATOMIC_RELAXED);
+        pthread_cond_signal(&s->work);
+    }
     pthread_mutex_unlock(&s->lock);
-    return 0;
+    if (!cut)
+        snprintf(err, errlen, "cannot cut the journal back: %s", strerror(e));
+    else if (!loaded)
+        snprintf(err, errlen, "cannot read the store back: changes stay refused");
+    return cut && loaded ? 0 : -1;
 }
 
 void store_close(store_t *s)

@@ -37,8 +37,11 @@ typedef struct store_opts {
 /**
  * Opens the store and replays the snapshot and then the journal. A torn or corrupt tail is cut
  * off the journal (with a warning) and every complete record before it is kept. A directory
- * that cannot be written is opened read-only: its records are replayed, appends fail.
- * Returns NULL with err only when the directory can be neither created nor read.
+ * that cannot be written is opened read-only: its records are replayed, appends fail. A
+ * snapshot or journal that exists but cannot be read (an I/O error) also opens it read-only,
+ * with a warning, as any write could drop its records; a journal is not replayed without its
+ * snapshot. Returns NULL with err only when the directory can be neither created nor read, or
+ * memory runs out. Free with store_close.
  */
 store_t *store_open(const store_opts_t *opts, char *err, size_t errlen);
 
@@ -70,8 +73,10 @@ int store_dump_record(store_t *s, const void *rec, size_t len);
 
 /**
  * After a failed fsync: cuts the journal back to its last durable length and replays everything
- * again through `replay`, so the caller can rebuild its state from what is really on disk.
- * The caller holds its lock and has emptied its state first. 0, or -1 with err.
+ * durable again through `replay`, so the caller can rebuild its state from what is really on
+ * disk. The caller holds its lock and has emptied its state first. 0, and appends work again;
+ * -1 with err when the journal cannot be cut back or a file cannot be read: the durable records
+ * are replayed all the same, and appends stay refused.
  */
 int store_recover(store_t *s, char *err, size_t errlen);
 
