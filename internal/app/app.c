@@ -317,6 +317,8 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
             answer(r, APP_CREATED, porra_get(a->porras, id));
         break;
     case PORRA_OK:
+        /* it may have been created by a write not on disk yet: this 200 waits for that write too */
+        r->ticket = store_last_ticket(a->store);
         answer(r, APP_OK, porra_get(a->porras, id));
         break;
     default:

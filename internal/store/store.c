@@ -391,6 +391,14 @@ uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t
     return t;
 }
 
+uint64_t store_last_ticket(store_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t t = s->written;
+    pthread_mutex_unlock(&s->lock);
+    return t;
+}
+
 int store_sync(store_t *s, uint64_t ticket)
 {
     pthread_mutex_lock(&s->lock);

@@ -55,6 +55,12 @@ int store_writable(const store_t *s);
  */
 uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t errlen);
 
+/**
+ * The newest ticket store_append has handed out (0 before any). An answer that shows state which
+ * may not be on disk yet waits for it, so nothing is acknowledged before it is durable.
+ */
+uint64_t store_last_ticket(store_t *s);
+
 /** Blocks until `ticket` is durable (0) or lost (-1). For tools and tests; servers use `durable`. */
 int store_sync(store_t *s, uint64_t ticket);
 
