@@ -2,6 +2,7 @@
 #include "jlog/jlog.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -117,6 +118,55 @@ static void test_long_values_are_cut_but_valid(void)
     json_decref(j);
 }
 
+/* One line with jlog_num(val, decimals) as "v" and an int after it, parsed (NULL, reported, when
+ * it is not one JSON object). */
+static json_t *num_line(double val, int decimals)
+{
+    size_t len;
+    jlog_line_t l;
+    capture_begin();
+    jlog_begin(&l, JLOG_INFO, "number");
+    jlog_num(&l, "v", val, decimals);
+    jlog_int(&l, "after", 7);
+    jlog_end(&l);
+    char *out = capture_end(&len);
+    int one_line = len > 0 && memchr(out, '\n', len) == out + len - 1;
+    json_t *j = one_line ? json_loadb(out, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (j == NULL || json_integer_value(json_object_get(j, "after")) != 7) /* its first line shown */
+        printf("# not the line expected for %g (decimals %d): %.*s\n", val, decimals, (int)strcspn(out, "\n"), out);
+    return j;
+}
+
+/* JSON has no NaN or infinity: they are logged as null. */
+static void test_num_not_finite(void)
+{
+    static const double vals[] = {NAN, -NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < 4; i++)
+        for (int decimals = 0; decimals <= 3; decimals += 3) {
+            json_t *j = num_line(vals[i], decimals);
+            EXPECT(j != NULL);
+            EXPECT(json_is_null(json_object_get(j, "v")));
+            EXPECT_INT(json_integer_value(json_object_get(j, "after")), 7);
+            json_decref(j);
+        }
+}
+
+/* A value too long for fixed notation is written in exponent notation, never cut. */
+static void test_num_huge(void)
+{
+    static const double vals[] = {1e300, -1e300, 1e60, -1.5e40, 1e12, -2.5};
+    for (int i = 0; i < 6; i++)
+        for (int decimals = 2; decimals <= 3; decimals++) {
+            json_t *j = num_line(vals[i], decimals);
+            json_t *v = json_object_get(j, "v");
+            EXPECT(j != NULL);
+            EXPECT(json_is_number(v));
+            EXPECT(json_number_value(v) == vals[i]);
+            EXPECT_INT(json_integer_value(json_object_get(j, "after")), 7);
+            json_decref(j);
+        }
+}
+
 static void test_level_filter(void)
 {
     size_t len;
@@ -157,6 +207,8 @@ int main(void)
     RUN(test_escape_stops_at_capacity);
     RUN(test_line_is_one_json_object);
     RUN(test_long_values_are_cut_but_valid);
+    RUN(test_num_not_finite);
+    RUN(test_num_huge);
     RUN(test_level_filter);
     RUN(test_buffered_lines_flush_whole);
     return TEST_END();

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -16,6 +17,34 @@
 #define FRAME 8 /* record frame: u32 length + u32 CRC-32 */
 
 static char err[512];
+
+/* ---- faults: this binary is linked statically, so these take the place of libc's own ---- */
+
+static int fail_fdatasync, fail_ftruncate; /* set: the call fails with EIO (atomic: the committer reads it) */
+
+int fdatasync(int fd)
+{
+    if (__atomic_load_n(&fail_fdatasync, __ATOMIC_SEQ_CST)) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+int ftruncate(int fd, off_t len)
+{
+    if (__atomic_load_n(&fail_ftruncate, __ATOMIC_SEQ_CST)) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+static void set_faults(int fdatasync_fails, int ftruncate_fails)
+{
+    __atomic_store_n(&fail_fdatasync, fdatasync_fails, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fail_ftruncate, ftruncate_fails, __ATOMIC_SEQ_CST);
+}
 
 /* ---- what the store reports, collected per open ---- */
 
@@ -1275,6 +1304,122 @@ out:
     cleanup(&c, dir);
 }
 
+/* `snapshot` exists but cannot be read (here: it is a directory). Its records are unknown, so the
+ * store opens read-only: the journal is neither replayed without its snapshot nor cut, and
+ * nothing is written that would drop what the snapshot holds. */
+static void test_unreadable_snapshot(void)
+{
+    static const char tail[] = "\x05\x00\x00\x00torn"; /* a torn tail a writable open would cut */
+    char *dir = mkdir_tmp();
+    ctx_t c;
+    store_t *s = open_fresh(&c, dir, 0);
+    if (s == NULL)
+        goto out;
+    append_str(s, "A");
+    EXPECT_INT(store_sync(s, append_str(s, "B")), 0);
+    store_close(s);
+    size_t jlen, len;
+    unsigned char *journal = read_whole(at(dir, "journal"), &jlen);
+    EXPECT_INT(jlen, HDR + 2 * (FRAME + 1));
+    journal = realloc(journal, jlen + sizeof(tail) - 1);
+    memcpy(journal + jlen, tail, sizeof(tail) - 1);
+    jlen += sizeof(tail) - 1;
+    EXPECT_INT(write_whole(at(dir, "journal"), journal, jlen), 0);
+    EXPECT_INT(mkdir(at(dir, "snapshot"), 0755), 0);
+
+    s = reopen(&c, dir, 0);
+    EXPECT(s != NULL);
+    if (s != NULL) {
+        EXPECT_INT(c.n, 0); /* the journal alone would be a state without the snapshot's records */
+        EXPECT(!store_writable(s));
+        store_stats_t st;
+        store_stats(s, &st);
+        EXPECT(!st.writable);
+        char e[256] = "";
+        EXPECT_INT(store_append(s, "C", 1, e, sizeof(e)), 0);
+        EXPECT(strstr(e, "not writable") != NULL);
+        store_close(s);
+    }
+    EXPECT(find_warn(&c, "snapshot", "cannot read") >= 0);
+    EXPECT(find_warn(&c, "not writable", NULL) >= 0);
+    EXPECT(find_warn(&c, "cut off", NULL) < 0);
+    print_warns(&c);
+    unsigned char *after = read_whole(at(dir, "journal"), &len);
+    EXPECT_INT(len, jlen);
+    EXPECT(after != NULL && len == jlen && memcmp(after, journal, jlen) == 0);
+    free(after);
+    EXPECT(access(at(dir, "journal.tmp"), F_OK) != 0);
+    EXPECT(access(at(dir, "snapshot.tmp"), F_OK) != 0);
+
+    /* once the snapshot is gone the journal is whole again: its records, then its tail cut */
+    EXPECT_INT(rmdir(at(dir, "snapshot")), 0);
+    s = reopen(&c, dir, 0);
+    EXPECT(s != NULL);
+    EXPECT_INT(c.n, 2);
+    expect_strs(&c, 0, (const char *const[]){"A", "B", NULL});
+    EXPECT(s != NULL && store_writable(s));
+    store_close(s);
+    free(journal);
+out:
+    cleanup(&c, dir);
+}
+
+/* A failed fsync loses what was pending; store_recover cuts the journal back to its durable
+ * length and replays the durable records. When the cut fails too, the durable records are
+ * replayed all the same (the caller has emptied its state) and appends stay refused. */
+static void test_recover_after_failed_fsync(void)
+{
+    for (int cut_fails = 0; cut_fails <= 1; cut_fails++) {
+        char *dir = mkdir_tmp();
+        ctx_t c;
+        store_t *s = open_fresh(&c, dir, 0);
+        if (s == NULL) {
+            cleanup(&c, dir);
+            return;
+        }
+        append_str(s, "A");
+        EXPECT_INT(store_sync(s, append_str(s, "B")), 0);
+        set_faults(1, cut_fails);
+        uint64_t tc = append_str(s, "C");
+        EXPECT(tc > 0);
+        EXPECT_INT(store_sync(s, tc), -1); /* lost */
+        EXPECT(!store_writable(s));
+        EXPECT(find_warn(&c, "fsync failed", NULL) >= 0);
+
+        int from = c.n;
+        char e[256] = "";
+        int rc = store_recover(s, e, sizeof(e));
+        set_faults(0, 0);
+        printf("# cut %s: store_recover %d (%s), %d records replayed\n", cut_fails ? "fails" : "works", rc, e,
+               c.n - from);
+        EXPECT_INT(rc, cut_fails ? -1 : 0);
+        EXPECT(cut_fails ? strstr(e, "cannot cut the journal back") != NULL : e[0] == '\0');
+        EXPECT_INT(c.n - from, 2); /* the durable records, C not among them */
+        expect_strs(&c, from, (const char *const[]){"A", "B", NULL});
+        EXPECT_INT(store_writable(s), !cut_fails);
+        e[0] = '\0';
+        uint64_t td = store_append(s, "D", 1, e, sizeof(e));
+        if (cut_fails) {
+            EXPECT_INT(td, 0);
+            EXPECT(strstr(e, "recovering") != NULL);
+        } else {
+            EXPECT(td > tc);
+            EXPECT_INT(store_sync(s, td), 0);
+        }
+        store_close(s);
+        EXPECT(c.notok);
+
+        s = reopen(&c, dir, 0);
+        EXPECT(s != NULL);
+        /* without the cut, C is still in the journal: recovery stopped anything from following it */
+        expect_strs(&c, 0, (const char *const[]){"A", "B", cut_fails ? "C" : "D", NULL});
+        EXPECT_INT(c.n, 3);
+        EXPECT(s != NULL && store_writable(s));
+        store_close(s);
+        cleanup(&c, dir);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1295,6 +1440,8 @@ int main(void)
     RUN(test_record_too_large);
     RUN(test_dump_too_large);
     RUN(test_data_dir);
+    RUN(test_unreadable_snapshot);
+    RUN(test_recover_after_failed_fsync);
     test_failed_now = 0;
     if (test_disk_full()) {
         printf("%s %d - test_disk_full\n", test_failed_now ? "not ok" : "ok", ++test_count);
