@@ -7,15 +7,12 @@
 #include "metrics/metrics.h"
 #include "reply/reply.h"
 
-/* An answer held until its change is durable. It owns the body the application layer wrote, let
- * go of with the request's memory: the body is never copied. */
+/* An answer held until its change is durable; it keeps the application layer's answer, let go
+ * of with the request's memory, so the body is never copied. */
 typedef struct pending {
     int status;
     long location; /* -1: no Location header */
-    const char *body;
-    size_t len;
-    void *blob;  /* a shared answer (app_blob_release), or NULL ... */
-    char *owned; /* ... a malloc'd one */
+    app_result_t res;
 } pending_t;
 
 static int http_status(app_status_t s)
@@ -26,12 +23,7 @@ static int http_status(app_status_t s)
     return map[s];
 }
 
-static void pending_dispose(void *data)
-{
-    pending_t *p = data;
-    app_blob_release(p->blob);
-    free(p->owned);
-}
+static void pending_dispose(void *data) { app_result_release(&((pending_t *)data)->res); }
 
 static void send_pending(h2o_req_t *req, void *data, int ok)
 {
@@ -45,7 +37,7 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
         int n = snprintf(loc, sizeof(loc), "/hitos/%ld", p->location);
         reply_header(req, "location", "Location", loc, (size_t)n);
     }
-    reply_bytes_nocopy(req, p->status, p->status == 204 ? NULL : REPLY_JSON_TYPE, p->body, p->len);
+    reply_bytes_nocopy(req, p->status, p->status == 204 ? NULL : REPLY_JSON_TYPE, p->res.body, p->res.len);
 }
 
 /* Sends what the application layer decided: errors at once, changes once they are durable. */
@@ -54,15 +46,11 @@ static int finish(h2o_req_t *req, app_result_t *r, long location)
     int status = http_status(r->status);
     if (status >= 400) {
         reply_error(req, status, "%s", r->err[0] ? r->err : reply_reason(status));
-        if (r->blob != NULL)
-            app_blob_release(r->blob);
-        else
-            free(r->body);
+        app_result_release(r);
         return 0;
     }
     pending_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), pending_dispose);
-    *p = (pending_t){.status = status, .location = location, .body = r->body, .len = r->len, .blob = r->blob,
-                     .owned = r->blob == NULL ? r->body : NULL};
+    *p = (pending_t){.status = status, .location = location, .res = *r};
     if (r->ticket != 0)
         server_await(req, r->ticket, send_pending, p);
     else

@@ -86,6 +86,15 @@ void app_blob_release(void *p)
         free(b);
 }
 
+void app_result_release(app_result_t *r)
+{
+    if (r->blob != NULL)
+        app_blob_release(r->blob);
+    else
+        free(r->body);
+    r->blob = NULL, r->body = NULL;
+}
+
 static void invalidate(app_t *a)
 {
     app_blob_release(a->list_cache);

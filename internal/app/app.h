@@ -24,9 +24,9 @@ typedef enum {
 
 typedef struct app_result {
     app_status_t status;
-    char *body;        /* the answer as JSON (malloc'd, caller frees unless blob is set), NULL for errors and APP_DELETED */
+    char *body;        /* the answer as JSON, NULL for errors and APP_DELETED; not NUL-terminated: use len */
     size_t len;
-    void *blob;        /* non-NULL: body is shared, read-only, and freed by app_blob_release(blob), not free() */
+    void *blob;        /* non-NULL: body is shared and read-only; app_result_release lets go of either */
     uint64_t ticket;   /* non-zero: the answer may go out once this store ticket is durable */
     long index;        /* POST /hitos: index of the new milestone */
     char err[256];     /* what is wrong, for errors */
@@ -75,6 +75,9 @@ typedef struct app_stats {
 
 /** Lets go of a shared answer (app_result_t.blob). Thread-safe; NULL is a no-op. */
 void app_blob_release(void *blob);
+
+/** Lets go of r's answer, its body or its shared blob, whichever it holds. Thread-safe. */
+void app_result_release(app_result_t *r);
 
 /** Figures for monitoring; cannot fail. */
 void app_stats(app_t *a, app_stats_t *out);
