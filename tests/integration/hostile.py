@@ -784,43 +784,33 @@ class Thread:
         good = b'{"local": 1, "visitante": 2}'
         i = enc(self.own_id().encode(), rng) if self.pools else b"nope"
         bet = b"/porras/" + i + b"/apuestas/smuggler"
-        cases = [
-            (b"GET  /status HTTP/1.1\r\n" + H + b"\r\n", {400}),
-            (b"GET /status\r\n" + H + b"\r\n", {400}),
-            (b"GET /status HTTP/2.0\r\n" + H + b"\r\n", {400}),
-            (b"GET /status http/1.1\r\n" + H + b"\r\n", {400}),
-            (b"GET\t/status HTTP/1.1\r\n" + H + b"\r\n", {400}),
-            (b"GET /st atus HTTP/1.1\r\n" + H + b"\r\n", {400}),
-            (b"GET /sta\x7ftus HTTP/1.1\r\n" + H + b"\r\n", {400}),
-            (b"GET /st\x00atus HTTP/1.1\r\n" + H + b"\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b"Bad Header\r\n\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b": empty\r\n\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b"X A: b\r\n\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b"X-A: a\x01b\r\n\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b"X-A: \x00\r\n\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b"".join(b"X-%d: y\r\n" % n for n in range(150)) + b"\r\n", {400}),
-            (b"GET /status HTTP/1.1\r\n" + H + b"X-Big: " + b"b" * 420000 + b"\r\n\r\n", {400}),
-            (b"\r\n\r\nGARBAGE\r\n\r\n", {400}),
-            (rng.randbytes(rng.randint(10, 300)).replace(b"\r\n\r\n", b"") + b"\r\n\r\n", {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Content-Length: abc\r\n\r\n" + good, {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n" + good, {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Content-Length: +28\r\n\r\n" + good, {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Content-Length: 99999999999999999999999\r\n\r\n" + good, {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\n" + good, {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" + good + b"\r\n0\r\n\r\n", {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", {400}),
-            (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\r\n" + good + b"\r\n0\r\n\r\n", {400}),
-            None,
-        ]
+        get = b"GET /status HTTP/1.1\r\n" + H  # a valid request line and Host: the headers break it
+        put = b"PUT " + bet + b" HTTP/1.1\r\n" + H  # the same for a bet: the framing breaks it
+        # every case is a 400 (h2o's bare one allowed); None: two Content-Length values, below
+        cases = [line + b"\r\n" + H + b"\r\n" for line in [
+            b"GET  /status HTTP/1.1", b"GET /status", b"GET /status HTTP/2.0", b"GET /status http/1.1",
+            b"GET\t/status HTTP/1.1", b"GET /st atus HTTP/1.1", b"GET /sta\x7ftus HTTP/1.1",
+            b"GET /st\x00atus HTTP/1.1"]]
+        cases += [get + header + b"\r\n" for header in [
+            b"Bad Header\r\n", b": empty\r\n", b"X A: b\r\n", b"X-A: a\x01b\r\n", b"X-A: \x00\r\n",
+            b"".join(b"X-%d: y\r\n" % n for n in range(150)), b"X-Big: " + b"b" * 420000 + b"\r\n"]]
+        cases += [b"\r\n\r\nGARBAGE\r\n\r\n",
+                  rng.randbytes(rng.randint(10, 300)).replace(b"\r\n\r\n", b"") + b"\r\n\r\n"]
+        cases += [put + b"Content-Length: " + n + b"\r\n\r\n" + good
+                  for n in [b"abc", b"-1", b"+28", b"99999999999999999999999"]]
+        cases += [put + b"Transfer-Encoding: " + te + b"\r\n\r\n" + body for te, body in [
+            (b"gzip", good), (b"chunked, chunked", b"0\r\n\r\n"),
+            (b"chunked", b"zz\r\n" + good + b"\r\n0\r\n\r\n"), (b"chunked", b"ffffffffffffffffff\r\n"),
+            (b"chunked", b"5\r\n" + good + b"\r\n0\r\n\r\n")]]
+        cases.append(None)
         k = rng.randrange(len(cases))
         if cases[k] is None:
             # two Content-Length values that differ: RFC 7230 3.3.3 says 400, and what follows
             # the first length must not be taken for a second request (smuggling). Should the bet
             # be taken all the same, the model follows what was acknowledged.
             r = self.req("malformed", "PUT", bet, good)
-            r.raw_override = (b"PUT " + bet + b" HTTP/1.1\r\n" + H + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
-                              % (len(good), len(good) + 36) + good + b"GET /status HTTP/1.1\r\nHost: y\r\n\r\n")
+            r.raw_override = (put + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(good), len(good) + 36)
+                              + good + b"GET /status HTTP/1.1\r\nHost: y\r\n\r\n")
             r.malformed = r.standalone = r.smuggle = True
             r.expect100, r.rid, r.version = False, None, b"HTTP/1.1"
             route = r.predict
@@ -830,10 +820,10 @@ class Thread:
                 return {400}
             r.predict = predict
             return [r]
-        raw, expected = cases[k]
+        raw = cases[k]
         r = Req("malformed", "?", b"", malformed=True)
         r.raw_override = raw
-        r.predict = lambda th, e=expected: e
+        r.predict = lambda th: {400}
         r.on_answer = lambda th, resp: None
         m = re.match(rb"([A-Z]+) (\S+) HTTP", raw)
         r.method = m.group(1).decode() if m else "?"

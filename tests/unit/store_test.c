@@ -1,9 +1,9 @@
 #include "store/store.h"
 #include "test.h"
+#include "tmpdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -173,39 +173,6 @@ static store_t *open_store(ctx_t *c, const char *dir, size_t compact_bytes)
 
 /* ---- files ---- */
 
-static char *mkdir_tmp(void)
-{
-    char tmpl[] = "/tmp/porrio-store-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    if (d == NULL) {
-        printf("# mkdtemp: %s\n", strerror(errno));
-        exit(2);
-    }
-    return strdup(d);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void rm_tree(char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
-
-/* dir/name in one of a few rotating buffers. */
-static const char *at(const char *dir, const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
-    return p;
-}
-
 static unsigned char *read_whole(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -306,6 +273,16 @@ static int saw_str(const ctx_t *c, int pos, const char *str)
     return pos < c->n && c->recs[pos].len == strlen(str) && memcmp(c->recs[pos].data, str, strlen(str)) == 0;
 }
 
+/* Appends the strings of the NULL-terminated strs and expects the last one durable: its ticket. */
+static uint64_t append_strs(store_t *s, const char *const *strs)
+{
+    uint64_t t = 0;
+    for (int i = 0; strs[i] != NULL; i++)
+        t = append_str(s, strs[i]);
+    EXPECT_INT(store_sync(s, t), 0);
+    return t;
+}
+
 /* ---- the steps the tests share ---- */
 
 /* Initialises c and opens the store in dir on it, expecting that to work: the store, or NULL. */
@@ -314,6 +291,17 @@ static store_t *open_fresh(ctx_t *c, const char *dir, size_t compact_bytes)
     ctx_init(c);
     store_t *s = open_store(c, dir, compact_bytes);
     EXPECT(s != NULL);
+    return s;
+}
+
+/* A new temporary directory (*dir, for cleanup) and a fresh store in it on c (as open_fresh),
+ * given the strings of strs durably (as append_strs): the store, still open, or NULL. */
+static store_t *fresh_with(ctx_t *c, char **dir, const char *const *strs)
+{
+    *dir = test_tmpdir("porrio-store");
+    store_t *s = open_fresh(c, *dir, 0);
+    if (s != NULL)
+        append_strs(s, strs);
     return s;
 }
 
@@ -349,7 +337,7 @@ static void expect_durable(const ctx_t *c, uint64_t upto)
 static void cleanup(ctx_t *c, char *dir)
 {
     ctx_free(c);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 /* Offset just past the first k records of lens[] in a journal. */
@@ -389,9 +377,9 @@ static void fill(const char *dir, const size_t *lens, int k)
  * when it cannot be read. */
 static unsigned char *filled_journal(char **dir, const size_t *lens, int k, size_t *len)
 {
-    *dir = mkdir_tmp();
+    *dir = test_tmpdir("porrio-store");
     fill(*dir, lens, k);
-    unsigned char *b = read_whole(at(*dir, "journal"), len);
+    unsigned char *b = read_whole(test_path(*dir, "journal"), len);
     EXPECT_INT(*len, end_of(lens, k));
     return b;
 }
@@ -402,7 +390,7 @@ static void test_round_trip(void)
 {
     static const size_t lens[] = {0, 1, 100 * 1024, 7, 4096, 0, 255, 65536 + 3};
     const int n = (int)(sizeof(lens) / sizeof(lens[0]));
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     ctx_t c;
     store_t *s = open_fresh(&c, dir, 0);
     if (s == NULL)
@@ -413,7 +401,7 @@ static void test_round_trip(void)
     EXPECT(!store_should_compact(s));
     append_recs(s, lens, n);
     store_close(s);
-    EXPECT_INT(fsize(at(dir, "journal")), end_of(lens, n));
+    EXPECT_INT(fsize(test_path(dir, "journal")), end_of(lens, n));
 
     s = reopen(&c, dir, 0);
     EXPECT(s != NULL);
@@ -424,14 +412,14 @@ static void test_round_trip(void)
     print_warns(&c);
     store_close(s);
     /* nothing was cut or rewritten by a clean reopen */
-    EXPECT_INT(fsize(at(dir, "journal")), end_of(lens, n));
+    EXPECT_INT(fsize(test_path(dir, "journal")), end_of(lens, n));
 out:
     cleanup(&c, dir);
 }
 
 static void test_tickets_and_durable(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     ctx_t c;
     store_t *s = open_fresh(&c, dir, 0);
     if (s == NULL)
@@ -482,7 +470,7 @@ static void *gc_writer(void *p)
 
 static void test_group_commit(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     ctx_t c;
     store_t *s = open_fresh(&c, dir, 0);
     if (s == NULL)
@@ -536,7 +524,7 @@ static void test_torn_tail_every_offset(void)
     char *dir, jpath[512];
     size_t full_len;
     unsigned char *full = filled_journal(&dir, lens, k, &full_len);
-    snprintf(jpath, sizeof(jpath), "%s", at(dir, "journal"));
+    snprintf(jpath, sizeof(jpath), "%s", test_path(dir, "journal"));
     const size_t cut = end_of(lens, k - 1);
     ctx_t c;
     ctx_init(&c);
@@ -593,7 +581,7 @@ out:
 static void expect_cut(const char *dir, const unsigned char *valid, size_t vlen, const void *tail, size_t tlen,
                        const size_t *lens, int k, const char *what)
 {
-    const char *jpath = at(dir, "journal");
+    const char *jpath = test_path(dir, "journal");
     unsigned char *buf = malloc(vlen + tlen);
     memcpy(buf, valid, vlen);
     memcpy(buf + vlen, tail, tlen);
@@ -662,7 +650,7 @@ static void test_garbage_tail(void)
     expect_cut(dir, valid, vlen, zero_len_bad_crc, FRAME, lens, k, "an empty record with a wrong CRC");
 out:
     free(valid);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 static void test_corrupt_record(void)
@@ -695,7 +683,7 @@ static void test_corrupt_record(void)
     }
 out:
     free(orig);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 static void test_bad_header(void)
@@ -707,8 +695,8 @@ static void test_bad_header(void)
         size_t nbytes, keep;
     } cases[] = {{"XXXX", 4, 0}, {"", 0, 10}, {"PORRIOS1", 8, 0}, {"\0\0\0\0\0\0\0\0", 8, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *dir = mkdir_tmp();
-        const char *jpath = at(dir, "journal");
+        char *dir = test_tmpdir("porrio-store");
+        const char *jpath = test_path(dir, "journal");
         fill(dir, lens, 3);
         size_t len;
         unsigned char *b = read_whole(jpath, &len);
@@ -747,17 +735,13 @@ static void test_bad_header(void)
 static void test_replay_refusal(void)
 {
     static const char *recs[] = {"alpha", "beta", "refuse me", "delta", "epsilon", NULL};
-    char *dir = mkdir_tmp();
+    char *dir;
     ctx_t c;
-    store_t *s = open_fresh(&c, dir, 0);
+    store_t *s = fresh_with(&c, &dir, recs);
     if (s == NULL)
         goto out;
-    uint64_t t = 0;
-    for (int i = 0; i < 5; i++)
-        t = append_str(s, recs[i]);
-    EXPECT_INT(store_sync(s, t), 0);
     store_close(s);
-    const long long size = fsize(at(dir, "journal"));
+    const long long size = fsize(test_path(dir, "journal"));
     const size_t at_refused = HDR + (FRAME + 5) + (FRAME + 4); /* offset of "refuse me" */
 
     for (int round = 0; round < 2; round++) { /* refused twice: the record is never cut */
@@ -773,7 +757,7 @@ static void test_replay_refusal(void)
         EXPECT(find_warn(&c, "skipped", off) >= 0);
         EXPECT(find_warn(&c, "no such porra (refuse me)", NULL) >= 0);
         print_warns(&c);
-        EXPECT_INT(fsize(at(dir, "journal")), size);
+        EXPECT_INT(fsize(test_path(dir, "journal")), size);
         store_close(s);
     }
     /* accepted again once the caller can apply it; appends go after it */
@@ -781,7 +765,7 @@ static void test_replay_refusal(void)
     s = reopen(&c, dir, 0);
     EXPECT_INT(c.n, 5);
     EXPECT_INT(c.nwarn, 0);
-    t = append_str(s, "zeta");
+    uint64_t t = append_str(s, "zeta");
     EXPECT_INT(store_sync(s, t), 0);
     store_close(s);
     s = reopen(&c, dir, 0);
@@ -805,7 +789,7 @@ static int dump_strs(void *ctx, store_t *s)
 static void test_compaction(void)
 {
     static const char *snap[] = {"snap-a", "snap-b", "", "snap-d", NULL};
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     ctx_t c;
     store_t *s = open_fresh(&c, dir, 1024);
     if (s == NULL)
@@ -827,10 +811,10 @@ static void test_compaction(void)
     EXPECT_INT(store_compact(s, dump_strs, snap, err, sizeof(err)), 0);
     EXPECT_INT(store_sync(s, t), 0); /* everything before is durable */
     EXPECT(!store_should_compact(s));
-    EXPECT_INT(fsize(at(dir, "journal")), HDR);
-    EXPECT_INT(fsize(at(dir, "snapshot")), HDR + 4 * FRAME + 6 * 3);
-    EXPECT(access(at(dir, "journal.next"), F_OK) != 0);
-    EXPECT(access(at(dir, "snapshot.tmp"), F_OK) != 0);
+    EXPECT_INT(fsize(test_path(dir, "journal")), HDR);
+    EXPECT_INT(fsize(test_path(dir, "snapshot")), HDR + 4 * FRAME + 6 * 3);
+    EXPECT(access(test_path(dir, "journal.next"), F_OK) != 0);
+    EXPECT(access(test_path(dir, "snapshot.tmp"), F_OK) != 0);
     uint64_t t1 = append_str(s, "new-1");
     uint64_t t2 = append_str(s, "new-2");
     EXPECT(t1 > t && t2 > t1);
@@ -863,14 +847,12 @@ static int dump_seen(void *ctx, store_t *s)
 
 static void test_two_generations(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir;
     char magic[9];
     ctx_t c;
-    store_t *s = open_fresh(&c, dir, 0);
+    store_t *s = fresh_with(&c, &dir, (const char *const[]){"one", "two", NULL});
     if (s == NULL)
         goto out;
-    append_str(s, "one");
-    EXPECT_INT(store_sync(s, append_str(s, "two")), 0);
     store_close(s);
 
     for (int gen = 1; gen <= 2; gen++) {
@@ -878,9 +860,9 @@ static void test_two_generations(void)
         EXPECT_INT(c.n, gen == 1 ? 2 : 3);
         /* the state is what replay saw: compact it as the server would */
         EXPECT_INT(store_compact(s, dump_seen, &c, err, sizeof(err)), 0);
-        EXPECT_INT(header_gen(at(dir, "snapshot"), magic), gen);
+        EXPECT_INT(header_gen(test_path(dir, "snapshot"), magic), gen);
         EXPECT_STR(magic, "PORRIOS1");
-        EXPECT_INT(header_gen(at(dir, "journal"), magic), gen);
+        EXPECT_INT(header_gen(test_path(dir, "journal"), magic), gen);
         EXPECT_STR(magic, "PORRIOJ1");
         EXPECT_INT(store_sync(s, append_str(s, gen == 1 ? "three" : "four")), 0);
         store_close(s);
@@ -893,7 +875,7 @@ static void test_two_generations(void)
         print_warns(&c);
         store_close(s);
     }
-    EXPECT_INT(header_gen(at(dir, "journal"), magic), 2);
+    EXPECT_INT(header_gen(test_path(dir, "journal"), magic), 2);
 out:
     cleanup(&c, dir);
 }
@@ -901,29 +883,26 @@ out:
 static void test_interrupted_compaction(void)
 {
     static const char *snap[] = {"S1", "S2", NULL};
-    char *dir = mkdir_tmp();
+    char *dir;
     char magic[9];
     ctx_t c;
-    store_t *s = open_fresh(&c, dir, 0);
+    store_t *s = fresh_with(&c, &dir, (const char *const[]){"A1", "A2", "A3", NULL});
     if (s == NULL)
         goto out;
-    append_str(s, "A1");
-    append_str(s, "A2");
-    EXPECT_INT(store_sync(s, append_str(s, "A3")), 0);
     store_close(s);
     size_t olen;
-    unsigned char *old = read_whole(at(dir, "journal"), &olen);
-    EXPECT_INT(header_gen(at(dir, "journal"), magic), 0);
+    unsigned char *old = read_whole(test_path(dir, "journal"), &olen);
+    EXPECT_INT(header_gen(test_path(dir, "journal"), magic), 0);
 
     s = reopen(&c, dir, 0);
     EXPECT_INT(store_compact(s, dump_strs, snap, err, sizeof(err)), 0);
     size_t nlen;
-    unsigned char *next = read_whole(at(dir, "journal"), &nlen);
+    unsigned char *next = read_whole(test_path(dir, "journal"), &nlen);
     store_close(s);
     /* the crash: the snapshot of generation 1 is in, the old journal was not yet replaced
      * (journal.next, the new empty journal, is still lying there) */
-    EXPECT_INT(write_whole(at(dir, "journal"), old, olen), 0);
-    EXPECT_INT(write_whole(at(dir, "journal.next"), next, nlen), 0);
+    EXPECT_INT(write_whole(test_path(dir, "journal"), old, olen), 0);
+    EXPECT_INT(write_whole(test_path(dir, "journal.next"), next, nlen), 0);
     free(old);
     free(next);
 
@@ -937,8 +916,8 @@ static void test_interrupted_compaction(void)
         EXPECT_INT(c.nwarn, 0);
         print_warns(&c);
         if (round == 0) { /* the stale journal is replaced by an empty one of generation 1 */
-            EXPECT_INT(fsize(at(dir, "journal")), HDR);
-            EXPECT_INT(header_gen(at(dir, "journal"), magic), 1);
+            EXPECT_INT(fsize(test_path(dir, "journal")), HDR);
+            EXPECT_INT(header_gen(test_path(dir, "journal"), magic), 1);
             EXPECT_INT(store_sync(s, append_str(s, "N1")), 0);
         }
         store_close(s);
@@ -952,7 +931,7 @@ static void test_interrupted_compaction(void)
     s = reopen(&c, dir, 0);
     EXPECT_INT(c.n, 4);
     expect_strs(&c, 2, (const char *[]){"N1", "N2", NULL});
-    EXPECT_INT(header_gen(at(dir, "snapshot"), magic), 2);
+    EXPECT_INT(header_gen(test_path(dir, "snapshot"), magic), 2);
     store_close(s);
 out:
     cleanup(&c, dir);
@@ -960,7 +939,7 @@ out:
 
 static void test_record_too_large(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     char *big = calloc(1, (size_t)STORE_RECORD_MAX + 1); /* untouched pages: cheap */
     ctx_t c;
     store_t *s = open_fresh(&c, dir, 0);
@@ -972,7 +951,7 @@ static void test_record_too_large(void)
     EXPECT_INT(store_append(s, big, (size_t)STORE_RECORD_MAX + 1, err, sizeof(err)), 0);
     EXPECT(strstr(err, "too large") != NULL);
     EXPECT(store_writable(s));
-    EXPECT_INT(fsize(at(dir, "journal")), HDR + FRAME + 6);
+    EXPECT_INT(fsize(test_path(dir, "journal")), HDR + FRAME + 6);
     uint64_t t2 = append_str(s, "after");
     EXPECT_INT(t2, t1 + 1);
     /* the largest record allowed goes through and is replayed */
@@ -1005,7 +984,7 @@ static int dump_too_large(void *ctx, store_t *s)
 
 static void test_dump_too_large(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     ctx_t c;
     store_t *s = open_fresh(&c, dir, 0);
     if (s == NULL)
@@ -1016,9 +995,9 @@ static void test_dump_too_large(void)
     EXPECT_INT(store_compact(s, dump_too_large, &accepted, err, sizeof(err)), -1);
     EXPECT_INT(accepted, 0);
     EXPECT(err[0] != '\0');
-    EXPECT(access(at(dir, "snapshot"), F_OK) != 0); /* the old files stay in force */
-    EXPECT(access(at(dir, "snapshot.tmp"), F_OK) != 0);
-    EXPECT(access(at(dir, "journal.next"), F_OK) != 0);
+    EXPECT(access(test_path(dir, "snapshot"), F_OK) != 0); /* the old files stay in force */
+    EXPECT(access(test_path(dir, "snapshot.tmp"), F_OK) != 0);
+    EXPECT(access(test_path(dir, "journal.next"), F_OK) != 0);
     EXPECT(store_writable(s));
     EXPECT_INT(store_sync(s, append_str(s, "still")), 0);
     store_close(s);
@@ -1030,9 +1009,19 @@ out:
     cleanup(&c, dir);
 }
 
+/* Opens a store with o, expecting that to fail with an error (in err) that names path. */
+static void expect_open_fails(const store_opts_t *o, const char *path)
+{
+    err[0] = '\0';
+    store_t *s = store_open(o, err, sizeof(err));
+    EXPECT(s == NULL);
+    store_close(s); /* a no-op */
+    EXPECT(strstr(err, path) != NULL);
+}
+
 static void test_data_dir(void)
 {
-    char *base = mkdir_tmp();
+    char *base = test_tmpdir("porrio-store");
     char dir[512], deep[512];
     snprintf(dir, sizeof(dir), "%s/data", base);
     snprintf(deep, sizeof(deep), "%s/no/such/data", base);
@@ -1052,11 +1041,7 @@ static void test_data_dir(void)
 
     ctx_reset(&c);
     store_opts_t o = {.dir = deep, .replay = on_replay, .warn = on_warn, .durable = on_durable, .ctx = &c};
-    err[0] = '\0';
-    s = store_open(&o, err, sizeof(err));
-    EXPECT(s == NULL);
-    store_close(s); /* a no-op */
-    EXPECT(strstr(err, deep) != NULL);
+    expect_open_fails(&o, deep);
     EXPECT(strstr(err, "No such file") != NULL);
     EXPECT(find_warn(&c, "cannot create", deep) >= 0);
     EXPECT(access(deep, F_OK) != 0);
@@ -1065,21 +1050,17 @@ static void test_data_dir(void)
     ctx_reset(&c);
     snprintf(deep, sizeof(deep), "%s/file", base);
     EXPECT_INT(write_whole(deep, "x", 1), 0);
-    err[0] = '\0';
-    s = store_open(&o, err, sizeof(err));
-    EXPECT(s == NULL);
-    store_close(s);
-    EXPECT(strstr(err, deep) != NULL);
+    expect_open_fails(&o, deep);
     ctx_free(&c);
-    rm_tree(base);
+    test_rmtree(base);
 }
 
 static int test_disk_full(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0) {
         printf("# skip disk-full: cannot mount tmpfs (%s)\n", strerror(errno));
-        rm_tree(dir);
+        test_rmtree(dir);
         return 0;
     }
     ctx_t c;
@@ -1102,9 +1083,10 @@ static int test_disk_full(void)
         if (t == 0) {
             if (fails++ == 0)
                 snprintf(full_err, sizeof(full_err), "%s", e);
-            if (fsize(at(dir, "journal")) != (long long)size)
-                printf("# a failed append left %lld bytes in a journal of %zu\n", fsize(at(dir, "journal")), size);
-            EXPECT_INT(fsize(at(dir, "journal")), size); /* nothing of it remains */
+            if (fsize(test_path(dir, "journal")) != (long long)size)
+                printf("# a failed append left %lld bytes in a journal of %zu\n", fsize(test_path(dir, "journal")),
+                       size);
+            EXPECT_INT(fsize(test_path(dir, "journal")), size); /* nothing of it remains */
             continue;
         }
         EXPECT(t > last);
@@ -1133,7 +1115,7 @@ out:
     ctx_free(&c);
     if (umount(dir) != 0)
         printf("# umount %s: %s\n", dir, strerror(errno));
-    rm_tree(dir);
+    test_rmtree(dir);
     return 1;
 }
 
@@ -1186,7 +1168,7 @@ static int dump_list(void *ctx, store_t *s)
 
 static void test_compaction_concurrent(void)
 {
-    char *dir = mkdir_tmp();
+    char *dir = test_tmpdir("porrio-store");
     ctx_t c;
     static cc_state_t st;
     memset(&st, 0, sizeof(st));
@@ -1246,15 +1228,12 @@ out:
 static void test_journal_install_fails(void)
 {
     static const char *snap[] = {"A", "B", "B2", "C", NULL};
-    char *dir = mkdir_tmp();
-    char jdir[512];
-    snprintf(jdir, sizeof(jdir), "%s", at(dir, "journal"));
+    char *dir, jdir[512];
     ctx_t c;
-    store_t *s = open_fresh(&c, dir, 0);
+    store_t *s = fresh_with(&c, &dir, (const char *const[]){"A", "B", NULL});
+    snprintf(jdir, sizeof(jdir), "%s", test_path(dir, "journal"));
     if (s == NULL)
         goto out;
-    append_str(s, "A");
-    EXPECT_INT(store_sync(s, append_str(s, "B")), 0);
     /* hold the committer in its next report, so that C is still pending during the compaction */
     pthread_mutex_lock(&c.mu);
     c.hold = 1;
@@ -1266,7 +1245,7 @@ static void test_journal_install_fails(void)
     pthread_mutex_unlock(&c.mu);
     EXPECT_INT(unlink(jdir), 0);
     EXPECT_INT(mkdir(jdir, 0755), 0);
-    EXPECT_INT(write_whole(at(jdir, "x"), "x", 1), 0);
+    EXPECT_INT(write_whole(test_path(jdir, "x"), "x", 1), 0);
     uint64_t tc = append_str(s, "C"); /* written to the old journal, not yet durable */
     err[0] = '\0';
     EXPECT_INT(store_compact(s, dump_strs, snap, err, sizeof(err)), -1);
@@ -1286,7 +1265,7 @@ static void test_journal_install_fails(void)
     EXPECT(find_warn(&c, "fsync", NULL) < 0);
     print_warns(&c);
 
-    unlink(at(jdir, "x"));
+    unlink(test_path(jdir, "x"));
     rmdir(jdir);
     for (int round = 0; round < 2; round++) {
         s = reopen(&c, dir, 0);
@@ -1310,22 +1289,20 @@ out:
 static void test_unreadable_snapshot(void)
 {
     static const char tail[] = "\x05\x00\x00\x00torn"; /* a torn tail a writable open would cut */
-    char *dir = mkdir_tmp();
+    char *dir;
     ctx_t c;
-    store_t *s = open_fresh(&c, dir, 0);
+    store_t *s = fresh_with(&c, &dir, (const char *const[]){"A", "B", NULL});
     if (s == NULL)
         goto out;
-    append_str(s, "A");
-    EXPECT_INT(store_sync(s, append_str(s, "B")), 0);
     store_close(s);
     size_t jlen, len;
-    unsigned char *journal = read_whole(at(dir, "journal"), &jlen);
+    unsigned char *journal = read_whole(test_path(dir, "journal"), &jlen);
     EXPECT_INT(jlen, HDR + 2 * (FRAME + 1));
     journal = realloc(journal, jlen + sizeof(tail) - 1);
     memcpy(journal + jlen, tail, sizeof(tail) - 1);
     jlen += sizeof(tail) - 1;
-    EXPECT_INT(write_whole(at(dir, "journal"), journal, jlen), 0);
-    EXPECT_INT(mkdir(at(dir, "snapshot"), 0755), 0);
+    EXPECT_INT(write_whole(test_path(dir, "journal"), journal, jlen), 0);
+    EXPECT_INT(mkdir(test_path(dir, "snapshot"), 0755), 0);
 
     s = reopen(&c, dir, 0);
     EXPECT(s != NULL);
@@ -1344,15 +1321,15 @@ static void test_unreadable_snapshot(void)
     EXPECT(find_warn(&c, "not writable", NULL) >= 0);
     EXPECT(find_warn(&c, "cut off", NULL) < 0);
     print_warns(&c);
-    unsigned char *after = read_whole(at(dir, "journal"), &len);
+    unsigned char *after = read_whole(test_path(dir, "journal"), &len);
     EXPECT_INT(len, jlen);
     EXPECT(after != NULL && len == jlen && memcmp(after, journal, jlen) == 0);
     free(after);
-    EXPECT(access(at(dir, "journal.tmp"), F_OK) != 0);
-    EXPECT(access(at(dir, "snapshot.tmp"), F_OK) != 0);
+    EXPECT(access(test_path(dir, "journal.tmp"), F_OK) != 0);
+    EXPECT(access(test_path(dir, "snapshot.tmp"), F_OK) != 0);
 
     /* once the snapshot is gone the journal is whole again: its records, then its tail cut */
-    EXPECT_INT(rmdir(at(dir, "snapshot")), 0);
+    EXPECT_INT(rmdir(test_path(dir, "snapshot")), 0);
     s = reopen(&c, dir, 0);
     EXPECT(s != NULL);
     EXPECT_INT(c.n, 2);
@@ -1370,15 +1347,13 @@ out:
 static void test_recover_after_failed_fsync(void)
 {
     for (int cut_fails = 0; cut_fails <= 1; cut_fails++) {
-        char *dir = mkdir_tmp();
+        char *dir;
         ctx_t c;
-        store_t *s = open_fresh(&c, dir, 0);
+        store_t *s = fresh_with(&c, &dir, (const char *const[]){"A", "B", NULL});
         if (s == NULL) {
             cleanup(&c, dir);
             return;
         }
-        append_str(s, "A");
-        EXPECT_INT(store_sync(s, append_str(s, "B")), 0);
         set_faults(1, cut_fails);
         uint64_t tc = append_str(s, "C");
         EXPECT(tc > 0);
