@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonw/jsonw.h"
+
 #define TAIL_RESERVE 3 /* room always kept for the closing "}\n" */
 #define TLS_BUF 32768
 
@@ -63,74 +65,6 @@ static void format_time(char *out)
     out[22] = (char)('0' + ms % 10), out[23] = 'Z', out[24] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t need;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        need = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        need = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        need = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return need;
-}
-
-size_t jlog_escape(char *dst, size_t cap, const char *src, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)src;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        char tmp[8];
-        size_t tl = 0, adv = 1;
-        unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') { /* the common case: copied as is */
-            if (o + 1 > cap)
-                break;
-            dst[o++] = (char)c, i++;
-            continue;
-        }
-        if (c == '"' || c == '\\') {
-            tmp[tl++] = '\\', tmp[tl++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            const char *short_esc = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
-            if (short_esc != NULL) {
-                memcpy(tmp, short_esc, 2), tl = 2;
-            } else {
-                memcpy(tmp, "\\u00", 4), tl = 4;
-                tmp[tl++] = hex[c >> 4], tmp[tl++] = hex[c & 15];
-            }
-        } else if ((adv = utf8_len(s + i, len - i)) == 0) {
-            memcpy(tmp, "\\ufffd", 6), tl = 6, adv = 1;
-        } else if (adv == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
-            /* line and paragraph separators end a line for some JSON-lines readers */
-            memcpy(tmp, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6), tl = 6;
-        } else {
-            memcpy(tmp, s + i, adv), tl = adv;
-        }
-        if (o + tl > cap)
-            break;
-        memcpy(dst + o, tmp, tl);
-        o += tl, i += adv;
-    }
-    return o;
-}
-
 static void append_raw(jlog_line_t *l, const char *s, size_t n)
 {
     size_t room = JLOG_LINE_MAX - TAIL_RESERVE - l->len;
@@ -148,7 +82,7 @@ static int append_key(jlog_line_t *l, const char *key)
         return 0;
     l->buf[l->len++] = ',';
     l->buf[l->len++] = '"';
-    l->len += jlog_escape(l->buf + l->len, JLOG_LINE_MAX - TAIL_RESERVE - 2 - l->len, key, klen);
+    l->len += jsonw_escape(l->buf + l->len, JLOG_LINE_MAX - TAIL_RESERVE - 2 - l->len, key, klen);
     l->buf[l->len++] = '"';
     l->buf[l->len++] = ':';
     return 1;
@@ -165,7 +99,7 @@ void jlog_strn(jlog_line_t *l, const char *key, const char *val, size_t len)
     l->buf[l->len++] = '"';
     /* the closing quote of the value must fit as well as the line's tail */
     size_t cap = JLOG_LINE_MAX - TAIL_RESERVE - 1 - l->len;
-    l->len += jlog_escape(l->buf + l->len, cap, val, len);
+    l->len += jsonw_escape(l->buf + l->len, cap, val, len);
     l->buf[l->len++] = '"';
 }
 

@@ -53,11 +53,4 @@ void jlog_buffer(int on);
 /** Writes the calling thread's buffered lines, if any. */
 void jlog_flush(void);
 
-/**
- * JSON-escapes `len` bytes of `src` into `dst` (no quotes added, no NUL written), stopping
- * before a character that would not fit in `cap`. Control characters, '"' and '\\' are escaped;
- * invalid UTF-8 becomes U+FFFD; U+2028/U+2029 are escaped. Returns the bytes written.
- */
-size_t jlog_escape(char *dst, size_t cap, const char *src, size_t len);
-
 #endif

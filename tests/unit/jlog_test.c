@@ -1,4 +1,5 @@
-/* jlog: escaping, whole lines, the level filter. Lines are captured by pointing stdout at a pipe. */
+/* jlog: whole lines, the level filter (escaping: jsonw_test). Lines are captured by pointing stdout
+ * at a pipe. */
 #include "jlog/jlog.h"
 
 #include <jansson.h>
@@ -35,42 +36,6 @@ static char *capture_end(size_t *len)
     buf[off] = '\0';
     *len = (size_t)off;
     return buf;
-}
-
-static char *escape(const char *s, size_t len)
-{
-    static char out[256];
-    size_t n = jlog_escape(out, sizeof(out) - 1, s, len);
-    out[n] = '\0';
-    return out;
-}
-
-static void test_escape_specials(void)
-{
-    EXPECT_STR(escape("a\"b\\c", 5), "a\\\"b\\\\c");
-    EXPECT_STR(escape("l1\nl2\r\t", 7), "l1\\nl2\\r\\t");
-    EXPECT_STR(escape("\x01\x1f\x7f", 3), "\\u0001\\u001f\\u007f");
-    EXPECT_STR(escape("nul\0x", 5), "nul\\u0000x");
-}
-
-static void test_escape_utf8(void)
-{
-    EXPECT_STR(escape("Espa\xc3\xb1" "a", 7), "Espa\xc3\xb1" "a");       /* valid: kept */
-    EXPECT_STR(escape("\xf0\x9f\x98\x80", 4), "\xf0\x9f\x98\x80");       /* 4-byte: kept */
-    EXPECT_STR(escape("a\xff" "b", 3), "a\\ufffdb");                     /* invalid byte */
-    EXPECT_STR(escape("\xc3", 1), "\\ufffd");                            /* truncated */
-    EXPECT_STR(escape("\xc0\xaf", 2), "\\ufffd\\ufffd");                 /* overlong */
-    EXPECT_STR(escape("\xed\xa0\x80", 3), "\\ufffd\\ufffd\\ufffd");      /* surrogate */
-    EXPECT_STR(escape("\xe2\x80\xa8\xe2\x80\xa9", 6), "\\u2028\\u2029"); /* line separators */
-}
-
-static void test_escape_stops_at_capacity(void)
-{
-    char out[8];
-    size_t n = jlog_escape(out, 3, "ab\"cd", 5); /* the escaped quote needs 2 more: not half of it */
-    EXPECT_INT(n, 2);
-    n = jlog_escape(out, 3, "\xc3\xb1\xc3\xb1", 4); /* never cuts a character */
-    EXPECT_INT(n, 2);
 }
 
 static void test_line_is_one_json_object(void)
@@ -202,9 +167,6 @@ static void test_buffered_lines_flush_whole(void)
 
 int main(void)
 {
-    RUN(test_escape_specials);
-    RUN(test_escape_utf8);
-    RUN(test_escape_stops_at_capacity);
     RUN(test_line_is_one_json_object);
     RUN(test_long_values_are_cut_but_valid);
     RUN(test_num_not_finite);
