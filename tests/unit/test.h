@@ -2,6 +2,7 @@
  * "ok N - name" or "not ok N - name" with "# file:line: ..." diagnostics before it. */
 #ifndef PORRIO_TEST_H
 #define PORRIO_TEST_H
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,15 @@ static int test_failed_now, test_count, test_failures;
         fflush(stdout);                                                                    \
         test_failures += test_failed_now;                                                  \
     } while (0)
+
+/* A seeded pseudo-random sequence (splitmix64), so that a failing run can be repeated. */
+static inline uint64_t test_rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 #define TEST_END() (printf("1..%d\n", test_count), test_failures != 0)
 
