@@ -6,7 +6,7 @@
 #include "config/config.h"
 #include "etcd/etcd.h"
 
-#define ETCD_START_TIMEOUT_MS 1000 /* SPEC §4: at most 1 s for etcd at start, all endpoints together */
+#define ETCD_START_TIMEOUT_MS 1000 /* at most 1 s for etcd at start, all endpoints together (README, Settings) */
 
 typedef struct settings {
     cfg_layer_t flags, etcd_vals, env, dotenv; /* etcd_vals: what etcd holds under the prefix */

@@ -1,5 +1,5 @@
 /*
- * api: the REST facade. Registers every route of SPEC §5 in a route table and answers each by
+ * api: the REST facade. Registers every route of the README's HTTP API (and openapi.json) in a route table and answers each by
  * calling the application layer; knows HTTP and JSON, nothing of storage.
  */
 #ifndef PORRIO_API_H

@@ -1,6 +1,6 @@
 /* Settings: the table of porrio's settings, their validation and defaults, the sources they
  * come from (.env, environment, etcd, command-line flags) and the resolution of the effective
- * value of each (SPEC §4). Nothing here logs, prints or talks to etcd: the etcd layer is
+ * value of each (README: Settings). Nothing here logs, prints or talks to etcd: the etcd layer is
  * filled by the caller, and problems come back as messages for the caller to report. */
 #ifndef PORRIO_CONFIG_H
 #define PORRIO_CONFIG_H

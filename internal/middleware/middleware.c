@@ -9,7 +9,7 @@
 #include "reply/reply.h"
 
 #define RID_HEADER "x-request-id"
-#define RID_MAX 128 /* SPEC §5: a client's id is kept when it is 1-128 of [A-Za-z0-9._:-] */
+#define RID_MAX 128 /* README, HTTP API: a client's id is kept when it is 1-128 of [A-Za-z0-9._:-] */
 
 static int request_id_ok(const char *id, size_t len)
 {

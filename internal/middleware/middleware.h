@@ -1,7 +1,7 @@
 /*
  * middleware: what happens around every request, whoever answers it (a route, the static file
  * handler, or h2o itself rejecting a request): an X-Request-Id on every answer, h2o's plain-text
- * errors rewritten as JSON errors, and one JSON log line per request (SPEC §6).
+ * errors rewritten as JSON errors, and one JSON log line per request (README: Logs).
  */
 #ifndef PORRIO_MIDDLEWARE_H
 #define PORRIO_MIDDLEWARE_H

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Settings of the real binary (SPEC §3, §4): precedence flag > env > .env > default shown by the
+# Settings of the real binary (README: Commands, Settings): precedence flag > env > .env > default shown by the
 # start-up "setting" lines and by where it actually listens; invalid settings and usage (exit 2,
 # one line on stderr); a port in use (exit 1); --help and --version.
 

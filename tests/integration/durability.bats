@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Behaviour in production (SPEC §7) against the real binary: one state shared by all workers,
+# Behaviour in production (README: In production) against the real binary: one state shared by all workers,
 # acknowledged data surviving kill -9, a torn or corrupt journal tail cut off at start, a
 # read-only data directory and a full disk (503 for writes, reads still served, nothing
 # acknowledged lost, nothing half-written). Compaction is covered by the store's unit tests: no

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# etcd as a source of settings (SPEC §3 `porrio config`, §4), against a real etcd 3.4 (Debian's,
+# etcd as a source of settings (README: `porrio config`, Settings), against a real etcd 3.4 (Debian's,
 # see etcd.bash) on free loopback ports: precedence flag > etcd > env > .env > default at start;
 # ETCD_ENDPOINTS / ETCD_PREFIX never read from etcd; invalid values; `porrio config set|get|list`
 # and their exit codes; the watch (live LOG_LEVEL / MAX_BODY_BYTES, restart-only settings,

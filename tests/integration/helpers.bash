@@ -15,7 +15,7 @@ if [ -z "${PYTHON:-}" ]; then
   if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 
-# The settings of SPEC §4: never inherited from the environment the suite runs in.
+# The settings of the README: never inherited from the environment the suite runs in.
 PORRIO_SETTINGS=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
   ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S)
 

@@ -2,7 +2,7 @@
 # The milestones (hitos) against the real binary, served from the repository's data/hitos.json
 # (the course's two milestones): the course routes /all and /one/{id}, the resource routes
 # /hitos and /hitos/{id}, adding one with POST /hitos (validation, conflicts, durability), and
-# how HITOS_FILE is found and checked at start (SPEC §4, §5).
+# how HITOS_FILE is found and checked at start (README: Settings, HTTP API).
 
 load helpers
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Every route attacked (SPEC §5-§7): a bounded, seeded storm of ~2,000 hostile requests from a
+# Every route attacked (README: HTTP API, Logs, In production): a bounded, seeded storm of ~2,000 hostile requests from a
 # raw-socket client (hostile.py, 4 threads, 127.0.0.1 only, a timeout on every socket) against one
 # server with WORKERS=2 and MAX_BODY_BYTES=4096: registered routes with random methods, attacked
 # path segments (%-encoded random bytes, overlong, "..", %00, %zz, "//", ~8 KB paths, UTF-8 edge
@@ -90,7 +90,7 @@ $(porrio_dump)"
   assert_output true
 }
 
-@test "after the storm: every stdout line is one JSON object; each answered request logged once, with every field of SPEC §6, its id, status and method" {
+@test "after the storm: every stdout line is one JSON object; each answered request logged once, with every field the README's Logs section lists, its id, status and method" {
   [ -f "$HOSTILE_STATE" ] || fail "no state from the storm"
   # the event loops flush their log lines within a loop turn (100 ms): wait for the count to settle
   local before=-1 now i

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The seeded attack client of hostile.bats (SPEC §5-§7: every route attacked).
+"""The seeded attack client of hostile.bats (README: HTTP API, Logs, In production: every route attacked).
 
   hostile.py storm  --port P --seed S --requests N --threads T --max-body B
                     --index FILE --secret TEXT --state OUT.json --summary OUT.txt
@@ -41,7 +41,7 @@ METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 TIMEOUT = 5.0
 INT64 = (-(2**63), 2**63 - 1)
 
-# (methods, template, handler): SPEC §5, as registered in internal/api/api.c
+# (methods, template, handler): the README's HTTP API, as registered in internal/api/api.c
 ROUTES = [
     ({"GET"}, "/", "status"),
     ({"GET"}, "/status", "status"),
@@ -181,7 +181,7 @@ class Conn:
             pass
 
 
-# ---- what the service must accept: SPEC §5 -----------------------------------------------------
+# ---- what the service must accept: README, HTTP API -----------------------------------------------------
 
 def pct_decode(raw):
     """bytes of a path segment decoded, or None for bad %-encoding or an encoded NUL."""
@@ -204,7 +204,7 @@ def pct_decode(raw):
 
 
 def seg_ok(b, dash):
-    """SPEC §5: 1-64 bytes, ASCII letters/digits, '_', '.', valid non-ASCII UTF-8, not only dots;
+    """README, HTTP API: 1-64 bytes, ASCII letters/digits, '_', '.', valid non-ASCII UTF-8, not only dots;
     '-' only in {quien}."""
     if not 1 <= len(b) <= 64:
         return False
@@ -929,7 +929,7 @@ class Thread:
                 return {400, 200} if re.fullmatch(rb"\+[0-9]+", s) else {400}
             n = int(s)
             if n < 0 or n > INT64[1]:
-                return {404}  # SPEC: an integer out of range is 404, however large
+                return {404}  # README: an integer out of range is 404, however large
             if n < self.shared.hitos0:
                 return {200}
             return {200, 404}
@@ -1459,7 +1459,7 @@ def verify_all(a):
     return 1 if bad else 0
 
 
-# SPEC §6: the fields of each request line
+# README, Logs: the fields of each request line
 REQUEST_KEYS = ["time", "level", "msg", "remote_addr", "method", "uri", "status", "user-agent", "duration_ms",
                 "bytes", "request_id"]
 

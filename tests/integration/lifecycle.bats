@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Life of the real process (SPEC §7): SIGTERM drains (in-flight requests are served, readiness
+# Life of the real process (README: In production): SIGTERM drains (in-flight requests are served, readiness
 # turns 503, idle keep-alive connections do not hold it, SHUTDOWN_GRACE_S bounds it) and exits 0;
 # WORKERS threads all serve.
 

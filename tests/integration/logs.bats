@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The JSON logs on stdout (SPEC §6 and §4): the request line's fields, escaping of hostile input,
+# The JSON logs on stdout (README's Logs and Settings): the request line's fields, escaping of hostile input,
 # the start-up setting lines, LOG_LEVEL, and whole lines under concurrent load.
 
 load helpers
@@ -26,7 +26,7 @@ assert_not_forged() {
   assert_output ""
 }
 
-@test "request line: exactly the SPEC §6 fields, with their types and values" {
+@test "request line: exactly the fields the README's Logs section lists, with their types and values" {
   local hdrs line id
   hdrs="$BATS_TEST_TMPDIR/h"
   run curl -s --max-time 5 -D "$hdrs" -A 'bats-agent/1.0' -H 'X-Request-Id: logs-fields-1' \
@@ -124,7 +124,7 @@ assert_not_forged() {
   assert_output ""
 }
 
-@test "start-up: one setting line per SPEC §4 setting, with name, value and source" {
+@test "start-up: one setting line per setting of the README, with name, value and source" {
   local name line
   run log_count setting
   assert_output ${#SETTING_NAMES[@]}

@@ -2,7 +2,7 @@
 # The betting pools (porras) against the real binary: the course's PUT /porra/... and GET /porras,
 # the resource routes under /porras/{ID} (bets, result, winners, delete), the segment rule of
 # IDs, the order of the checks (path 400, exists 404, body 400, state 409), and the shape of
-# every answer (SPEC §5).
+# every answer (README: HTTP API; openapi.json).
 
 load helpers
 

@@ -363,7 +363,7 @@ out:
     test_rmtree(dir);
 }
 
-/* A hugely negative index is as much an integer as -1 (SPEC §5: not an integer 400, out of
+/* A hugely negative index is as much an integer as -1 (README, HTTP API: not an integer 400, out of
  * range 404). */
 static void test_hito_huge_negative(void)
 {

@@ -1,4 +1,4 @@
-/* reload_change: one etcd change as the watch applies it (SPEC §4): live settings applied and
+/* reload_change: one etcd change as the watch applies it (README: Settings): live settings applied and
  * handed to the service, restart-only ones warned about, invalid values refused, deleted keys
  * falling back to environment / .env / default, flags winning, unknown keys ignored. The log
  * lines (jlog writes to fd 1) are captured into a temporary file. */
