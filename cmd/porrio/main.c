@@ -21,6 +21,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: porrio [--SETTING VALUE]...                serve\n"
                  "       porrio [--SETTING VALUE]... config set KEY [VALUE] | get KEY | list\n"
+                 "       porrio [--SETTING VALUE]... store verify [DATA_DIR] | recover --to NEWDIR [DATA_DIR]\n"
                  "       porrio --version | --help\n\n"
                  "Each setting's value comes from, highest first: its flag, etcd (key <ETCD_PREFIX>NAME),\n"
                  "the environment (NAME), ./.env (NAME=value), its default.\n\n");
@@ -47,8 +48,6 @@ static void log_settings(const cfg_t *c)
 
 static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
 
-static void release(void *ctx, uint64_t upto, int ok) { server_release(ctx, upto, ok); }
-
 /* A live setting changed in etcd: the watch thread hands it to the running service. */
 static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
 {
@@ -59,6 +58,56 @@ static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
         server_set_max_body(srv, c->max_body_bytes);
     else if (k == CFG_SHUTDOWN_GRACE_S)
         server_set_grace(srv, c->shutdown_grace_s);
+}
+
+/* s as one shell word: as it is when it needs no quoting, else in single quotes. */
+static void shell_quote(const char *s, char *out, size_t len)
+{
+    size_t n = 0;
+    if (s[0] != '\0' && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+=,-") == strlen(s)) {
+        snprintf(out, len, "%s", s);
+        return;
+    }
+    out[n++] = '\'';
+    for (; *s != '\0' && n + 5 < len; s++) {
+        if (*s == '\'')
+            memcpy(out + n, "'\\''", 4), n += 4; /* end the quote, an escaped quote, quote again */
+        else
+            out[n++] = *s;
+    }
+    out[n++] = '\'';
+    out[n] = '\0';
+}
+
+/* Why the state could not be loaded, as one error line (and on stderr): for a damaged store, the
+ * file, the offset and what the operator can do; nothing was changed. */
+static void store_failure(const store_error_t *e, int bad_input, const char *dir)
+{
+    jlog_line_t l;
+    char action[1024];
+    jlog_begin(&l, JLOG_ERROR, bad_input ? "cannot load the milestones" : e->damaged ? "the store is damaged: not starting"
+                                                                                     : "cannot open the store");
+    if (e->file[0] != '\0')
+        jlog_str(&l, "file", e->file);
+    if (e->offset >= 0)
+        jlog_int(&l, "offset", e->offset);
+    jlog_str(&l, bad_input ? "error" : "problem", e->problem);
+    if (e->damaged) {
+        char q[600];
+        shell_quote(dir, q, sizeof(q));
+        snprintf(action, sizeof(action),
+                 "nothing was changed. Run `porrio store verify %s` for a report, then `porrio store recover --to NEWDIR %s` "
+                 "to copy every record that verifies into a new store, or restore a backup",
+                 q, q);
+        jlog_str(&l, "action", action);
+    }
+    jlog_end(&l);
+    if (e->file[0] != '\0' && e->offset >= 0)
+        fprintf(stderr, "porrio: %s at offset %lld: %s\n", e->file, e->offset, e->problem);
+    else if (e->file[0] != '\0')
+        fprintf(stderr, "porrio: %s: %s\n", e->file, e->problem);
+    else
+        fprintf(stderr, "porrio: %s\n", e->problem);
 }
 
 static int serve(settings_t *s)
@@ -81,21 +130,12 @@ static int serve(settings_t *s)
     if (hitos_file[0] == '\0')
         jlog_log(JLOG_WARN, "no milestones file found: serving an empty list", "searched",
                  "./hitos.json, /data/hitos.json, ./data/hitos.json", NULL);
-    int bad_input = 0;
-    app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store};
-    app_t *app = app_open(&ao, &bad_input, err, sizeof(err));
-    if (app == NULL) {
-        jlog_log(JLOG_ERROR, bad_input ? "cannot load the milestones" : "cannot open the store", "error", err, NULL);
-        fprintf(stderr, "porrio: %s\n", err);
-        return bad_input ? 2 : 1;
-    }
-
-    api_t api = {.started_at = time(NULL), .app = app};
+    /* the port first: a start that cannot listen leaves the store as it found it */
+    api_t api = {.started_at = time(NULL)};
     route_table_t *routes = route_table_new();
     if (routes == NULL || api_register(routes, &api, err, sizeof(err)) != 0) {
         jlog_log(JLOG_ERROR, "cannot build the routes", "error", routes ? err : "out of memory", NULL);
         route_table_free(routes);
-        app_close(app);
         return 1;
     }
     server_opts_t o = {.host = c->value[CFG_HOST],
@@ -109,10 +149,19 @@ static int serve(settings_t *s)
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);
         fprintf(stderr, "porrio: %s\n", err);
         route_table_free(routes);
-        app_close(app);
         return 1;
     }
-    app_on_durable(app, release, api.server);
+    int bad_input = 0;
+    store_error_t se;
+    app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store};
+    if ((api.app = app_open(&ao, &bad_input, &se)) == NULL || server_watch(api.server, app_ledger(api.app)) != 0) {
+        if (api.app == NULL)
+            store_failure(&se, bad_input, c->value[CFG_DATA_DIR]);
+        app_close(api.app);
+        server_free(api.server);
+        route_table_free(routes);
+        return bad_input ? 2 : 1;
+    }
 
     reload_t *watch = NULL;
     if (s->etcd != NULL) {
@@ -124,7 +173,7 @@ static int serve(settings_t *s)
     }
     int rc = server_run(api.server) == 0 ? 0 : 1;
     reload_stop(watch);
-    app_close(app); /* waits for the last fsync */
+    app_close(api.app); /* waits for the last fsync */
     jlog_log(JLOG_INFO, "stopped", NULL);
     server_free(api.server);
     route_table_free(routes);
@@ -149,7 +198,8 @@ int main(int argc, char **argv)
     int next = argc, rc;
     int flags_ok = settings_flags(&s, argc, argv, &next, err, sizeof(err)) == 0;
     int config = flags_ok && next < argc && strcmp(argv[next], "config") == 0;
-    if (config)
+    int store = flags_ok && next < argc && strcmp(argv[next], "store") == 0;
+    if (config || store)
         jlog_set_fd(2); /* `config get` answers on stdout: etcd's warnings go to stderr */
     if (!flags_ok || settings_load(&s, err, sizeof(err)) != 0) {
         fprintf(stderr, "porrio: %s\n", err);
@@ -158,6 +208,8 @@ int main(int argc, char **argv)
     }
     if (config) {
         rc = config_command(&s, argc - next, argv + next);
+    } else if (store) {
+        rc = store_command(&s, argc - next, argv + next);
     } else if (next < argc) {
         fprintf(stderr, "porrio: unexpected argument '%s' (see porrio --help)\n", argv[next]);
         rc = 2;

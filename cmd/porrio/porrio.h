@@ -31,6 +31,9 @@ int settings_load(settings_t *s, char *err, size_t errlen);
 /** Frees what settings_flags and settings_load allocated. */
 void settings_free(settings_t *s);
 
+/** `porrio store verify|recover …`: argv[0] is "store". Returns the exit code. */
+int store_command(settings_t *s, int argc, char **argv);
+
 /** `porrio config set|get|list …`: argv[0] is "config". Returns the exit code. */
 int config_command(settings_t *s, int argc, char **argv);
 

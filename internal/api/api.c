@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "metrics/metrics.h"
 #include "reply/reply.h"
@@ -25,11 +26,24 @@ static int http_status(app_status_t s)
 
 static void pending_dispose(void *data) { app_result_release(&((pending_t *)data)->res); }
 
+static size_t list_next(void *ctx, h2o_iovec_t *out, size_t max)
+{
+    app_piece_t pieces[256];
+    size_t n = app_list_next(ctx, pieces, max < 256 ? max : 256);
+    for (size_t i = 0; i < n; i++)
+        out[i] = h2o_iovec_init(pieces[i].base, pieces[i].len);
+    return n;
+}
+
 static void send_pending(h2o_req_t *req, void *data, int ok)
 {
     pending_t *p = data;
     if (!ok) {
-        reply_error(req, 503, "the change could not be written to disk; nothing was changed");
+        reply_error(req, 503, "the change could not be written to disk: it was not made; try again");
+        return;
+    }
+    if (p->status >= 400) { /* an answer that depended on changes still pending: they are durable now */
+        reply_error(req, p->status, "%s", p->res.err[0] ? p->res.err : reply_reason(p->status));
         return;
     }
     if (p->location >= 0) {
@@ -37,14 +51,18 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
         int n = snprintf(loc, sizeof(loc), "/hitos/%ld", p->location);
         reply_header(req, "location", "Location", loc, (size_t)n);
     }
-    reply_bytes_nocopy(req, p->status, p->status == 204 ? NULL : REPLY_JSON_TYPE, p->res.body, p->res.len);
+    if (p->res.list != NULL)
+        reply_stream(req, p->status, REPLY_JSON_TYPE, p->res.len, list_next, p->res.list);
+    else
+        reply_bytes_nocopy(req, p->status, p->status == 204 ? NULL : REPLY_JSON_TYPE, p->res.body, p->res.len);
 }
 
-/* Sends what the application layer decided: errors at once, changes once they are durable. */
+/* Sends what the application layer decided: at once, or once the ticket it depends on is decided
+ * (the rule of ticket.h: an answer, error or not, never shows a change that may yet be lost). */
 static int finish(h2o_req_t *req, app_result_t *r, long location)
 {
     int status = http_status(r->status);
-    if (status >= 400) {
+    if (status >= 400 && r->ticket == 0) {
         reply_error(req, status, "%s", r->err[0] ? r->err : reply_reason(status));
         app_result_release(r);
         return 0;
@@ -122,11 +140,16 @@ HANDLER(get_metrics)
         {"porrio_ready", "gauge", "1 while serving, 0 while starting or draining.", server_state(a->server) == SERVER_SERVING},
         {"porrio_connections", "gauge", "Open client connections.", (double)server_connections(a->server)},
         {"porrio_porras", "gauge", "Betting pools held.", (double)st.porras},
+        {"porrio_apuestas", "gauge", "Bets held, every pool together.", (double)st.apuestas},
         {"porrio_hitos", "gauge", "Milestones held.", (double)st.hitos},
-        {"porrio_store_writable", "gauge", "1 when the store accepts writes.", st.writable},
-        {"porrio_store_appends_total", "counter", "Changes written to the journal since start.", (double)st.appends},
-        {"porrio_store_fsyncs_total", "counter", "Journal fsyncs since start (shared by concurrent writes).", (double)st.fsyncs},
-        {"porrio_store_journal_bytes", "gauge", "Size of the journal.", (double)st.journal_bytes},
+        {"porrio_store_writable", "gauge", "1 when the store accepts writes.", st.store.writable},
+        {"porrio_store_appends_total", "counter", "Changes queued for the journal since start.", (double)st.store.appends},
+        {"porrio_store_fsyncs_total", "counter", "Journal fsyncs since start (shared by concurrent writes).", (double)st.store.fsyncs},
+        {"porrio_store_journal_bytes", "gauge", "Bytes in the journals since the newest snapshot.", (double)st.store.journal_bytes},
+        {"porrio_store_snapshot_bytes", "gauge", "Size of the newest snapshot.", (double)st.store.snapshot_bytes},
+        {"porrio_store_compactions_total", "counter", "Snapshots written since start.", (double)st.store.compactions},
+        {"porrio_store_pending", "gauge", "Changes written or queued and not yet durable.", (double)st.pending},
+        {"porrio_state_nodes", "gauge", "Nodes of the state's maps and vectors, every version held together.", (double)st.nodes},
     };
     char *text = metrics_render(extra, sizeof(extra) / sizeof(extra[0]), &len);
     if (text == NULL) {
@@ -165,7 +188,49 @@ HANDLER(put_porra)
     return finish(req, &r, -1);
 }
 
-HANDLER(get_porras) { app_result_t r = {0}; (void)m; app_porras_list(APP, &r); return finish(req, &r, -1); }
+/* `</porras?limit=N&after=ID>; rel="next"`, the ID percent-encoded but for unreserved bytes. */
+static void link_next(h2o_req_t *req, size_t limit, const char *last)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char link[64 + 3 * PORRA_ID_MAX];
+    size_t n = (size_t)snprintf(link, sizeof(link), "</porras?limit=%zu&after=", limit);
+    for (const unsigned char *c = (const unsigned char *)last; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("-._~", *c))
+            link[n++] = (char)*c;
+        else
+            link[n++] = '%', link[n++] = hex[*c >> 4], link[n++] = hex[*c & 15];
+    }
+    n += (size_t)snprintf(link + n, sizeof(link) - n, ">; rel=\"next\"");
+    reply_header(req, "link", "Link", link, n);
+}
+
+HANDLER(get_porras)
+{
+    app_result_t r = {0};
+    char after[PORRA_ID_MAX + 1], lim[32], *end;
+    size_t limit = 0;
+    (void)m;
+    int has_after = route_query(req->path.base, req->path.len, "after", after, sizeof(after));
+    int has_limit = route_query(req->path.base, req->path.len, "limit", lim, sizeof(lim));
+    if (has_limit != 0) {
+        unsigned long v = has_limit > 0 && lim[0] >= '0' && lim[0] <= '9' ? strtoul(lim, &end, 10) : 0;
+        if (v < 1 || v > APP_PAGE_MAX || *end != '\0') {
+            reply_error(req, 400, "limit: must be an integer from 1 to %d", APP_PAGE_MAX);
+            return 0;
+        }
+        limit = v;
+    }
+    if (has_after < 0 || (has_after > 0 && !porra_id_ok(after))) {
+        reply_error(req, 400, "after: must be a pool ID (local-visitante-competition-year)");
+        return 0;
+    }
+    if (has_after > 0 && limit == 0)
+        limit = APP_PAGE_DEFAULT;
+    app_porras_list(APP, has_after > 0 ? after : NULL, limit, &r);
+    if (r.status == APP_OK && r.next[0] != '\0')
+        link_next(req, limit, r.next);
+    return finish(req, &r, -1);
+}
 HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
 HANDLER(delete_porra) { app_result_t r = {0}; app_porra_delete(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
 HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(APP, PARAM("ID"), &r); return finish(req, &r, -1); }

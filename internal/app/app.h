@@ -1,15 +1,33 @@
 /*
- * app: the application state every worker shares — milestones, pools and the durable store —
- * behind one reader-writer lock. Each operation checks its input in the API's order (path,
- * existence, body, state), journals the change, applies it, and hands back an outcome and the
- * answer already serialised. It knows nothing of HTTP requests; statuses are its own.
+ * app: the application state every worker shares — milestones, pools and the durable store.
+ * Each operation checks its input in the API's order (path, existence, body, state), applies the
+ * change to the next version, journals it, and hands back an outcome and the answer. It knows
+ * nothing of HTTP requests; statuses are its own.
+ *
+ * Versions (docs/architecture.md): the state is an immutable version (the pools and the
+ * milestones), shared by reference counting.
+ *   - Readers take the *published* version — a pointer load and an increment under a spin lock
+ *     held for nothing else — and render from it; they never wait for a writer, an fsync or a
+ *     compaction. The published version holds only durable changes.
+ *   - Writers serialise on the writer mutex: plan against the *head* version (every change
+ *     journaled, durable or not), build the next version, queue the record (store_append), make
+ *     it the head, note (ticket, version) as pending. No disk I/O under the mutex.
+ *   - When the ledger decides tickets DURABLE, the newest pending version they cover becomes the
+ *     published one; when it decides them LOST, the head goes back to the published version.
+ * Lock order: writer mutex, then the pending list's mutex; the publish spin lock is taken alone.
  */
 #ifndef PORRIO_APP_H
 #define PORRIO_APP_H
 #include <stddef.h>
 #include <stdint.h>
 
+#include "porra/porra.h"
+#include "store/store.h"
+#include "ticket/ticket.h"
+
 typedef struct app app_t;
+typedef struct app_version app_version_t; /* opaque: one version of the whole state */
+typedef struct app_list app_list_t;       /* a listing being sent */
 
 typedef enum {
     APP_OK,          /* read, replaced, or already there */
@@ -24,12 +42,15 @@ typedef enum {
 
 typedef struct app_result {
     app_status_t status;
-    char *body;        /* the answer as JSON, NULL for errors and APP_DELETED; not NUL-terminated: use len */
-    size_t len;
-    void *blob;        /* non-NULL: body is shared and read-only; app_result_release lets go of either */
-    uint64_t ticket;   /* non-zero: the answer may go out once this store ticket is durable */
-    long index;        /* POST /hitos: index of the new milestone */
-    char err[256];     /* what is wrong, for errors */
+    const char *body;      /* the answer (not NUL-terminated: use len); NULL for errors, APP_DELETED, listings */
+    size_t len;            /* the answer's length; for a listing, the length of everything it sends */
+    char *owned;           /* body is this malloc'd buffer, or NULL */
+    app_version_t *hold;   /* body points into this version, or NULL */
+    app_list_t *list;      /* GET /porras: the pieces to send, in order, through app_list_next */
+    char next[PORRA_ID_MAX + 1]; /* a page of pools: the last ID when more follow, else "" */
+    uint64_t ticket;       /* non-zero: the answer may go out once this ticket is DURABLE */
+    long index;            /* POST /hitos: index of the new milestone */
+    char err[256];         /* what is wrong, for errors */
 } app_result_t;
 
 typedef struct app_opts {
@@ -40,49 +61,78 @@ typedef struct app_opts {
 } app_opts_t;
 
 /**
- * Loads the milestones file and opens the store, replaying it. NULL with err on failure; *bad_input
- * is then 1 when the milestones file is the problem (exit 2), 0 for the store (exit 1).
+ * Loads the milestones file and opens the store, replaying it. NULL on failure, with *e filled
+ * (e->damaged for a damaged store, whose files were not changed); *bad_input is then 1 when the
+ * milestones file is the problem (exit 2), 0 for the store (exit 1).
  */
-app_t *app_open(const app_opts_t *opts, int *bad_input, char *err, size_t errlen);
+app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e);
 
-/** Sets who hears when store tickets become durable or are lost (before serving). */
-void app_on_durable(app_t *a, void (*cb)(void *ctx, uint64_t upto, int ok), void *ctx);
+/** The ledger of the store's tickets (owned by the app), for the server to hold answers on. */
+ticket_ledger_t *app_ledger(app_t *a);
 
 /** Non-zero when writes can succeed. */
 int app_writable(app_t *a);
 
 /* Milestones. `id` is the raw path parameter. */
-void app_hitos_all(app_t *a, app_result_t *r);                  /* GET /all: {"hitos": {...}} */
-void app_hitos_list(app_t *a, app_result_t *r);                 /* GET /hitos: [...] */
+void app_hitos_all(app_t *a, app_result_t *r);                  /* GET /all */
+void app_hitos_list(app_t *a, app_result_t *r);                 /* GET /hitos */
 void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r); /* wrap: {"hito": ...} */
 void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
 
 /* Pools. */
 void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition,
                       const char *year, app_result_t *r);
-void app_porras_list(app_t *a, app_result_t *r);
+/* GET /porras: after NULL and limit 0, every pool in creation order; else a page of at most
+ * `limit` pools (0: APP_PAGE_DEFAULT) in ID order after the ID `after` (NULL: from the first). */
+void app_porras_list(app_t *a, const char *after, size_t limit, app_result_t *r);
 void app_porra_get(app_t *a, const char *id, app_result_t *r);
 void app_porra_delete(app_t *a, const char *id, app_result_t *r);
 void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, app_result_t *r);
 void app_porra_result(app_t *a, const char *id, const char *body, size_t len, app_result_t *r);
 void app_porra_winners(app_t *a, const char *id, app_result_t *r);
 
-typedef struct app_stats {
-    size_t porras, hitos;
-    uint64_t appends, fsyncs, journal_bytes; /* the durable store's figures */
-    int writable;
-} app_stats_t;
+#define APP_PAGE_MAX 1000
+#define APP_PAGE_DEFAULT 100
 
-/** Lets go of a shared answer (app_result_t.blob). Thread-safe; NULL is a no-op. */
-void app_blob_release(void *blob);
+/** A piece of an answer; borrowed from the version the result holds. */
+typedef struct app_piece {
+    const char *base;
+    size_t len;
+} app_piece_t;
 
-/** Lets go of r's answer, its body or its shared blob, whichever it holds. Thread-safe. */
+/** Fills out[0..max) with the listing's next pieces; returns how many, 0 once everything was given. */
+size_t app_list_next(app_list_t *l, app_piece_t *out, size_t max);
+
+/** Lets go of r's answer — its buffer, its version, its listing — whichever it holds. Thread-safe. */
 void app_result_release(app_result_t *r);
 
-/** Figures for monitoring; cannot fail. */
+typedef struct app_stats {
+    size_t porras, apuestas, hitos;    /* in the published version */
+    store_stats_t store;
+    uint64_t pending;                  /* tickets issued and not yet decided */
+    size_t nodes;                      /* map and vector nodes alive, every version together */
+} app_stats_t;
+
+/** Figures for monitoring; cannot fail; waits at most for one append to the store's queue. */
 void app_stats(app_t *a, app_stats_t *out);
 
-/** Waits for the store's pending writes and closes it; frees everything. */
+/* ---- store tools (porrio store verify / recover) ---- */
+
+typedef struct app_scan_report {
+    void (*line)(void *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+    void *ctx;
+    uint64_t records, applied, skipped_records, skipped_bytes;
+    uint64_t conflicts; /* milestones added with POST /hitos that HITOS_FILE holds now too */
+    int damaged, torn;
+} app_scan_report_t;
+
+/** Checks DATA_DIR without changing it: every file, every record, and that each applies. 0 whole; -1 damaged (e). */
+int app_verify(const app_opts_t *opts, app_scan_report_t *rep, store_error_t *e);
+
+/** Copies every record of DATA_DIR that verifies and applies into a new store in `to`. 0; -1 with e. */
+int app_recover(const app_opts_t *opts, const char *to, app_scan_report_t *rep, store_error_t *e);
+
+/** Waits for the store's pending writes and closes it; frees everything. NULL is a no-op. */
 void app_close(app_t *a);
 
 #endif

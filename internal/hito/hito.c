@@ -1,4 +1,6 @@
-#include "hito/hito.h"
+/* The milestones: their versions, the file they come from, rendering them. Adding one is in
+ * change.c. */
+#include "hito/hito_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -7,22 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct hito_db {
-    json_t *comment; /* string */
-    json_t *list;    /* array: hitos_lista */
-    json_t *by_file; /* object: file -> the same milestone objects as in list */
-    size_t nfile;    /* list[0..nfile) came from the file; the rest from hito_apply */
-};
+const pmap_ops_t hito_by_file_ops = {pmap_cmp_str, NULL, NULL, NULL};
 
-/* The members of a milestone, in this order wherever they are read. */
-static const char *const FIELDS[3] = {"file", "title", "fecha"};
+const char *const hito_fields[3] = {"file", "title", "fecha"};
 
-#define FECHA_RULE "must be a real date written d/m/yyyy"
-#define TEXT_RULE "must be a non-empty string of at most 256 bytes"
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
+void hito_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
         return;
@@ -32,9 +23,8 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The string value of v, or NULL when v is not a string or hides a NUL: keys and C APIs would
- * silently cut such a string short. */
-static const char *plain_string(const json_t *v)
+/* Keys and C APIs would silently cut a string hiding a NUL short. */
+const char *hito_plain_string(const json_t *v)
 {
     const char *s = json_string_value(v);
     if (s && strlen(s) != json_string_length(v))
@@ -93,66 +83,86 @@ int hito_index_parse(const char *s, long *out)
     return 0;
 }
 
-void hito_db_free(hito_db_t *db)
+/* ---- versions ---- */
+
+static void base_unref(hito_base_t *b)
 {
-    if (!db)
+    if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        arena_free(&b->text);
+        free(b->comment);
+        free(b);
+    }
+}
+
+hito_db_t *hito_db_ref(hito_db_t *db)
+{
+    __atomic_add_fetch(&db->refs, 1, __ATOMIC_RELAXED);
+    return db;
+}
+
+void hito_db_release(hito_db_t *db)
+{
+    if (db == NULL || __atomic_sub_fetch(&db->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    json_decref(db->comment);
-    json_decref(db->list);
-    json_decref(db->by_file);
+    pvec_release(&db->list);
+    pmap_release(&db->by_file, &hito_by_file_ops);
+    if (db->base != NULL)
+        base_unref(db->base);
+    free(db->list_json);
+    free(db->all_json);
     free(db);
 }
 
-/* Indexes the file's hitos_lista by file, checking each element's shape. */
-static int index_file_list(hito_db_t *db, const char *path, char *err, size_t errlen)
+void hito_db_seal(hito_db_t *db) { db->transient = 0; }
+
+size_t hito_count(const hito_db_t *db) { return db->list.count; }
+
+int hito_from_file(const hito_db_t *db, const char *file)
 {
-    size_t i;
-    json_t *h;
-    json_array_foreach(db->list, i, h) {
-        if (!json_is_object(h)) {
-            fail(err, errlen, "%s: hitos_lista[%zu]: must be an object", path, i);
-            return -1;
-        }
-        for (size_t k = 0; k < 3; k++) {
-            json_t *v = json_object_get(h, FIELDS[k]);
-            if (!v) {
-                fail(err, errlen, "%s: hitos_lista[%zu].%s: missing", path, i, FIELDS[k]);
-                return -1;
-            }
-            if (!plain_string(v)) {
-                fail(err, errlen, "%s: hitos_lista[%zu].%s: must be a string", path, i, FIELDS[k]);
-                return -1;
-            }
-        }
-        if (!hito_fecha_ok(json_string_value(json_object_get(h, "fecha")))) {
-            fail(err, errlen, "%s: hitos_lista[%zu].fecha: must be a date d/m/yyyy", path, i);
-            return -1;
-        }
-        const char *file = json_string_value(json_object_get(h, "file"));
-        if (json_object_get(db->by_file, file)) {
-            fail(err, errlen, "%s: hitos_lista[%zu].file: duplicate \"%s\"", path, i, file);
-            return -1;
-        }
-        if (json_object_set(db->by_file, file, h)) {
-            fail(err, errlen, "%s: out of memory", path);
-            return -1;
-        }
-    }
-    db->nfile = json_array_size(db->list);
-    return 0;
+    uint64_t index;
+    return file != NULL && pmap_get(&db->by_file, &hito_by_file_ops, (uintptr_t)file, &index) && index < db->base->nfile;
 }
+
+const char *hito_json(const hito_db_t *db, size_t index, size_t *len)
+{
+    if (index >= db->list.count)
+        return NULL;
+    const char *j = (const char *)(uintptr_t)pvec_get(&db->list, index).b;
+    *len = strlen(j);
+    return j;
+}
+
+/* Adds a milestone whose texts are checked: its fields and its JSON go to the arena. -1 on OOM. */
+int hito_add(hito_db_t *db, const char *const val[3], const char *json, size_t jsonlen)
+{
+    size_t n[3] = {strlen(val[0]), strlen(val[1]), strlen(val[2])}, total = n[0] + n[1] + n[2] + 3;
+    char stack[3 * (HITO_FIELD_MAX + 1)], *triple = total <= sizeof(stack) ? stack : malloc(total), *p = triple;
+    if (triple == NULL)
+        return -1;
+    for (int k = 0; k < 3; k++)
+        memcpy(p, val[k], n[k] + 1), p += n[k] + 1;
+    const char *fields = arena_strdup(&db->base->text, triple, total - 1);
+    if (triple != stack)
+        free(triple);
+    const char *j = fields != NULL ? arena_strdup(&db->base->text, json, jsonlen) : NULL;
+    if (j == NULL || pvec_push(&db->list, (pvec_entry_t){(uintptr_t)fields, (uintptr_t)j}) != 0)
+        return -1;
+    return pmap_put(&db->by_file, &hito_by_file_ops, (uintptr_t)fields, db->list.count - 1);
+}
+
+/* ---- the file ---- */
 
 static json_t *read_json(const char *path, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        hito_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(fp);
-        fail(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
+        hito_fail(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
         return NULL;
     }
     json_error_t je;
@@ -161,37 +171,81 @@ static json_t *read_json(const char *path, char *err, size_t errlen)
     fclose(fp);
     if (read_errno) {
         json_decref(root);
-        fail(err, errlen, "%s: cannot read: %s", path, strerror(read_errno));
+        hito_fail(err, errlen, "%s: cannot read: %s", path, strerror(read_errno));
         return NULL;
     }
     if (!root)
-        fail(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        hito_fail(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     return root;
+}
+
+/* Adds the file's milestones, checking each element's shape; each keeps its JSON as written. */
+static int add_file_list(hito_db_t *db, const char *path, const json_t *list, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *h;
+    json_array_foreach(list, i, h) {
+        const char *val[3];
+        if (!json_is_object(h)) {
+            hito_fail(err, errlen, "%s: hitos_lista[%zu]: must be an object", path, i);
+            return -1;
+        }
+        for (size_t k = 0; k < 3; k++) {
+            json_t *v = json_object_get(h, hito_fields[k]);
+            if ((val[k] = hito_plain_string(v)) == NULL) {
+                hito_fail(err, errlen, "%s: hitos_lista[%zu].%s: %s", path, i, hito_fields[k], v ? "must be a string" : "missing");
+                return -1;
+            }
+        }
+        if (!hito_fecha_ok(val[2])) {
+            hito_fail(err, errlen, "%s: hitos_lista[%zu].fecha: must be a date d/m/yyyy", path, i);
+            return -1;
+        }
+        if (pmap_get(&db->by_file, &hito_by_file_ops, (uintptr_t)val[0], NULL)) {
+            hito_fail(err, errlen, "%s: hitos_lista[%zu].file: duplicate \"%s\"", path, i, val[0]);
+            return -1;
+        }
+        char *json = json_dumps(h, JSON_COMPACT);
+        int rc = json != NULL ? hito_add(db, val, json, strlen(json)) : -1;
+        free(json);
+        if (rc != 0) {
+            hito_fail(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+    }
+    db->base->nfile = db->list.count;
+    return 0;
+}
+
+static hito_db_t *db_new(const char *comment, size_t len)
+{
+    hito_db_t *db = calloc(1, sizeof(*db));
+    jsonw_t w = JSONW_INIT;
+    size_t n;
+    if (db == NULL || (db->base = calloc(1, sizeof(*db->base))) == NULL) {
+        free(db);
+        return NULL;
+    }
+    db->refs = 1, db->transient = 1, db->base->refs = 1;
+    jsonw_str(&w, comment, len);
+    if ((db->base->comment = jsonw_finish(&w, &n)) == NULL) {
+        hito_db_release(db);
+        return NULL;
+    }
+    return db;
 }
 
 hito_db_t *hito_db_load(const char *path, char *err, size_t errlen)
 {
-    hito_db_t *db = calloc(1, sizeof *db);
-    if (!db || !(db->by_file = json_object())) {
-        free(db);
-        fail(err, errlen, "out of memory");
-        return NULL;
-    }
     if (!path || !*path) {
-        db->comment = json_string("");
-        db->list = json_array();
-        if (!db->comment || !db->list) {
-            hito_db_free(db);
-            fail(err, errlen, "out of memory");
-            return NULL;
-        }
+        hito_db_t *db = db_new("", 0);
+        if (db == NULL)
+            hito_fail(err, errlen, "out of memory");
         return db;
     }
     json_t *root = read_json(path, err, errlen);
-    if (!root) {
-        hito_db_free(db);
+    if (!root)
         return NULL;
-    }
     const char *why = NULL;
     json_t *comment = json_object_get(root, "comment");
     json_t *list = json_object_get(root, "hitos_lista");
@@ -199,167 +253,82 @@ hito_db_t *hito_db_load(const char *path, char *err, size_t errlen)
         why = "must be a JSON object";
     else if (!comment)
         why = "comment: missing";
-    else if (!plain_string(comment))
+    else if (!hito_plain_string(comment))
         why = "comment: must be a string";
     else if (!list)
         why = "hitos_lista: missing";
     else if (!json_is_array(list))
         why = "hitos_lista: must be an array";
-    if (why) {
-        fail(err, errlen, "%s: %s", path, why);
-        json_decref(root);
-        hito_db_free(db);
-        return NULL;
-    }
-    db->comment = json_incref(comment);
-    db->list = json_incref(list);
+    hito_db_t *db = why == NULL ? db_new(json_string_value(comment), json_string_length(comment)) : NULL;
+    if (why != NULL)
+        hito_fail(err, errlen, "%s: %s", path, why);
+    else if (db == NULL)
+        hito_fail(err, errlen, "%s: out of memory", path);
+    else if (add_file_list(db, path, list, err, errlen) != 0)
+        hito_db_release(db), db = NULL;
     json_decref(root);
-    if (index_file_list(db, path, err, errlen)) {
-        hito_db_free(db);
-        return NULL;
-    }
     return db;
 }
 
-size_t hito_count(const hito_db_t *db) { return db ? json_array_size(db->list) : 0; }
+/* ---- rendering ---- */
 
-json_t *hito_get(const hito_db_t *db, size_t index)
+static int list_items(void *ctx, size_t index, const pvec_entry_t *run, size_t n)
 {
-    return db ? json_array_get(db->list, index) : NULL;
-}
-
-json_t *hito_list(const hito_db_t *db) { return db ? db->list : NULL; }
-
-json_t *hito_all(const hito_db_t *db)
-{
-    if (!db)
-        return NULL;
-    json_t *all = json_object();
-    /* Shallow copies: new containers, so later additions cannot race with the caller's use of
-     * the answer, while the immutable milestone objects are shared, not duplicated. */
-    if (!all || json_object_set_new(all, "comment", json_copy(db->comment)) ||
-        json_object_set_new(all, "hitos_lista", json_copy(db->list)) ||
-        json_object_set_new(all, "hitos", json_copy(db->by_file))) {
-        json_decref(all);
-        return NULL;
-    }
-    return all;
-}
-
-/* Reads and checks file, title and fecha of o. With strict, o may hold nothing else. */
-static hito_status_t check_fields(const json_t *o, int strict, const char **val, char *err,
-                                  size_t errlen)
-{
-    for (size_t k = 0; k < 3; k++) {
-        json_t *v = json_object_get(o, FIELDS[k]);
-        const char *s = plain_string(v);
-        if (!v) {
-            fail(err, errlen, "%s: missing", FIELDS[k]);
-            return HITO_INVALID;
-        }
-        if (k == 2 ? !hito_fecha_ok(s) : !s || !*s || strlen(s) > HITO_FIELD_MAX) {
-            fail(err, errlen, "%s: %s", FIELDS[k], k == 2 ? FECHA_RULE : TEXT_RULE);
-            return HITO_INVALID;
-        }
-        val[k] = s;
-    }
-    if (strict) {
-        const char *key;
-        json_t *v;
-        json_object_foreach((json_t *)o, key, v) {
-            if (strcmp(key, "file") && strcmp(key, "title") && strcmp(key, "fecha")) {
-                fail(err, errlen, "%s: unknown field", key);
-                return HITO_INVALID;
-            }
-        }
-    }
-    return HITO_OK;
-}
-
-hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, json_t **change, char *err,
-                            size_t errlen)
-{
-    const char *val[3];
-    if (change)
-        *change = NULL;
-    if (!json_is_object(body)) {
-        fail(err, errlen, "body: must be a JSON object");
-        return HITO_INVALID;
-    }
-    hito_status_t st = check_fields(body, 1, val, err, errlen);
-    if (st != HITO_OK)
-        return st;
-    if (db && json_object_get(db->by_file, val[0])) {
-        fail(err, errlen, "file: \"%s\" already exists", val[0]);
-        return HITO_EXISTS;
-    }
-    json_t *c = json_pack("{s:s, s:s, s:s, s:s}", "op", "hito.add", "file", val[0], "title",
-                          val[1], "fecha", val[2]);
-    if (!c) {
-        fail(err, errlen, "out of memory");
-        return HITO_INVALID;
-    }
-    if (change)
-        *change = c;
-    else
-        json_decref(c);
-    return HITO_OK;
-}
-
-long hito_apply(hito_db_t *db, const json_t *change, char *err, size_t errlen)
-{
-    const char *val[3];
-    if (!db) {
-        fail(err, errlen, "no milestones db");
-        return -1;
-    }
-    if (!json_is_object(change)) {
-        fail(err, errlen, "record: must be a JSON object");
-        return -1;
-    }
-    const char *op = plain_string(json_object_get(change, "op"));
-    if (!op || strcmp(op, "hito.add") != 0) {
-        fail(err, errlen, "op: must be \"hito.add\"");
-        return -1;
-    }
-    if (check_fields(change, 0, val, err, errlen) != HITO_OK)
-        return -1;
-    if (json_object_get(db->by_file, val[0])) {
-        fail(err, errlen, "file: \"%s\" already exists", val[0]);
-        return -1;
-    }
-    json_t *h = json_pack("{s:s, s:s, s:s}", "file", val[0], "title", val[1], "fecha", val[2]);
-    if (!h || json_array_append(db->list, h)) {
-        json_decref(h);
-        fail(err, errlen, "out of memory");
-        return -1;
-    }
-    size_t index = json_array_size(db->list) - 1;
-    if (json_object_set(db->by_file, val[0], h)) {
-        json_array_remove(db->list, index);
-        json_decref(h);
-        fail(err, errlen, "out of memory");
-        return -1;
-    }
-    json_decref(h);
-    return (long)index;
-}
-
-int hito_dump(const hito_db_t *db, int (*cb)(void *ctx, json_t *change), void *ctx)
-{
-    if (!db || !cb)
-        return -1;
-    for (size_t i = db->nfile; i < json_array_size(db->list); i++) {
-        json_t *h = json_array_get(db->list, i);
-        json_t *c = json_pack("{s:s, s:O, s:O, s:O}", "op", "hito.add", "file",
-                              json_object_get(h, "file"), "title", json_object_get(h, "title"),
-                              "fecha", json_object_get(h, "fecha"));
-        if (!c)
-            return -1;
-        int r = cb(ctx, c);
-        json_decref(c);
-        if (r)
-            return -1;
+    jsonw_t *w = ctx;
+    for (size_t i = 0; i < n; i++) {
+        if (index + i > 0)
+            jsonw_raw(w, ",", 1);
+        jsonw_lit(w, (const char *)(uintptr_t)run[i].b);
     }
     return 0;
+}
+
+static int by_file_items(void *ctx, size_t index, const pvec_entry_t *run, size_t n)
+{
+    jsonw_t *w = ctx;
+    for (size_t i = 0; i < n; i++) {
+        const char *file = (const char *)(uintptr_t)run[i].a;
+        if (index + i > 0)
+            jsonw_raw(w, ",", 1);
+        jsonw_str(w, file, strlen(file));
+        jsonw_raw(w, ":", 1);
+        jsonw_lit(w, (const char *)(uintptr_t)run[i].b);
+    }
+    return 0;
+}
+
+static jsonw_text_t *render_list(const void *ctx)
+{
+    const hito_db_t *db = ctx;
+    jsonw_t w = JSONW_INIT;
+    jsonw_text_begin(&w);
+    jsonw_raw(&w, "[", 1);
+    pvec_each(&db->list, 0, list_items, &w);
+    jsonw_raw(&w, "]", 1);
+    return jsonw_text_finish(&w);
+}
+
+static jsonw_text_t *render_all(const void *ctx)
+{
+    const hito_db_t *db = ctx;
+    jsonw_t w = JSONW_INIT;
+    jsonw_text_begin(&w);
+    jsonw_lit(&w, "{\"hitos\":{\"comment\":");
+    jsonw_lit(&w, db->base->comment);
+    jsonw_lit(&w, ",\"hitos_lista\":[");
+    pvec_each(&db->list, 0, list_items, &w);
+    jsonw_lit(&w, "],\"hitos\":{");
+    pvec_each(&db->list, 0, by_file_items, &w);
+    jsonw_lit(&w, "}}}");
+    return jsonw_text_finish(&w);
+}
+
+const char *hito_list_json(const hito_db_t *db, size_t *len)
+{
+    return jsonw_text_once(&((hito_db_t *)db)->list_json, render_list, db, len);
+}
+
+const char *hito_all_json(const hito_db_t *db, size_t *len)
+{
+    return jsonw_text_once(&((hito_db_t *)db)->all_json, render_all, db, len);
 }

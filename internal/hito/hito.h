@@ -1,8 +1,11 @@
-/* hito: the course's milestones. They come from a read-only JSON file; additions arrive as
- * change records (plan -> journal -> apply) so that another layer can make them durable and
- * replay them at start. No HTTP, no storage, no locking: the caller serialises every call, and
- * borrowed references are only valid under that serialisation until the next mutating call.
- * Milestone objects are never modified once created, so holding a reference to one is safe. */
+/* hito: the course's milestones. They come from a read-only JSON file; additions arrive as change
+ * records so that another layer can make them durable and replay them at start. No HTTP, no
+ * storage, no locking.
+ *
+ * A hito_db_t is one version of the milestones, immutable once sealed and shared between
+ * threads by reference counting, like porra_db_t: hito_db_apply builds the next version (or, on
+ * the transient version loaded at start, adds in place). A milestone renders as the object the
+ * file gave (every member it had, in its order) or, when added, {"file", "title", "fecha"}. */
 #ifndef PORRIO_HITO_H
 #define PORRIO_HITO_H
 #include <jansson.h>
@@ -10,37 +13,46 @@
 
 #define HITO_FIELD_MAX 256 /* bytes, for file and title */
 
-typedef struct hito_db hito_db_t; /* opaque */
+typedef struct hito_db hito_db_t;
 
 typedef enum {
-    HITO_OK,      /* a change record was produced */
+    HITO_OK,      /* a change was planned */
     HITO_INVALID, /* the body breaks a rule: 400 */
     HITO_EXISTS   /* a milestone with that file exists: 409 */
 } hito_status_t;
 
 /* Loads the milestones file, `{"comment": string, "hitos_lista": [{"file","title","fecha"}...]}`
- * (all strings; elements may carry more members, kept as they are). path NULL or "" gives an
- * empty db (comment "", no milestones). NULL with a message in err on: a file that cannot be read,
- * invalid JSON ("PATH:LINE:COL: text"), a wrong shape ("PATH: hitos_lista[1].fecha: must be a
- * date d/m/yyyy"), a duplicate file, or OOM. The file is never written. Free with hito_db_free. */
+ * (all strings; elements may carry more members, kept as they are), as a transient version.
+ * path NULL or "" gives an empty db (comment "", no milestones). NULL with a message in err on:
+ * a file that cannot be read, invalid JSON ("PATH:LINE:COL: text"), a wrong shape ("PATH:
+ * hitos_lista[1].fecha: must be a date d/m/yyyy"), a duplicate file, or OOM. The file is never
+ * written. Let go with hito_db_release. */
 hito_db_t *hito_db_load(const char *path, char *err, size_t errlen);
 
-/* Frees db and everything it holds; NULL is a no-op. Borrowed references die with it. */
-void hito_db_free(hito_db_t *db);
+/* Ends the transient state: from now on applies build new versions. */
+void hito_db_seal(hito_db_t *db);
 
-/* Number of milestones: those from the file plus those applied. */
+/* One more reference; thread-safe. */
+hito_db_t *hito_db_ref(hito_db_t *db);
+
+/* Lets go of a reference; thread-safe; NULL is a no-op. */
+void hito_db_release(hito_db_t *db);
+
+/* Number of milestones: those from the file plus those added. */
 size_t hito_count(const hito_db_t *db);
 
-/* Borrowed reference to hitos_lista[index], or NULL when index is out of range. */
-json_t *hito_get(const hito_db_t *db, size_t index);
+/* 1 when a milestone named `file` came from the milestones file (not from an addition). */
+int hito_from_file(const hito_db_t *db, const char *file);
 
-/* Borrowed reference to the hitos_lista array, file milestones first, then additions. */
-json_t *hito_list(const hito_db_t *db);
+/* The JSON of milestone `index` and its length, or NULL when out of range. Borrowed: valid while
+ * the caller holds db. */
+const char *hito_json(const hito_db_t *db, size_t index, size_t *len);
 
-/* NEW reference to the course's object: {"comment", "hitos_lista": [...], "hitos": {"<file>":
- * milestone}}. The containers are its own; the milestone objects are shared with db (immutable).
- * NULL on OOM. */
-json_t *hito_all(const hito_db_t *db);
+/* GET /hitos: the array of every milestone, file ones first. GET /all: {"hitos": {"comment",
+ * "hitos_lista": [...], "hitos": {"<file>": milestone}}}. Each is rendered the first time it is
+ * asked for in this version, then shared; borrowed like hito_json. NULL on OOM. */
+const char *hito_list_json(const hito_db_t *db, size_t *len);
+const char *hito_all_json(const hito_db_t *db, size_t *len);
 
 /* Parses a path id: decimal digits, optionally after one '-' (a negative value, then simply out
  * of range). 0 and *out set; -1 for anything else (empty, spaces, '+', hex, overflow). */
@@ -50,24 +62,39 @@ int hito_index_parse(const char *s, long *out);
  * date from year 1 on; 0 otherwise (NULL included). */
 int hito_fecha_ok(const char *s);
 
+/* ---- change records (their bytes: docs/store.md) ---- */
+
+enum { HITO_OP_ADD = 0x20 };
+
+/* A milestone to add; the strings are borrowed (from the request body or the record). */
+typedef struct hito_change {
+    const char *file, *title, *fecha;
+} hito_change_t;
+
+#define HITO_CHANGE_MAX (1 + 2 * (HITO_FIELD_MAX + 1) + 11)
+
 /* Checks a POST /hitos body: an object with exactly "file", "title", "fecha", non-empty strings,
  * file and title at most HITO_FIELD_MAX bytes, fecha as hito_fecha_ok. HITO_INVALID with err
  * naming the field ("fecha: must be a real date written d/m/yyyy", "x: unknown field");
- * HITO_EXISTS when file is taken; HITO_OK with *change a NEW {"op": "hito.add", "file", "title",
- * "fecha"} for hito_apply. db is not changed; *change is NULL unless HITO_OK (OOM:
- * HITO_INVALID with "out of memory"). */
-hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, json_t **change, char *err,
+ * HITO_EXISTS when file is taken; HITO_OK with *c pointing into body. */
+hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err,
                             size_t errlen);
 
-/* Applies a change record, from hito_plan_add or replayed from a journal, so it is re-checked as
- * the plan checks a body (members other than op/file/title/fecha are ignored). Appends the new
- * milestone and returns its index; -1 with err and db unchanged on any malformed record, an
- * unknown op, a duplicate file or OOM. change is only read. */
-long hito_apply(hito_db_t *db, const json_t *change, char *err, size_t errlen);
+/* Writes c's record into buf: its length, or 0 when it does not fit in cap. */
+size_t hito_change_encode(const hito_change_t *c, char *buf, size_t cap);
 
-/* Calls cb once per milestone added by hito_apply, in order, with a change record that
- * hito_apply accepts (borrowed, valid during the call). File milestones are not included: the
- * file is read again at start. 0 when done; -1 as soon as cb returns non-zero, or on OOM. */
-int hito_dump(const hito_db_t *db, int (*cb)(void *ctx, json_t *change), void *ctx);
+/* Reads a record: 0 with *c pointing into rec; -1 with err when it is not a well-formed one. */
+int hito_change_decode(const char *rec, size_t len, hito_change_t *c, char *err, size_t errlen);
+
+/* Applies c to *db, checking it as the plan checks a body (a record replayed from disk gets the
+ * checks a request gets): a sealed *db is replaced by a new version, the caller's reference
+ * moving to it; a transient one is added to in place. The new milestone's index; -1 with err and
+ * *db unchanged on a bad record, a duplicate file or OOM (a transient db may then be left
+ * half-changed: loading fails anyway). */
+long hito_db_apply(hito_db_t **db, const hito_change_t *c, char *err, size_t errlen);
+
+/* Calls emit with the record of every milestone added (not those of the file, which is read
+ * again at start), in order. 0; -1 as soon as emit returns non-zero, or on OOM. */
+int hito_dump(const hito_db_t *db, int (*emit)(void *ctx, const void *rec, size_t len), void *ctx);
 
 #endif

@@ -46,3 +46,22 @@ int porra_segment_ok(const char *s, int allow_dash, char *err, size_t errlen)
         snprintf(err, errlen, "%s", allow_dash ? SEG_RULE_DASH : SEG_RULE);
     return 0;
 }
+
+int porra_id_ok(const char *id)
+{
+    char seg[PORRA_SEGMENT_MAX + 1];
+    const char *p = id;
+    if (id == NULL)
+        return 0;
+    for (int k = 0; k < 4; k++) {
+        const char *dash = k < 3 ? strchr(p, '-') : p + strlen(p);
+        if (dash == NULL || (size_t)(dash - p) > PORRA_SEGMENT_MAX)
+            return 0;
+        memcpy(seg, p, (size_t)(dash - p));
+        seg[dash - p] = '\0';
+        if (!porra_segment_ok(seg, 0, NULL, 0))
+            return 0;
+        p = dash + 1;
+    }
+    return 1;
+}

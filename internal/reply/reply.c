@@ -46,6 +46,39 @@ void reply_bytes_nocopy(h2o_req_t *req, int status, const char *type, const char
     h2o_send(req, &b, reply_is_head(req) || len == 0 ? 0 : 1, H2O_SEND_STATE_FINAL);
 }
 
+/* pieces per write; the generator stays under a quarter of h2o's 4 KiB pool chunk, above which
+ * the pool mallocs (and musl's allocator would map and unmap a page per request) */
+#define STREAM_BATCH 48
+
+typedef struct {
+    h2o_generator_t super;
+    reply_next_t next;
+    void *ctx;
+    h2o_iovec_t bufs[STREAM_BATCH];
+} stream_t;
+
+static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    stream_t *st = (stream_t *)g;
+    size_t n = st->next(st->ctx, st->bufs, STREAM_BATCH);
+    h2o_send(req, st->bufs, n, n < STREAM_BATCH ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+void reply_stream(h2o_req_t *req, int status, const char *type, size_t len, reply_next_t next, void *ctx)
+{
+    stream_t *st = h2o_mem_alloc_pool(&req->pool, sizeof(*st));
+    *st = (stream_t){.super = {stream_proceed, NULL}, .next = next, .ctx = ctx};
+    req->res.status = status;
+    req->res.reason = reply_reason(status);
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", type, strlen(type));
+    h2o_start_response(req, &st->super);
+    if (reply_is_head(req))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        stream_proceed(&st->super, req);
+}
+
 void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body, size_t len)
 {
     h2o_iovec_t copy = h2o_strdup(&req->pool, body, len);

@@ -18,6 +18,19 @@ int reply_is_head(h2o_req_t *req);
  * type NULL: no Content-Type. HEAD gets the headers alone; a 204 gets no Content-Length.
  */
 void reply_bytes_nocopy(h2o_req_t *req, int status, const char *type, const char *body, size_t len);
+/**
+ * Fills out[0..max) with the next pieces of an answer; returns how many. Fewer than max means
+ * these are the last ones.
+ */
+typedef size_t (*reply_next_t)(void *ctx, h2o_iovec_t *out, size_t max);
+
+/**
+ * Sends an answer of `len` bytes (a Content-Length) made of the pieces `next` gives, a batch at
+ * a time as the client takes them, without copying them: they must stay valid until the request
+ * is disposed. HEAD gets the headers alone.
+ */
+void reply_stream(h2o_req_t *req, int status, const char *type, size_t len, reply_next_t next, void *ctx);
+
 /** As reply_bytes_nocopy, with the bytes copied to the pool first. */
 void reply_bytes(h2o_req_t *req, int status, const char *type, const char *body, size_t len);
 /** Sends `body` serialized compactly; takes the caller's reference to `body`. NULL gives a 500. */

@@ -220,6 +220,27 @@ static int decode(const char *s, size_t len, char *buf, size_t buflen, size_t *p
     return 0;
 }
 
+int route_query(const char *path, size_t pathlen, const char *name, char *buf, size_t buflen)
+{
+    const char *q = memchr(path, '?', pathlen), *end = path + pathlen;
+    size_t nlen = strlen(name);
+    int found = 0;
+    for (const char *p = q != NULL ? q + 1 : end; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p)), *kend = eq != NULL ? eq : stop;
+        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
+            size_t pos = 0;
+            const char *v = eq != NULL ? eq + 1 : stop;
+            if (found++ || decode(v, (size_t)(stop - v), buf, buflen, &pos) != 0)
+                return -1;
+        }
+        if (amp == NULL)
+            break;
+        p = amp + 1; /* not stop + 1: past the end of path, that pointer is undefined */
+    }
+    return found;
+}
+
 route_result_t route_match(const route_table_t *t, int method, const char *path, size_t pathlen,
                            char *buf, size_t buflen, route_match_t *m)
 {

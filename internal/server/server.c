@@ -23,7 +23,6 @@
 #include "reply/reply.h"
 
 #define LOOP_TICK_MS 100 /* how often a draining worker looks at its connections and the deadline */
-#define LOST_RANGES 16   /* failed fsyncs remembered, to tell each waiting request its fate */
 /* musl gives a thread 128 KiB of stack, and jansson parsing a body of 2048 nested '[' (its depth
  * limit) takes about twice that: a worker needs room for whatever a handler parses */
 #define WORKER_STACK (1u << 20)
@@ -44,18 +43,13 @@ typedef struct worker {
 
 struct server {
     server_opts_t o;
+    ticket_ledger_t *ledger; /* set by server_watch before serving */
     char *host, *static_dir;
     size_t max_body; /* MAX_BODY_BYTES; h2o's own limit is one more, see server_set_max_body */
     h2o_globalconf_t conf;
     worker_t *workers;
     int state, started, grace_s;
     long long drain_started_ms;
-    pthread_mutex_t release_lock;
-    uint64_t released;
-    struct {
-        uint64_t lo, hi;
-    } lost[LOST_RANGES];
-    unsigned nlost;
 };
 
 typedef struct waiter {
@@ -266,34 +260,15 @@ static int drain_step(worker_t *w)
     return 1;
 }
 
-static int ticket_lost(server_t *s, uint64_t t)
-{
-    for (unsigned i = 0; i < s->nlost && i < LOST_RANGES; i++)
-        if (t >= s->lost[i].lo && t <= s->lost[i].hi)
-            return 1;
-    /* older than every range still remembered: its fate is forgotten, and durability that may
-     * not be there is never promised */
-    return s->nlost > LOST_RANGES && t < s->lost[s->nlost % LOST_RANGES].lo;
-}
-
-/* Tells the fate of a ticket: 1 durable, 0 lost, -1 not decided yet. */
-static int ticket_fate(server_t *s, uint64_t t)
-{
-    pthread_mutex_lock(&s->release_lock);
-    int fate = t > s->released ? -1 : !ticket_lost(s, t);
-    pthread_mutex_unlock(&s->release_lock);
-    return fate;
-}
-
 static void finish_waiters(worker_t *w)
 {
     while (!h2o_linklist_is_empty(&w->waiters)) {
         waiter_t *wt = H2O_STRUCT_FROM_MEMBER(waiter_t, link, w->waiters.next);
-        int fate = ticket_fate(w->srv, wt->ticket);
-        if (fate < 0)
+        ticket_state_t fate = ticket_state(w->srv->ledger, wt->ticket);
+        if (fate == TICKET_PENDING)
             break; /* a worker's tickets grow in order: the rest are newer */
         h2o_linklist_unlink(&wt->link);
-        wt->done(wt->req, wt->data, fate);
+        wt->done(wt->req, wt->data, fate == TICKET_DURABLE);
     }
 }
 
@@ -314,9 +289,9 @@ static void waiter_dispose(void *p)
 void server_await(h2o_req_t *req, uint64_t ticket, server_await_cb done, void *data)
 {
     worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, ctx, req->conn->ctx);
-    int fate = ticket_fate(w->srv, ticket);
-    if (fate >= 0) {
-        done(req, data, fate);
+    ticket_state_t fate = ticket_state(w->srv->ledger, ticket);
+    if (fate != TICKET_PENDING) {
+        done(req, data, fate == TICKET_DURABLE);
         return;
     }
     waiter_t *wt = h2o_mem_alloc_shared(&req->pool, sizeof(*wt), waiter_dispose);
@@ -324,20 +299,17 @@ void server_await(h2o_req_t *req, uint64_t ticket, server_await_cb done, void *d
     h2o_linklist_insert(&w->waiters, &wt->link);
 }
 
-void server_release(server_t *s, uint64_t upto, int ok)
+/* The ledger decided tickets: every worker looks at its waiters. */
+static void on_decided(void *ctx, uint64_t upto, ticket_state_t fate)
 {
-    pthread_mutex_lock(&s->release_lock);
-    if (upto <= s->released) {
-        pthread_mutex_unlock(&s->release_lock);
-        return;
-    }
-    if (!ok) {
-        unsigned i = s->nlost++ % LOST_RANGES;
-        s->lost[i].lo = s->released + 1, s->lost[i].hi = upto;
-    }
-    s->released = upto;
-    pthread_mutex_unlock(&s->release_lock);
-    wake_all(s);
+    (void)upto, (void)fate;
+    wake_all(ctx);
+}
+
+int server_watch(server_t *s, ticket_ledger_t *ledger)
+{
+    s->ledger = ledger;
+    return ticket_watch(ledger, on_decided, s);
 }
 
 static void *worker_main(void *arg)
@@ -458,7 +430,6 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     struct stat st;
     if (opts->static_dir != NULL && stat(opts->static_dir, &st) == 0 && S_ISDIR(st.st_mode))
         s->static_dir = strdup(opts->static_dir);
-    pthread_mutex_init(&s->release_lock, NULL);
     for (int i = 0; i < opts->workers; i++)
         s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1, .wakefd = -1};
     for (int i = 0; i < opts->workers; i++) {
@@ -522,7 +493,6 @@ void server_free(server_t *s)
     for (int i = 0; i < s->o.workers; i++)
         if (s->workers[i].wakefd >= 0)
             close(s->workers[i].wakefd);
-    pthread_mutex_destroy(&s->release_lock);
     free(s->host);
     free(s->static_dir);
     free(s->workers);

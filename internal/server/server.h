@@ -10,6 +10,7 @@
 #include <h2o.h>
 
 #include "route/route.h"
+#include "ticket/ticket.h"
 
 typedef struct server server_t;
 
@@ -63,20 +64,22 @@ void server_stop(server_t *s);
 void server_set_max_body(server_t *s, size_t bytes);
 void server_set_grace(server_t *s, int seconds);
 
-/** Called on the request's own thread once its ticket is decided: ok = 1 durable, 0 lost. */
+/**
+ * Makes answers wait on the tickets of `ledger` (server_await), and registers a ledger watcher
+ * that wakes the workers when tickets are decided. Call once, before server_run; the ledger
+ * must outlive the server's use of it. 0; -1 when the ledger takes no more watchers.
+ */
+int server_watch(server_t *s, ticket_ledger_t *ledger);
+
+/** Called on the request's own thread once its ticket is decided: ok = 1 DURABLE, 0 LOST. */
 typedef void (*server_await_cb)(h2o_req_t *req, void *data, int ok);
 
 /**
- * Holds the answer to `req` until `ticket` is released by server_release (at once when it already
- * is). If the client goes away first, done is never called. Call from the request's handler.
+ * Holds the answer to `req` until `ticket` is decided in the ledger (at once when it already
+ * is): the rule of ticket.h. If the client goes away first, done is never called. Call from the
+ * request's handler, after server_watch.
  */
 void server_await(h2o_req_t *req, uint64_t ticket, server_await_cb done, void *data);
-
-/**
- * Releases every ticket <= upto: durable (ok = 1) or lost (ok = 0). Tickets are released in
- * increasing order; an older upto is ignored. Thread-safe; wakes the workers that wait.
- */
-void server_release(server_t *s, uint64_t upto, int ok);
 
 /** Frees what server_new allocated, after server_run has returned. */
 void server_free(server_t *s);

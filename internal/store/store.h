@@ -1,101 +1,146 @@
 /*
- * store: the durable, embedded record store under DATA_DIR. Records are opaque byte strings.
+ * store: the durable, embedded record store under DATA_DIR. Records are opaque byte strings of
+ * 1 .. STORE_RECORD_MAX bytes, kept in the order they were appended. docs/store.md gives the
+ * files byte by byte, the chain of generations, what counts as a torn tail, and the guarantees.
  *
- * Files: `journal` (records appended as they happen) and `snapshot` (every live record, written
- * by compaction). Each starts with a header holding a generation number; each record is framed as
- * [u32 length][u32 CRC-32 of the payload][payload], little-endian. A journal whose generation is
- * older than the snapshot's is already inside it and is ignored, which makes compaction safe to
- * interrupt at any point.
+ * Threads. store_append only copies the record into an in-memory queue: request threads never
+ * touch the disk. The committer thread writes the queue to the journal and fsyncs it, a batch at
+ * a time (group commit), and decides the batch's tickets in the ledger (see ticket.h for what
+ * waits for what). The compactor thread writes snapshots from a frozen version of the caller's
+ * state, so compaction holds nothing that readers or writers need.
  *
- * Durability: store_append() writes a record (in journal order, which the caller makes its apply
- * order) and returns a ticket; a committer thread fdatasync()s whatever has been written and then
- * reports the highest durable ticket. Writers that arrive during one fsync share the next one.
+ * Locks: one mutex guards the queue and the counters; the committer holds it only to swap
+ * buffers, never across a write or an fsync. The callbacks are called with no store lock held.
  */
 #ifndef PORRIO_STORE_H
 #define PORRIO_STORE_H
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_RECORD_MAX (16u << 20)
+#include "ticket/ticket.h"
+
+#define STORE_RECORD_MAX ((1u << 24) - 1)
+#define STORE_QUEUE_MAX (64u << 20) /* bytes queued but not yet written; beyond: appends refused */
 
 typedef struct store store_t;
 
+/** Writes one record into the snapshot being built; 0, or -1 with errno. */
+typedef int (*store_emit_t)(void *ectx, const void *rec, size_t len);
+
 typedef struct store_opts {
-    const char *dir;      /* created if missing (one level) */
-    size_t compact_bytes; /* journal size that makes store_should_compact() true; 0: 8 MiB */
-    /* Called for each record at open and at store_recover(); a non-zero return means the record
-     * could not be applied: it is reported through warn and skipped. */
+    const char *dir;          /* created if missing (one level) */
+    size_t compact_bytes;     /* journal bytes since the last snapshot that start a compaction; 0: 8 MiB */
+    ticket_ledger_t *ledger;  /* where tickets are issued and decided; the caller's */
+    /* Called for each record at open, in order. 0 when it applied; -1 with err when it cannot
+     * apply: the store is damaged, and store_open fails naming the record. */
     int (*replay)(void *ctx, const char *rec, size_t len, char *err, size_t errlen);
-    /* A problem that does not stop the store (a cut tail, a skipped record, a read-only dir). */
+    /* A problem that does not stop the store: a torn tail cut, a compaction that failed, writes
+     * failing and working again, an upgrade from the first format. Called from store_open and
+     * from the store's two threads, possibly at the same time. */
     void (*warn)(void *ctx, const char *msg);
-    /* On the committer thread: every ticket <= upto is now durable (ok = 1) or lost (ok = 0: the
-     * fsync failed; the caller must call store_recover() and rebuild its state). */
-    void (*durable)(void *ctx, uint64_t upto, int ok);
+    /* Compaction and upgrades. freeze returns a reference to the caller's state holding exactly
+     * every record appended so far and decided DURABLE (called on the committer thread right
+     * after a batch is decided, or at open after replay); dump calls emit for records that
+     * rebuild that state from empty through replay (on the compactor thread; 0, or -1 when emit
+     * failed); thaw lets go of the reference (any thread). All three NULL: no compaction, and a
+     * first-format store is opened read-only. */
+    void *(*freeze)(void *ctx);
+    int (*dump)(void *ctx, void *frozen, store_emit_t emit, void *ectx);
+    void (*thaw)(void *ctx, void *frozen);
     void *ctx;
 } store_opts_t;
 
+/** Why store_open or a scan failed: a damaged store names the file and the offset. */
+typedef struct store_error {
+    int damaged;         /* 1: the files are damaged (exit 1, nothing changed); 0: another failure */
+    char file[512];      /* the file at fault, "" when none */
+    long long offset;    /* where in it, -1 when not about one place */
+    char problem[512];   /* what is wrong, in words */
+} store_error_t;
+
 /**
- * Opens the store and replays the snapshot and then the journal. A torn or corrupt tail is cut
- * off the journal (with a warning) and every complete record before it is kept. A directory
- * that cannot be written is opened read-only: its records are replayed, appends fail. A
- * snapshot or journal that exists but cannot be read (an I/O error) also opens it read-only,
- * with a warning, as any write could drop its records; a journal is not replayed without its
- * snapshot. Returns NULL with err only when the directory can be neither created nor read, or
- * memory runs out. Free with store_close.
+ * Locks DATA_DIR, checks every file of the chain and replays the snapshot and the journals
+ * through opts->replay. Only after all of it verified does it change anything: cut a torn tail,
+ * remove leftovers (*.tmp, generations older than the snapshot), upgrade a first-format store.
+ * A directory that cannot be written is opened read-only (appends refused, with a warning). NULL
+ * with *e on failure: e->damaged for damage (no file was changed), else the directory cannot be
+ * read or locked, or memory ran out. Free with store_close.
  */
-store_t *store_open(const store_opts_t *opts, char *err, size_t errlen);
-
-/** Non-zero when appends can succeed (the directory is writable and no failure is pending). */
-int store_writable(const store_t *s);
+store_t *store_open(const store_opts_t *opts, store_error_t *e);
 
 /**
- * Appends one record (not yet durable). Returns its ticket (> 0), or 0 with err when it could
- * not be written (disk full, I/O error, read-only): then nothing of it remains in the journal.
- * The caller serialises appends with its own state changes so that journal order is apply order.
+ * Queues one record for the journal. Returns its ticket (> 0); it is PENDING until the committer
+ * decides it. 0 with err when it is refused at once: the record is empty or longer than
+ * STORE_RECORD_MAX, the store is read-only, is undoing a failed batch (until the batch's LOST
+ * decision shows in the ledger), stopped taking writes after a failure it could not undo, is
+ * closing, or has STORE_QUEUE_MAX bytes queued. The caller serialises appends with its own
+ * state changes, so that journal order is apply order.
  */
 uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t errlen);
 
-/**
- * The newest ticket store_append has handed out (0 before any). An answer that shows state which
- * may not be on disk yet waits for it, so nothing is acknowledged before it is durable.
- */
-uint64_t store_last_ticket(store_t *s);
-
-/** Blocks until `ticket` is durable (0) or lost (-1). For tools and tests; servers use `durable`. */
-int store_sync(store_t *s, uint64_t ticket);
-
-/** Non-zero when the journal has grown past compact_bytes. */
-int store_should_compact(const store_t *s);
-
-/**
- * Writes a snapshot of every live record and starts an empty journal. `dump` must call
- * store_dump_record() for each record, under the caller's lock so nothing changes meanwhile.
- * Everything appended before is durable when it returns 0. On failure (-1, err) the old files
- * stay in force and nothing is lost.
- */
-int store_compact(store_t *s, int (*dump)(void *ctx, store_t *s), void *ctx, char *err, size_t errlen);
-/** Adds one record to the snapshot being written (only inside store_compact's dump). */
-int store_dump_record(store_t *s, const void *rec, size_t len);
-
-/**
- * After a failed fsync: cuts the journal back to its last durable length and replays everything
- * durable again through `replay`, so the caller can rebuild its state from what is really on
- * disk. The caller holds its lock and has emptied its state first. 0, and appends work again;
- * -1 with err when the journal cannot be cut back or a file cannot be read: the durable records
- * are replayed all the same, and appends stay refused.
- */
-int store_recover(store_t *s, char *err, size_t errlen);
+/** Non-zero when an append would be taken and the last batch was written (no failure since). */
+int store_writable(const store_t *s);
 
 typedef struct store_stats {
-    uint64_t appends, fsyncs;  /* since open */
-    uint64_t journal_bytes;
+    uint64_t appends, fsyncs;   /* since open */
+    uint64_t journal_bytes;     /* in the journals since the newest snapshot */
+    uint64_t snapshot_bytes;    /* the newest snapshot, 0 when none */
+    uint64_t compactions;       /* completed since open */
+    uint64_t generation;        /* of the journal being written */
     int writable;
 } store_stats_t;
 
-/** Figures for monitoring; cannot fail. */
+/** Figures for monitoring; cannot fail, never waits for a write or an fsync. */
 void store_stats(store_t *s, store_stats_t *out);
 
-/** Waits for pending fsyncs, stops the committer and closes the files. NULL is a no-op. */
+/** Starts a compaction now if none runs (tests and tools; the committer starts them by size). A
+ * no-op on a store that cannot write or has no freeze/dump/thaw. */
+void store_compact_now(store_t *s);
+
+/** Blocks until no compaction runs. 0 when the last one succeeded or none ran; -1 when it failed. */
+int store_compact_wait(store_t *s);
+
+/**
+ * Writes every queued record (its tickets decided), gives up a snapshot being written (its .tmp
+ * removed), stops the committer and the compactor, closes the files and unlocks the directory.
+ * NULL is a no-op.
+ */
 void store_close(store_t *s);
+
+/* ---- reading a store without opening it: porrio store verify / recover ---- */
+
+typedef enum {
+    STORE_SCAN_STRICT,  /* stop at the first damage, as store_open does */
+    STORE_SCAN_SALVAGE  /* every file found, every generation; skip damage and go on */
+} store_scan_mode_t;
+
+typedef struct store_scan_cb {
+    /* a file about to be read (name relative to the directory; generation 0 for first-format files) */
+    void (*file)(void *ctx, const char *name, uint64_t gen, int snapshot);
+    /* a record that verifies; its return value is 0 or -1 (does not apply: reported as damage
+     * in STRICT mode, counted as skipped in SALVAGE mode) with err */
+    int (*record)(void *ctx, const char *name, long long offset, const char *rec, size_t len, char *err, size_t errlen);
+    /* a problem: torn is 1 for a torn tail (repairable), 0 for damage; skipped: the damaged bytes
+     * SALVAGE passes over (0 for a record that verifies but does not apply: it is one record) */
+    void (*problem)(void *ctx, const char *name, long long offset, int torn, long long skipped, const char *what);
+    /* a file finished: its records and bytes */
+    void (*file_done)(void *ctx, const char *name, uint64_t records, uint64_t bytes);
+    void *ctx;
+} store_scan_cb_t;
+
+/**
+ * Reads the store in `dir` without changing or locking it, calling cb for each file, record and
+ * problem (any callback may be NULL). STRICT: 0 when the store is whole (a torn tail is reported
+ * and allowed), -1 with *e at the first damage or read error, also reported through cb->problem.
+ * SALVAGE: 0 after reading everything it could (docs/store.md says what it reads); -1 only when
+ * the directory cannot be read.
+ */
+int store_scan(const char *dir, store_scan_mode_t mode, const store_scan_cb_t *cb, store_error_t *e);
+
+/**
+ * Creates a whole new store in `dir` (missing, or an empty directory): snapshot 1 from dump's
+ * records, and an empty journal 1. 0; -1 with *e.
+ */
+int store_create(const char *dir, int (*dump)(void *ctx, store_emit_t emit, void *ectx), void *ctx, store_error_t *e);
 
 #endif

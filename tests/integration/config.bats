@@ -181,11 +181,19 @@ not_listening() { [ "$(status_of "http://127.0.0.1:$1/health/live")" = 000 ]; }
 }
 
 @test "port already in use by another porrio: exit 1 with a clear message" {
-  run --separate-stderr porrio_exec PORT="$PORRIO_PORT"
+  run --separate-stderr porrio_exec PORT="$PORRIO_PORT" DATA_DIR="$BATS_TEST_TMPDIR/data"
   assert_failure 1
   assert_regex "$stderr" "127\.0\.0\.1:$PORRIO_PORT"
   assert_regex "$stderr" 'in use'
   # The first one goes on serving.
+  run status_of "$PORRIO_URL/status"
+  assert_output 200
+}
+
+@test "DATA_DIR in use by another porrio: exit 1 naming it; the first one goes on serving" {
+  run --separate-stderr porrio_exec PORT="$(free_port)"
+  assert_failure 1
+  assert_regex "$stderr" 'DATA_DIR .*var.* is in use by another porrio'
   run status_of "$PORRIO_URL/status"
   assert_output 200
 }
@@ -205,7 +213,7 @@ time.sleep(30)
   track_pid $!
   for ((i = 0; i < 100; i++)); do [ -s "$portfile" ] && break; sleep 0.05; done
   port=$(cat "$portfile")
-  run --separate-stderr porrio_exec PORT="$port"
+  run --separate-stderr porrio_exec PORT="$port" DATA_DIR="$BATS_TEST_TMPDIR/data"
   assert_failure 1
   assert_regex "$stderr" "$port"
   assert_regex "$stderr" 'in use'

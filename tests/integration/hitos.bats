@@ -262,8 +262,32 @@ file_hitos() { jq -c '.hitos_lista' "$HITOS_JSON"; }
   assert_equal "$(sha256sum "$HITOS_JSON")" "$before"
   assert_equal "$(stat -c %Y.%s "$HITOS_JSON")" "$mtime"
   # the addition lives under DATA_DIR
-  [ -s "$BATS_TEST_TMPDIR/data/journal" ] || [ -s "$BATS_TEST_TMPDIR/data/snapshot" ] ||
-    fail "nothing written under DATA_DIR"
+  [ "$(cat "$BATS_TEST_TMPDIR"/data/journal-* | wc -c)" -gt 32 ] || fail "nothing written under DATA_DIR (a journal is 32 bytes of header)"
+}
+
+@test "a milestone added with POST /hitos, then put into HITOS_FILE too: exit 2 naming both; the store untouched" {
+  local data="$BATS_TEST_TMPDIR/data" file="$BATS_TEST_TMPDIR/hitos.json" before
+  cp "$HITOS_JSON" "$file"
+  porrio_start HITOS_FILE="$file" DATA_DIR="$data"
+  fetch "$PORRIO_URL/hitos" -X POST --data-binary '{"file":"9.Nuevo","title":"t","fecha":"1/1/2024"}'
+  assert_json_ok 201
+  porrio_stop
+  jq '.hitos_lista += [{"file": "9.Nuevo", "title": "other", "fecha": "2/2/2024"}]' "$HITOS_JSON" >"$file"
+  before=$(cd "$data" && sha256sum ./*)
+  run --separate-stderr porrio_exec HITOS_FILE="$file" DATA_DIR="$data"
+  assert_failure 2
+  assert_regex "$stderr" "hitos\.json.*9\.Nuevo.*POST /hitos.*HITOS_FILE"
+  run jq -r 'select(.level == "error") | .msg' <<<"$output"
+  assert_output "cannot load the milestones"
+  assert_equal "$(cd "$data" && sha256sum ./*)" "$before"
+  # taken out of the file again, it starts, the added milestone where it was
+  cp "$HITOS_JSON" "$file"
+  porrio_start HITOS_FILE="$file" DATA_DIR="$data"
+  fetch "$PORRIO_URL/hitos/2"
+  assert_json_ok 200
+  run jq -r .title <<<"$BODY"
+  assert_output t
+  porrio_stop
 }
 
 @test "additions survive a restart on the same DATA_DIR" {

@@ -49,3 +49,19 @@ metric() { # metric NAME: the value of the sample line starting with NAME (label
   rss=$(metric process_resident_memory_bytes)
   [ "$rss" -gt 100000 ]
 }
+
+@test "the state's figures: bets held, pending changes, nodes that grow with the state and shrink once it is deleted" {
+  local nodes0 bets0
+  nodes0=$(metric porrio_state_nodes) bets0=$(metric porrio_apuestas)
+  curl -s -o /dev/null --max-time 5 -X PUT "$PORRIO_URL/porra/nodes/b/c/2024"
+  for i in $(seq 1 80); do
+    curl -s -o /dev/null --max-time 5 -X PUT "$PORRIO_URL/porras/nodes-b-c-2024/apuestas/p$i" -d '{"local":1,"visitante":0}'
+  done
+  assert_equal "$(metric porrio_apuestas)" $((bets0 + 80))
+  assert_equal "$(metric porrio_store_pending)" 0 # every 2xx was durable, and so published
+  [ "$(metric porrio_state_nodes)" -gt "$nodes0" ] || fail "nodes: $nodes0 -> $(metric porrio_state_nodes)"
+  assert_equal "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X DELETE "$PORRIO_URL/porras/nodes-b-c-2024")" 204
+  assert_equal "$(metric porrio_apuestas)" "$bets0"
+  [ "$(metric porrio_state_nodes)" -le "$nodes0" ] || fail "nodes after the delete: $nodes0 -> $(metric porrio_state_nodes)"
+  [ -n "$(metric porrio_store_compactions_total)" ] && [ -n "$(metric porrio_store_snapshot_bytes)" ]
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # The betting pools (porras) against the real binary: the course's PUT /porra/... and GET /porras,
 # the resource routes under /porras/{ID} (bets, result, winners, delete), the segment rule of
-# IDs, the order of the checks (path 400, exists 404, body 400, state 409), and the shape of
-# every answer (README: HTTP API; openapi.json).
+# IDs, the order of the checks (path 400, exists 404, body 400, state 409), the shape of every
+# answer, and the pages of GET /porras?limit=N&after=ID (ID byte order, the Link header, 400 naming
+# the parameter) beside the full listing in creation order (README: HTTP API; openapi.json).
 
 load helpers
 
@@ -479,4 +480,304 @@ SCORE21='{"local":2,"visitante":1}'
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$SHARED_URL/porras/shared-b-c-2024")
     assert_equal "$code" 200
   done
+}
+
+# ---- pagination: GET /porras?limit=N&after=ID ----------------------------------------------------
+# Most of these start a server of their own (a fresh DATA_DIR), so that the set of pools is
+# exactly the test's.
+
+# own_server: a server of this test's own, two workers; PORRIO_URL/PORRIO_PORT name it.
+own_server() {
+  porrio_start WORKERS=2 HITOS_FILE="$REPO_ROOT/data/hitos.json" DATA_DIR="$BATS_TEST_TMPDIR/own"
+}
+
+# ofetch PATH [CURL_ARGS...]: http_fetch to the test's own server, the path as written.
+ofetch() { http_fetch "$PORRIO_URL$1" --path-as-is "${@:2}"; }
+
+# writes FILE: sends every line of FILE ("METHOD PATH [BODY]", PATH percent-encoded) to the test's
+# own server, in order, pipelined on one connection (so creation order is line order, and
+# concurrent writes share fsyncs); fails unless every answer is 2xx.
+writes() {
+  timeout 60 "$PYTHON" - "$PORRIO_PORT" "$1" <<'PY'
+import socket, sys
+port, lines = int(sys.argv[1]), [l.split(" ", 2) for l in open(sys.argv[2], encoding="utf-8").read().splitlines() if l]
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+f = s.makefile("rb")
+for at in range(0, len(lines), 64):
+    batch = lines[at:at + 64]
+    out = b""
+    for w in batch:
+        body = w[2].encode() if len(w) > 2 else b""
+        out += ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % (w[0], w[1], len(body))).encode() + body
+    s.sendall(out)
+    for w in batch:
+        status = int(f.readline().split()[1])
+        length = 0
+        while True:
+            h = f.readline()
+            if h in (b"\r\n", b""):
+                break
+            if h.lower().startswith(b"content-length:"):
+                length = int(h.split(b":", 1)[1])
+        f.read(length)
+        if not 200 <= status < 300:
+            sys.exit("%s %s: status %d" % (w[0], w[1], status))
+PY
+}
+
+# pages LIMIT [FIRST]: walks GET /porras?limit=LIMIT (or FIRST, a path) of the test's own server
+# through the Link headers, each followed verbatim (one Python client, so that a walk of 26 pages
+# costs one process). Checks each page: 200 with the JSON type, Content-Length the body's length,
+# at most LIMIT pools, a Link exactly when the page is full and more follow, of the form
+# </porras?limit=LIMIT&after=ID>; rel="next" with ID the page's last, percent-encoded but for
+# unreserved bytes. Sets PAGES (every page's pools in order, one JSON array) and NPAGES.
+pages() {
+  local out
+  out=$(timeout 60 "$PYTHON" - "$PORRIO_PORT" "$1" "${2:-/porras?limit=$1}" <<'PY'
+import http.client, json, sys, urllib.parse
+port, limit, url = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+pools, n = [], 0
+while True:
+    c.request("GET", url)
+    r = c.getresponse()
+    body = r.read()
+    n += 1
+    where = "GET %s (page %d)" % (url, n)
+    if r.status != 200 or r.getheader("Content-Type") != "application/json; charset=utf-8":
+        sys.exit("%s: %d %s %r" % (where, r.status, r.getheader("Content-Type"), body[:300]))
+    if int(r.getheader("Content-Length")) != len(body):
+        sys.exit("%s: Content-Length %s, body %d bytes" % (where, r.getheader("Content-Length"), len(body)))
+    page = json.loads(body)
+    if len(page) > limit:
+        sys.exit("%s: %d pools, more than %d" % (where, len(page), limit))
+    pools += page
+    link = r.getheader("Link")
+    if link is None:
+        break
+    if len(page) != limit:
+        sys.exit("%s: a Link on a page of %d pools: %s" % (where, len(page), link))
+    want = '</porras?limit=%d&after=%s>; rel="next"' % (limit, urllib.parse.quote(page[-1]["ID"], safe="-._~"))
+    if link != want:
+        sys.exit("%s: Link %r, expected %r" % (where, link, want))
+    url = link[1:link.index(">")]
+    if n > 5000:
+        sys.exit("more than 5000 pages")
+print(n)
+print(json.dumps(pools, ensure_ascii=False, separators=(",", ":")))
+PY
+  ) || fail "$out"
+  NPAGES=$(head -n 1 <<<"$out")
+  PAGES=$(tail -n +2 <<<"$out")
+}
+
+# byte_order: the IDs of a JSON array of pools on stdin sorted by their bytes, as a JSON array.
+byte_order() { jq -r '.[].ID' | LC_ALL=C sort | jq -R -s -c 'split("\n") | map(select(length > 0))'; }
+
+@test "pages of GET /porras?limit=N: every pool exactly once, in ID byte order (non-ASCII IDs too); a Link until the last page, followed verbatim" {
+  own_server
+  local a64 e16 p
+  a64=$(printf 'a%.0s' {1..64})
+  e16=$(printf '%%F0%%9F%%98%%80%.0s' {1..16}) # 64 bytes of 4-byte UTF-8
+  # 27 pools, created out of order: case, digits, '_', '.', prefixes, 2-, 3- and 4-byte UTF-8,
+  # the longest IDs (259 bytes; 771 characters in a Link, percent-encoded)
+  for p in z/b/c/d a/b/c/10 a/b/c/2 a/b/c/1 a/b/c/d a0/b/c/d a.x/b/c/d A/b/c/d B/b/c/d Z/z/z/z _/b/c/d \
+    .5/b/c/d 0/b/c/d 9/b/c/d Espa%C3%B1a/Italia/Eurocopa/2012 Espa%C3%B1ol/b/c/d Espana/b/c/d \
+    K%C3%B6ln/b/c/d %CE%A9/b/c/d %C3%B1/b/c/d %F0%9F%98%80/b/c/d %EF%BD%9A/b/c/d zz/b/c/d \
+    x/%C3%B1/c/d x/n/c/d "$a64/$a64/$a64/$a64" "$e16/$e16/$e16/$e16"; do
+    echo "PUT /porra/$p"
+  done >"$BATS_TEST_TMPDIR/w"
+  writes "$BATS_TEST_TMPDIR/w"
+  ofetch /porras
+  assert_json_ok 200
+  local full=$BODY want sorted
+  assert_equal "$(jq length <<<"$full")" 27
+  want=$(byte_order <<<"$full")
+  # jq compares strings by their bytes too: the pools in byte order, whole
+  sorted=$(jq -c 'sort_by(.ID)' <<<"$full")
+  assert_equal "$(jq -c '[.[].ID]' <<<"$sorted")" "$want"
+  assert_equal "$(jq -r '.[0].ID, .[-2].ID' <<<"$sorted" | tr '\n' ' ')" ".5-b-c-d 😀-b-c-d "
+  assert_equal "$(jq -r '.[-1].ID | utf8bytelength' <<<"$sorted")" 259
+
+  local limit
+  for limit in 1 2 7 13 26 27 28 1000; do
+    pages "$limit"
+    assert_equal "$PAGES" "$sorted"
+    assert_equal "$NPAGES" $(((27 + limit - 1) / limit))
+  done
+  # a page's pools are the listing's, whole (bets and result too)
+  printf '%s\n' 'PUT /porras/%C3%B1-b-c-d/apuestas/ana {"local":1,"visitante":2}' \
+    'PUT /porras/%C3%B1-b-c-d/resultado {"local":1,"visitante":2}' >"$BATS_TEST_TMPDIR/w2"
+  writes "$BATS_TEST_TMPDIR/w2"
+  ofetch /porras
+  sorted=$(jq -c 'sort_by(.ID)' <<<"$BODY")
+  pages 4
+  assert_equal "$PAGES" "$sorted"
+  assert_equal "$(jq -c '.[] | select(.ID == "ñ-b-c-d") | [.apuestas, .resultado]' <<<"$PAGES")" '[{"ana":{"local":1,"visitante":2}},"1-2"]'
+  porrio_stop
+}
+
+@test "limit: 0, 1001, -1, abc, 1.5, empty, 1e3, +5, 0x10, ' 5', huge, given twice: 400 naming limit; 1 and 1000 are fine" {
+  local l
+  for l in 0 1001 -1 abc 1.5 '' 1e3 %2B5 0x10 %205 99999999999999999999 '1&limit=2' 5%00; do
+    fetch "/porras?limit=$l"
+    [ "$STATUS" = 400 ] || fail "limit=$l: status $STATUS, expected 400 ($BODY)"
+    assert_json_error 400 limit
+    [ -z "$(header Link)" ] || fail "limit=$l: a Link on an error"
+  done
+  fetch /porras?limit
+  assert_json_error 400 limit
+  # the bounds themselves, on the shared server (the other tests' pools, and two of this one's)
+  local total
+  new_pool limit1
+  new_pool limit2
+  fetch /porras
+  total=$(jq length <<<"$BODY")
+  fetch "/porras?limit=1"
+  assert_json_ok 200
+  assert_equal "$(jq length <<<"$BODY")" 1
+  [ -n "$(header Link)" ] || fail "limit=1 of $total pools: no Link"
+  fetch "/porras?limit=1000"
+  assert_json_ok 200
+  assert_equal "$(jq length <<<"$BODY")" "$((total < 1000 ? total : 1000))"
+  # leading zeros are an integer too
+  fetch "/porras?limit=001"
+  assert_json_ok 200
+  assert_equal "$(jq length <<<"$BODY")" 1
+}
+
+@test "after that is not a pool ID: 400 naming after (with or without limit)" {
+  local a65 a
+  a65=$(printf 'a%.0s' {1..65})
+  for a in abc a-b-c a-b-c-d-e a-b-c- -a-b-c a--b-c '' %ZZ %00 a%00-b-c-d 'a%20b-c-d-e' "$a65-b-c-d" \
+    ...-b-c-d a%2Fb-c-d-e '%C3-b-c-d' 'a-b-c-d&after=a-b-c-d'; do
+    fetch "/porras?after=$a"
+    [ "$STATUS" = 400 ] || fail "after=$a: status $STATUS, expected 400 ($BODY)"
+    assert_json_error 400 after
+  done
+  for a in abc a--b-c %ZZ; do
+    fetch "/porras?limit=5&after=$a"
+    assert_json_error 400 after
+  done
+}
+
+@test "after a deleted or a nonexistent ID: the page starts at the next ID in byte order; after the last: [] with no Link" {
+  own_server
+  printf 'PUT /porra/a/b/c/%s\n' 1 3 5 7 >"$BATS_TEST_TMPDIR/w"
+  echo "DELETE /porras/a-b-c-3" >>"$BATS_TEST_TMPDIR/w"
+  writes "$BATS_TEST_TMPDIR/w"
+  local c a want
+  for c in "a-b-c-3|a-b-c-5 a-b-c-7" "a-b-c-4|a-b-c-5 a-b-c-7" "a-b-c-0|a-b-c-1 a-b-c-5 a-b-c-7" \
+    "A-b-c-d|a-b-c-1 a-b-c-5 a-b-c-7" "a-b-c-1|a-b-c-5 a-b-c-7" "a-b-c-7|" "z-z-z-z|" "a-b-c-10|a-b-c-5 a-b-c-7"; do
+    a=${c%|*} want=${c#*|}
+    ofetch "/porras?after=$a&limit=1000"
+    assert_json_ok 200
+    assert_equal "$(jq -r '[.[].ID] | join(" ")' <<<"$BODY")" "$want"
+    [ -z "$(header Link)" ] || fail "after=$a: a Link on the last page: $(header Link)"
+  done
+  # a page of one after the deleted ID: a Link to go on from the one it holds
+  ofetch "/porras?after=a-b-c-3&limit=1"
+  assert_equal "$(jq -r '[.[].ID] | join(" ")' <<<"$BODY")" a-b-c-5
+  assert_equal "$(header Link)" '</porras?limit=1&after=a-b-c-5>; rel="next"'
+  porrio_stop
+}
+
+@test "after alone pages by 100; limit alone starts at the first ID; HEAD of a page: GET's status, headers (Link, Content-Length) and no body" {
+  own_server
+  local i
+  for i in $(seq -w 1 150); do echo "PUT /porra/p$i/b/c/2024"; done >"$BATS_TEST_TMPDIR/w"
+  writes "$BATS_TEST_TMPDIR/w"
+  ofetch "/porras?after=0-0-0-0"
+  assert_json_ok 200
+  assert_equal "$(jq length <<<"$BODY")" 100
+  assert_equal "$(jq -r '.[0].ID, .[-1].ID' <<<"$BODY" | tr '\n' ' ')" "p001-b-c-2024 p100-b-c-2024 "
+  assert_equal "$(header Link)" '</porras?limit=100&after=p100-b-c-2024>; rel="next"'
+  local first=$BODY
+  ofetch "/porras?after=0-0-0-0&limit=100"
+  assert_equal "$BODY" "$first"
+  ofetch "/porras?limit=100"
+  assert_equal "$BODY" "$first"
+  pages 100 "/porras?after=0-0-0-0"
+  assert_equal "$NPAGES" 2
+  assert_equal "$(jq length <<<"$PAGES")" 150
+
+  # HEAD: same status line, Content-Length, Content-Type and Link as GET, no body (head_raw
+  # speaks to $SHARED_PORT: here, this test's server)
+  local SHARED_PORT=$PORRIO_PORT path get_len get_link get_type
+  for path in "/porras?limit=100" "/porras?after=p100-b-c-2024" "/porras?limit=7&after=p007-b-c-2024" \
+    "/porras?limit=0" "/porras?after=x"; do
+    ofetch "$path"
+    local get_status=$STATUS
+    get_len=$(header Content-Length) get_link=$(header Link) get_type=$(header Content-Type)
+    assert_equal "$get_len" "$BODY_SIZE"
+    head_raw "$path"
+    [[ $HEAD_STATUS_LINE == "HTTP/1.1 $get_status "* ]] || fail "HEAD $path: $HEAD_STATUS_LINE, GET: $get_status"
+    assert_equal "$HEAD_BODY_SIZE" 0
+    assert_equal "$(header Content-Length)" "$get_len"
+    assert_equal "$(header Content-Type)" "$get_type"
+    assert_equal "$(header Link)" "$get_link"
+  done
+  porrio_stop
+}
+
+@test "GET /porras without parameters is unchanged: every pool in creation order (a pool made again goes last), no Link; unknown parameters change nothing" {
+  own_server
+  local p
+  for p in z/b/c/d m/b/c/d %CE%A9/b/c/d B/b/c/d a/b/c/d; do echo "PUT /porra/$p"; done >"$BATS_TEST_TMPDIR/w"
+  printf '%s\n' "DELETE /porras/m-b-c-d" "PUT /porra/m/b/c/d" \
+    'PUT /porras/a-b-c-d/apuestas/ana {"local":1,"visitante":0}' >>"$BATS_TEST_TMPDIR/w"
+  writes "$BATS_TEST_TMPDIR/w"
+  ofetch /porras
+  assert_json_ok 200
+  assert_equal "$(jq -c '[.[].ID]' <<<"$BODY")" '["z-b-c-d","Ω-b-c-d","B-b-c-d","a-b-c-d","m-b-c-d"]'
+  assert_equal "$(jq -c '.[3].apuestas' <<<"$BODY")" '{"ana":{"local":1,"visitante":0}}'
+  [ -z "$(header Link)" ] || fail "a Link on the full listing: $(header Link)"
+  assert_equal "$(header Content-Length)" "$BODY_SIZE"
+  local full=$BODY
+  for p in "/porras?" "/porras?foo=1" "/porras?Limit=1" "/porras?after" ; do
+    ofetch "$p"
+    if [ "$p" = "/porras?after" ]; then
+      assert_json_error 400 after
+      continue
+    fi
+    assert_json_ok 200
+    assert_equal "$BODY" "$full"
+  done
+  porrio_stop
+}
+
+@test "2,000 pools: Content-Length is the body's length (full listing, pages, HEAD); pages of 1000 and 999 cover them all" {
+  own_server
+  local i
+  for i in $(seq 1 2000); do
+    echo "PUT /porra/equipo$i/rival/Liga/2024"
+    ((i % 10 == 0)) && echo "PUT /porras/equipo$i-rival-Liga-2024/apuestas/jos%C3%A9 {\"local\":$((i % 100)),\"visitante\":1}"
+  done >"$BATS_TEST_TMPDIR/w"
+  writes "$BATS_TEST_TMPDIR/w"
+  ofetch /porras
+  assert_json_ok 200
+  assert_equal "$(header Content-Length)" "$BODY_SIZE"
+  [ "$BODY_SIZE" -gt 200000 ] || fail "only $BODY_SIZE bytes"
+  assert_equal "$(jq length <<<"$BODY")" 2000
+  # creation order
+  assert_equal "$(jq -r '.[].local' <<<"$BODY" | sed 's/equipo//' | tr '\n' ' ')" "$(seq 1 2000 | tr '\n' ' ')"
+  assert_equal "$(jq '[.[] | select(.apuestas | length == 1)] | length' <<<"$BODY")" 200
+  local sorted len
+  sorted=$(jq -c 'sort_by(.ID)' <<<"$BODY")
+  len=$(header Content-Length)
+  local SHARED_PORT=$PORRIO_PORT
+  head_raw /porras
+  assert_equal "$(header Content-Length)" "$len"
+  assert_equal "$HEAD_BODY_SIZE" 0
+
+  pages 1000
+  assert_equal "$NPAGES" 2
+  assert_equal "$PAGES" "$sorted"
+  pages 999
+  assert_equal "$NPAGES" 3
+  assert_equal "$PAGES" "$sorted"
+  ofetch "/porras?limit=1000"
+  assert_equal "$(header Content-Length)" "$BODY_SIZE"
+  porrio_stop
 }

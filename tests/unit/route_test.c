@@ -436,6 +436,128 @@ static void test_small_buffer(void)
     route_table_free(t);
 }
 
+/* ---- route_query ---- */
+
+static char qbuf[32];
+
+/* route_query on a NUL-terminated path into qbuf, which is filled with '#' first. */
+static int query(const char *path, const char *name)
+{
+    memset(qbuf, '#', sizeof qbuf);
+    return route_query(path, strlen(path), name, qbuf, sizeof qbuf);
+}
+
+/* Expects name to be given once in path, with the (decoded) value want. */
+#define EXPECT_QUERY(path, name, want)                                                             \
+    do {                                                                                           \
+        EXPECT_INT(query(path, name), 1);                                                          \
+        EXPECT_STR(qbuf, want);                                                                    \
+    } while (0)
+
+static void test_query_present(void)
+{
+    const char *p = "/porras?limit=10&after=Granada-Betis-Liga-2024&x=y";
+    EXPECT_QUERY(p, "limit", "10");                         /* first */
+    EXPECT_QUERY(p, "after", "Granada-Betis-Liga-2024");    /* in the middle */
+    EXPECT_QUERY(p, "x", "y");                              /* last */
+    EXPECT_QUERY("/porras?after=", "after", "");            /* an empty value */
+    EXPECT_QUERY("/porras?after=&limit=2", "after", "");
+    EXPECT_QUERY("/porras?after", "after", "");             /* no '=': the empty value */
+    EXPECT_QUERY("/porras?limit=1&after", "after", "");
+    EXPECT_QUERY("/porras?after&limit=1", "limit", "1");
+    EXPECT_QUERY("/porras?&&after=a&&", "after", "a");      /* empty parameters are skipped */
+    EXPECT_QUERY("/porras?after=a=b", "after", "a=b");      /* only the first '=' splits */
+    EXPECT_QUERY("/p?a=1?b=2", "a", "1?b=2");               /* only the first '?' starts the query */
+    EXPECT_QUERY("/porras/?limit=5", "limit", "5");
+}
+
+static void test_query_absent(void)
+{
+    EXPECT_INT(query("/porras?limit=10", "after"), 0);
+    EXPECT_INT(query("/porras", "after"), 0);
+    EXPECT_INT(query("/porras?", "after"), 0);
+    EXPECT_INT(query("/porras?&&", "after"), 0);
+    EXPECT_INT(query("/after=x", "after"), 0);  /* no query at all */
+    EXPECT_INT(query("/p/after?x=1", "after"), 0);
+    EXPECT(qbuf[0] == '#');                     /* nothing written */
+    EXPECT_INT(route_query("", 0, "after", qbuf, sizeof qbuf), 0);
+}
+
+static void test_query_decoding(void)
+{
+    EXPECT_QUERY("/porras?after=%41%42", "after", "AB");
+    EXPECT_QUERY("/porras?after=M%C3%A1laga", "after", "M\xc3\xa1laga");
+    EXPECT_QUERY("/porras?after=M%c3%a1laga", "after", "M\xc3\xa1laga");
+    EXPECT_QUERY("/porras?after=a%2Fb", "after", "a/b");
+    EXPECT_QUERY("/porras?after=a+b", "after", "a+b");       /* '+' stays '+' */
+    EXPECT_QUERY("/porras?after=a%2Bb%20c", "after", "a+b c");
+    /* an encoded '&' or '=' is part of the value, not a separator */
+    EXPECT_QUERY("/porras?after=a%26limit%3D5&limit=2", "after", "a&limit=5");
+    EXPECT_QUERY("/porras?after=a%26limit%3D5&limit=2", "limit", "2");
+    /* bad percent-encoding, or a NUL */
+    static const char *const bad[] = {"%zz", "%4", "%", "a%", "%4g", "%g4", "%00", "a%00b", NULL};
+    char path[64];
+    for (int i = 0; bad[i] != NULL; i++) {
+        snprintf(path, sizeof path, "/porras?limit=1&after=%s&x=1", bad[i]);
+        EXPECT_INT(query(path, "after"), -1);
+        if (query(path, "after") != -1)
+            printf("#   after=%s\n", bad[i]);
+        EXPECT_QUERY(path, "limit", "1"); /* the others are still read */
+    }
+}
+
+static void test_query_twice(void)
+{
+    EXPECT_INT(query("/porras?after=a&after=b", "after"), -1);
+    EXPECT_INT(query("/porras?after=a&after=a", "after"), -1);
+    EXPECT_INT(query("/porras?after&after=b", "after"), -1);
+    EXPECT_INT(query("/porras?after=a&limit=1&after", "after"), -1);
+    EXPECT_INT(query("/porras?after=&after=", "after"), -1);
+    EXPECT_INT(query("/porras?after=a&after=%zz", "after"), -1);
+    EXPECT_QUERY("/porras?after=a&after=b&limit=3", "limit", "3");
+}
+
+static void test_query_prefix_keys(void)
+{
+    /* a key is compared whole: a name that is a prefix of a key, or a key of a name, is another */
+    EXPECT_QUERY("/porras?afterx=1&after=2", "after", "2");
+    EXPECT_QUERY("/porras?after=1&afterx=2", "after", "1");
+    EXPECT_QUERY("/porras?after=1&afterx=2", "afterx", "2");
+    EXPECT_QUERY("/porras?xafter=1&after=2", "after", "2");
+    EXPECT_INT(query("/porras?after=1", "aft"), 0);
+    EXPECT_INT(query("/porras?after=1", "afterx"), 0);
+    EXPECT_INT(query("/porras?aft=1&afterx=2", "after"), 0);
+    EXPECT_INT(query("/porras?After=1", "after"), 0); /* case counts */
+}
+
+static void test_query_lengths(void)
+{
+    char small[8];
+    /* pathlen is honoured: the bytes after it are not part of the query */
+    const char *p = "/p?limit=12&after=z";
+    EXPECT_INT(route_query(p, 10, "limit", qbuf, sizeof qbuf), 1);
+    EXPECT_STR(qbuf, "1");
+    EXPECT_INT(route_query(p, 10, "after", qbuf, sizeof qbuf), 0);
+    EXPECT_INT(route_query(p, 2, "limit", qbuf, sizeof qbuf), 0); /* "/p": no query */
+    /* the value and its NUL must fit in buflen; nothing is written past it */
+    memset(small, '#', sizeof small);
+    EXPECT_INT(route_query("/p?after=abc", 12, "after", small, 4), 1);
+    EXPECT_STR(small, "abc");
+    memset(small, '#', sizeof small);
+    EXPECT_INT(route_query("/p?after=abcd", 13, "after", small, 4), -1);
+    EXPECT(small[4] == '#' && small[5] == '#');
+    EXPECT_INT(route_query("/p?after=%41%42%43", 18, "after", small, 4), 1); /* decoded, it fits */
+    EXPECT_STR(small, "ABC");
+    EXPECT_INT(route_query("/p?after=", 9, "after", small, 1), 1);
+    EXPECT_STR(small, "");
+    EXPECT_INT(route_query("/p?after=", 9, "after", small, 0), -1); /* not even the NUL */
+    EXPECT_INT(route_query("/p?after=x", 10, "limit", small, 0), 0);
+    char longer[64];
+    memset(longer, 'a', sizeof longer);
+    memcpy(longer, "/p?after=", 9);
+    EXPECT_INT(route_query(longer, sizeof longer, "after", qbuf, sizeof qbuf), -1); /* 55 bytes into 32 */
+}
+
 int main(void)
 {
     RUN(test_method_names);
@@ -453,5 +575,11 @@ int main(void)
     RUN(test_duplicates);
     RUN(test_each);
     RUN(test_small_buffer);
+    RUN(test_query_present);
+    RUN(test_query_absent);
+    RUN(test_query_decoding);
+    RUN(test_query_twice);
+    RUN(test_query_prefix_keys);
+    RUN(test_query_lengths);
     return TEST_END();
 }

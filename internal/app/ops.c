@@ -1,0 +1,380 @@
+/* The operations: each checks its input in the API's order (path, existence, body, state),
+ * reads the published version or writes through the head, and hands back the answer. */
+#include "app/app_int.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw/jsonw.h"
+
+static void set(app_result_t *r, app_status_t status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set(app_result_t *r, app_status_t status, const char *fmt, ...)
+{
+    va_list ap;
+    r->status = status;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof(r->err), fmt, ap);
+    va_end(ap);
+}
+
+/* Answers with *len bytes of v (whose reference moves into r). len is read here, after the
+ * call that returned body has set it. */
+static void answer_in(app_result_t *r, app_status_t status, app_version_t *v, const char *body, const size_t *len)
+{
+    r->status = status, r->hold = v, r->body = body, r->len = body != NULL ? *len : 0;
+    if (body == NULL)
+        set(r, APP_UNAVAILABLE, "out of memory");
+}
+
+/* Answers with a malloc'd buffer, which moves into r. */
+static void answer_owned(app_result_t *r, app_status_t status, char *body, size_t len)
+{
+    r->status = status, r->owned = body, r->body = body, r->len = len;
+    if (body == NULL)
+        set(r, APP_UNAVAILABLE, "out of memory");
+}
+
+/* The pool's JSON alone (without the ',' listings join with). */
+static const char *pool_json(const porra_t *p, size_t *len)
+{
+    const char *j = porra_json(p, len);
+    if (j != NULL)
+        (*len)--;
+    return j;
+}
+
+void app_result_release(app_result_t *r)
+{
+    free(r->owned);
+    app_version_release(r->hold);
+    app_list_free(r->list);
+    r->owned = NULL, r->hold = NULL, r->list = NULL, r->body = NULL;
+}
+
+/* Parses a request body; NULL with a message naming it when it is not JSON. */
+static json_t *parse_body(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    if (len == 0) {
+        snprintf(err, errlen, "body: missing (a JSON object is expected)");
+        return NULL;
+    }
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (j == NULL)
+        snprintf(err, errlen, "body: invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+    return j;
+}
+
+/* ---- writing: under the writer mutex ---- */
+
+/* Queues rec and makes `next` (whose reference moves in) the head, pending on the new ticket.
+ * 0; -1 with r set to APP_UNAVAILABLE when the store refused it (next is released). The pending
+ * lock is held from the append to the note, so the committer cannot decide the ticket before the
+ * version it publishes is there. */
+static int commit(app_t *a, app_version_t *next, const char *rec, size_t len, app_result_t *r)
+{
+    uint64_t t = 0;
+    pthread_mutex_lock(&a->pending_lock);
+    if (a->pcount == a->pcap) { /* a full ring grows first, oldest first: once queued, the change must be noted */
+        size_t cap = a->pcap ? 2 * a->pcap : 64;
+        app_pending_t *p = malloc(cap * sizeof(*p));
+        for (size_t i = 0; p != NULL && i < a->pcount; i++)
+            p[i] = a->pending[(a->pfirst + i) % a->pcap];
+        if (p != NULL) {
+            free(a->pending);
+            a->pending = p, a->pcap = cap, a->pfirst = 0;
+        }
+    }
+    if (a->pcount == a->pcap)
+        snprintf(r->err, sizeof(r->err), "out of memory");
+    else if (len == 0)
+        snprintf(r->err, sizeof(r->err), "the change cannot be recorded");
+    else
+        t = store_append(a->store, rec, len, r->err, sizeof(r->err));
+    if (t != 0)
+        a->pending[(a->pfirst + a->pcount++) % a->pcap] = (app_pending_t){t, app_version_ref(next)};
+    pthread_mutex_unlock(&a->pending_lock);
+    if (t == 0) {
+        r->status = APP_UNAVAILABLE;
+        app_version_release(next);
+        return -1;
+    }
+    app_version_release(a->head);
+    a->head = next;
+    r->ticket = t;
+    return 0;
+}
+
+/* What an answer planned against the head waits for: the newest ticket while changes are pending
+ * (whatever the answer saw of them must be durable before it goes out), else nothing — then the
+ * head is the published version, and the newest ticket may even be LOST. Should a later change
+ * that the answer did not depend on be LOST, the answer becomes a 503 and the client asks again:
+ * never wrong, at worst once more. Under the writer mutex. */
+static uint64_t observed(app_t *a)
+{
+    pthread_mutex_lock(&a->pending_lock);
+    uint64_t t = a->pcount > 0 ? ticket_last_issued(a->ledger) : 0;
+    pthread_mutex_unlock(&a->pending_lock);
+    return t;
+}
+
+/* The head with one pool change applied, as a new version; NULL with r set when it fails. */
+static app_version_t *with_porra_change(app_t *a, const porra_change_t *c, app_result_t *r)
+{
+    porra_db_t *p = porra_db_ref(a->head->porras);
+    if (porra_db_apply(&p, c, r->err, sizeof(r->err)) != 0) {
+        porra_db_release(p);
+        r->status = APP_UNAVAILABLE; /* the plan accepted it: only memory can be missing */
+        return NULL;
+    }
+    app_version_t *v = app_version_new(p, hito_db_ref(a->head->hitos));
+    if (v == NULL)
+        set(r, APP_UNAVAILABLE, "out of memory");
+    return v;
+}
+
+/* Applies and commits a planned pool change; the new head (a reference for the caller), or NULL. */
+static app_version_t *write_porra(app_t *a, const porra_change_t *c, app_result_t *r)
+{
+    char rec[PORRA_CHANGE_MAX];
+    app_version_t *next = with_porra_change(a, c, r);
+    if (next == NULL || commit(a, next, rec, porra_change_encode(c, rec, sizeof(rec)), r) != 0)
+        return NULL;
+    return app_version_ref(next);
+}
+
+/* ---- milestones ---- */
+
+void app_hitos_all(app_t *a, app_result_t *r)
+{
+    size_t len;
+    app_version_t *v = app_acquire(a);
+    answer_in(r, APP_OK, v, hito_all_json(v->hitos, &len), &len);
+}
+
+void app_hitos_list(app_t *a, app_result_t *r)
+{
+    size_t len;
+    app_version_t *v = app_acquire(a);
+    answer_in(r, APP_OK, v, hito_list_json(v->hitos, &len), &len);
+}
+
+void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
+{
+    long i;
+    size_t len;
+    if (hito_index_parse(id, &i) != 0) {
+        const char *digits = id + (id[0] == '-');
+        if (digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits)) /* an integer too large for a long */
+            set(r, APP_NOT_FOUND, "no milestone with index %s", id);
+        else
+            set(r, APP_BAD_PATH, "id: must be an integer");
+        return;
+    }
+    app_version_t *v = app_acquire(a);
+    const char *h = i >= 0 ? hito_json(v->hitos, (size_t)i, &len) : NULL;
+    if (h == NULL) {
+        set(r, APP_NOT_FOUND, "no milestone with index %ld (there are %zu)", i, hito_count(v->hitos));
+        app_version_release(v);
+    } else if (wrap) {
+        jsonw_t w = JSONW_INIT;
+        jsonw_lit(&w, "{\"hito\":");
+        jsonw_raw(&w, h, len);
+        jsonw_raw(&w, "}", 1);
+        app_version_release(v);
+        char *body = jsonw_finish(&w, &len);
+        answer_owned(r, APP_OK, body, len);
+    } else {
+        answer_in(r, APP_OK, v, h, &len);
+    }
+}
+
+void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
+{
+    hito_change_t c;
+    char rec[HITO_CHANGE_MAX];
+    json_t *b = parse_body(body, len, r->err, sizeof(r->err));
+    if (b == NULL) {
+        r->status = APP_BAD_BODY;
+        return;
+    }
+    app_version_t *next = NULL;
+    pthread_mutex_lock(&a->writer);
+    switch (hito_plan_add(a->head->hitos, b, &c, r->err, sizeof(r->err))) {
+    case HITO_INVALID:
+        r->status = APP_BAD_BODY;
+        break;
+    case HITO_EXISTS:
+        r->status = APP_CONFLICT;
+        r->ticket = observed(a);
+        break;
+    case HITO_OK: {
+        hito_db_t *h = hito_db_ref(a->head->hitos);
+        long index = hito_db_apply(&h, &c, r->err, sizeof(r->err));
+        if (index < 0) {
+            hito_db_release(h);
+            r->status = APP_UNAVAILABLE;
+            break;
+        }
+        next = app_version_new(porra_db_ref(a->head->porras), h);
+        if (next == NULL) {
+            set(r, APP_UNAVAILABLE, "out of memory");
+        } else if (commit(a, next, rec, hito_change_encode(&c, rec, sizeof(rec)), r) == 0) {
+            r->index = index;
+            app_version_ref(next);
+        } else {
+            next = NULL;
+        }
+        break;
+    }
+    }
+    pthread_mutex_unlock(&a->writer);
+    json_decref(b);
+    if (next != NULL)
+        answer_in(r, APP_CREATED, next, hito_json(next->hitos, (size_t)r->index, &len), &len);
+}
+
+/* ---- pools ---- */
+
+void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition,
+                      const char *year, app_result_t *r)
+{
+    porra_change_t c;
+    char id[PORRA_ID_MAX + 1];
+    app_version_t *v = NULL;
+    app_status_t st = APP_OK;
+    snprintf(id, sizeof(id), "%s-%s-%s-%s", local, visitante, competition, year);
+    pthread_mutex_lock(&a->writer);
+    switch (porra_plan_create(a->head->porras, local, visitante, competition, year, &c, r->err, sizeof(r->err))) {
+    case PORRA_CREATED:
+        v = write_porra(a, &c, r);
+        st = APP_CREATED;
+        break;
+    case PORRA_OK:
+        /* it may have been created by a write not on disk yet: this 200 waits for that write too */
+        r->ticket = observed(a);
+        v = app_version_ref(a->head);
+        break;
+    default:
+        r->status = APP_BAD_PATH;
+    }
+    pthread_mutex_unlock(&a->writer);
+    if (v != NULL) {
+        size_t len;
+        answer_in(r, st, v, pool_json(porra_find(v->porras, id), &len), &len);
+    }
+}
+
+void app_porra_get(app_t *a, const char *id, app_result_t *r)
+{
+    size_t len;
+    app_version_t *v = app_acquire(a);
+    const porra_t *p = porra_find(v->porras, id);
+    if (p == NULL) {
+        set(r, APP_NOT_FOUND, "no pool with that ID");
+        app_version_release(v);
+        return;
+    }
+    answer_in(r, APP_OK, v, pool_json(p, &len), &len);
+}
+
+void app_porra_delete(app_t *a, const char *id, app_result_t *r)
+{
+    porra_change_t c;
+    pthread_mutex_lock(&a->writer);
+    if (porra_plan_delete(a->head->porras, id, &c) != PORRA_OK) {
+        set(r, APP_NOT_FOUND, "no pool with that ID");
+        r->ticket = observed(a);
+    } else {
+        app_version_t *v = write_porra(a, &c, r);
+        if (v != NULL)
+            r->status = APP_DELETED;
+        app_version_release(v);
+    }
+    pthread_mutex_unlock(&a->writer);
+}
+
+/* PUT of a score (a bet when quien is given, else the result), checked in the API's order. */
+static void put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len, app_result_t *r)
+{
+    char berr[256];
+    int gl = 0, gv = 0;
+    porra_change_t c;
+    if (quien != NULL && !porra_segment_ok(quien, 1, berr, sizeof(berr))) {
+        set(r, APP_BAD_PATH, "quien: %s", berr);
+        return;
+    }
+    json_t *b = parse_body(body, len, berr, sizeof(berr));
+    int body_ok = b != NULL && porra_score_parse(b, &gl, &gv, berr, sizeof(berr)) == 0;
+    json_decref(b);
+    app_version_t *v = NULL;
+    porra_status_t st = PORRA_NOT_FOUND;
+    pthread_mutex_lock(&a->writer);
+    if (porra_find(a->head->porras, id) == NULL) {
+        set(r, APP_NOT_FOUND, "no pool with that ID");
+        r->ticket = observed(a);
+    } else if (!body_ok) {
+        set(r, APP_BAD_BODY, "%s", berr);
+        r->ticket = observed(a); /* the pool it found may exist in pending changes alone */
+    } else {
+        st = quien != NULL ? porra_plan_bet(a->head->porras, id, quien, gl, gv, &c, r->err, sizeof(r->err))
+                           : porra_plan_result(a->head->porras, id, gl, gv, &c, r->err, sizeof(r->err));
+        if (st == PORRA_CLOSED || st == PORRA_INVALID) {
+            if (st == PORRA_CLOSED)
+                set(r, APP_CONFLICT, "betting is closed: the result is set");
+            else
+                r->status = APP_BAD_BODY;
+            r->ticket = observed(a);
+        } else {
+            v = write_porra(a, &c, r);
+        }
+    }
+    pthread_mutex_unlock(&a->writer);
+    if (v == NULL)
+        return;
+    if (quien == NULL) {
+        answer_in(r, APP_OK, v, pool_json(porra_find(v->porras, id), &len), &len);
+        return;
+    }
+    app_version_release(v); /* a bet answers with itself: a pool may hold thousands */
+    jsonw_t w = JSONW_INIT;
+    jsonw_lit(&w, "{\"ID\":");
+    jsonw_str(&w, id, strlen(id));
+    jsonw_lit(&w, ",\"quien\":");
+    jsonw_str(&w, quien, strlen(quien));
+    jsonw_lit(&w, ",\"local\":");
+    jsonw_int(&w, gl);
+    jsonw_lit(&w, ",\"visitante\":");
+    jsonw_int(&w, gv);
+    jsonw_raw(&w, "}", 1);
+    char *out = jsonw_finish(&w, &len);
+    answer_owned(r, st == PORRA_CREATED ? APP_CREATED : APP_OK, out, len);
+}
+
+void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, app_result_t *r)
+{
+    put_score(a, id, quien, body, len, r);
+}
+
+void app_porra_result(app_t *a, const char *id, const char *body, size_t len, app_result_t *r)
+{
+    put_score(a, id, NULL, body, len, r);
+}
+
+void app_porra_winners(app_t *a, const char *id, app_result_t *r)
+{
+    char *out;
+    size_t len;
+    app_version_t *v = app_acquire(a);
+    const porra_t *p = porra_find(v->porras, id);
+    if (p == NULL)
+        set(r, APP_NOT_FOUND, "no pool with that ID");
+    else if (porra_winners_json(p, &out, &len) == PORRA_NO_RESULT)
+        set(r, APP_CONFLICT, "no result yet: set it with PUT /porras/{ID}/resultado");
+    else
+        answer_owned(r, APP_OK, out, len);
+    app_version_release(v);
+}
