@@ -22,7 +22,8 @@
 
 #include "pmap/pmap.h"
 
-#define PORRA_SEGMENT_MAX 64 /* bytes */
+#define PORRA_SEGMENT_CHARS 64                     /* characters (code points) */
+#define PORRA_SEGMENT_MAX (4 * PORRA_SEGMENT_CHARS) /* bytes: UTF-8 takes at most 4 a character */
 #define PORRA_GOALS_MAX 99
 #define PORRA_ID_MAX (4 * PORRA_SEGMENT_MAX + 3)
 
@@ -38,8 +39,8 @@ typedef enum {
     PORRA_NO_RESULT  /* no result yet, so no winners: 409 */
 } porra_status_t;
 
-/* 1 when s (already percent-decoded) is 1-64 bytes, each an ASCII letter or digit, '_', '.', or
- * part of a valid non-ASCII UTF-8 sequence (no overlongs, surrogates, > U+10FFFF or truncated
+/* 1 when s (already percent-decoded) is 1-64 characters, each an ASCII letter or digit, '_', '.',
+ * or a valid non-ASCII UTF-8 sequence (no overlongs, surrogates, > U+10FFFF or truncated
  * sequences), not only dots; '-' only with allow_dash. 0 otherwise, with the rule in err (without
  * a field name: callers prefix it). NULL s gives 0. */
 int porra_segment_ok(const char *s, int allow_dash, char *err, size_t errlen);

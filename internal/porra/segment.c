@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SEG_RULE "must be 1-64 letters, digits, '_', '.' or UTF-8 letters, not only dots"
-#define SEG_RULE_DASH "must be 1-64 letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
+#define SEG_RULE "must be 1-64 characters: letters, digits, '_', '.' or UTF-8 letters, not only dots"
+#define SEG_RULE_DASH "must be 1-64 characters: letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
 
 /* Length of the valid multi-byte UTF-8 sequence at s, or 0. s is NUL-terminated, and NUL is
  * never a continuation byte, so a truncated sequence stops before reading past the end. */
@@ -31,13 +31,15 @@ static size_t utf8_seq(const unsigned char *s)
 
 int porra_segment_ok(const char *s, int allow_dash, char *err, size_t errlen)
 {
-    size_t len = s ? strnlen(s, PORRA_SEGMENT_MAX + 1) : 0, n;
+    /* characters, not bytes: the rule JSON Schema's maxLength states (README, HTTP API) */
+    size_t len = s ? strnlen(s, PORRA_SEGMENT_MAX + 1) : 0, n, chars = 0;
     int only_dots = 1, ok = len >= 1 && len <= PORRA_SEGMENT_MAX;
-    for (size_t i = 0; ok && i < len; i += n) {
+    for (size_t i = 0; ok && i < len; i += n, chars++) {
         unsigned char c = (unsigned char)s[i];
         n = c >= 0x80 ? utf8_seq((const unsigned char *)s + i) : 1;
-        ok = n > 0 && (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '_' || c == '.' || (c == '-' && allow_dash));
+        ok = n > 0 && chars < PORRA_SEGMENT_CHARS &&
+             (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || (c == '-' && allow_dash));
         only_dots &= c == '.';
     }
     if (ok && !only_dots)

@@ -373,7 +373,7 @@ def diff_answers(got, want):
 # ---- build ---------------------------------------------------------------------------------------
 
 SEG64 = {k: k * 64 for k in "LVCY"}
-BIG_ID = "-".join(SEG64[k] for k in "LVCY")  # 259 bytes: the longest ID
+BIG_ID = "-".join(SEG64[k] for k in "LVCY")  # 259 bytes: the longest all-ASCII ID
 BIG_PATH = "/porra/" + "/".join(SEG64[k] for k in "LVCY")
 
 

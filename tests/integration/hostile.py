@@ -204,13 +204,13 @@ def pct_decode(raw):
 
 
 def seg_ok(b, dash):
-    """README, HTTP API: 1-64 bytes, ASCII letters/digits, '_', '.', valid non-ASCII UTF-8, not only dots;
-    '-' only in {quien}."""
-    if not 1 <= len(b) <= 64:
-        return False
+    """README, HTTP API: 1-64 characters, ASCII letters/digits, '_', '.', valid non-ASCII UTF-8, not only
+    dots; '-' only in {quien}."""
     try:
         s = b.decode("utf-8")
     except UnicodeDecodeError:
+        return False
+    if not 1 <= len(s) <= 64:
         return False
     for ch in s:
         if ord(ch) >= 0x80 or ch.isascii() and ch.isalnum() or ch in "_." or dash and ch == "-":

@@ -121,25 +121,27 @@ SCORE21='{"local":2,"visitante":1}'
   assert_json_ok 201
   run jq -r .ID <<<"$BODY"
   assert_output "😀-Köln-a_b.c-.1"
-  # 64 bytes is the limit: 64 ASCII, and 32 two-byte characters
-  local a64 n32
+  # 64 characters is the limit, whatever their size: 64 ASCII, 64 two-byte, 64 four-byte ones
+  local a64 n64 e64
   a64=$(printf 'a%.0s' {1..64})
-  n32=$(printf '%%C3%%B1%.0s' {1..32})
-  put "/porra/$a64/$n32/c/2024"
+  n64=$(printf '%%C3%%B1%.0s' {1..64})
+  e64=$(printf '%%F0%%9F%%98%%80%.0s' {1..64})
+  put "/porra/$a64/$n64/$e64/2024"
   assert_json_ok 201
-  run jq -r '[(.local | utf8bytelength), (.visitante | utf8bytelength)] | @csv' <<<"$BODY"
-  assert_output 64,64
+  run jq -r '[.local, .visitante, .competition] | map("\(length):\(utf8bytelength)") | @csv' <<<"$BODY"
+  assert_output '"64:64","64:128","64:256"'
 }
 
 @test "a bad segment in PUT /porra: 400 naming the segment" {
-  local a65 n33 before
+  local a65 n65 e65 before
   fetch /porras
   before=$(jq length <<<"$BODY")
   a65=$(printf 'a%.0s' {1..65})
-  n33=$(printf '%%C3%%B1%.0s' {1..33})
+  n65=$(printf '%%C3%%B1%.0s' {1..65})
+  e65=$(printf '%%F0%%9F%%98%%80%.0s' {1..65})
   # bad segment value | any three good ones around it
   local bad=(
-    'a-b' '%2D' '-' '.' '..' '...' "$a65" "$n33" '%C3' '%C3%28' '%C0%AF' '%ED%A0%80' '%F4%90%80%80'
+    'a-b' '%2D' '-' '.' '..' '...' "$a65" "$n65" "$e65" '%C3' '%C3%28' '%C0%AF' '%ED%A0%80' '%F4%90%80%80'
     '%FF' 'a%20b' '%20' 'a!b' 'a%2Fb' 'a+b' "a'b" 'a%22b' 'a%5Cb' 'a%0Ab'
   )
   # each value in one position, the positions taken in turn
@@ -577,15 +579,15 @@ byte_order() { jq -r '.[].ID' | LC_ALL=C sort | jq -R -s -c 'split("\n") | map(s
 
 @test "pages of GET /porras?limit=N: every pool exactly once, in ID byte order (non-ASCII IDs too); a Link until the last page, followed verbatim" {
   own_server
-  local a64 e16 p
+  local a64 e64 p
   a64=$(printf 'a%.0s' {1..64})
-  e16=$(printf '%%F0%%9F%%98%%80%.0s' {1..16}) # 64 bytes of 4-byte UTF-8
+  e64=$(printf '%%F0%%9F%%98%%80%.0s' {1..64}) # 64 characters of 4-byte UTF-8
   # 27 pools, created out of order: case, digits, '_', '.', prefixes, 2-, 3- and 4-byte UTF-8,
-  # the longest IDs (259 bytes; 771 characters in a Link, percent-encoded)
+  # the longest IDs (1027 bytes; 3075 characters in a Link, percent-encoded)
   for p in z/b/c/d a/b/c/10 a/b/c/2 a/b/c/1 a/b/c/d a0/b/c/d a.x/b/c/d A/b/c/d B/b/c/d Z/z/z/z _/b/c/d \
     .5/b/c/d 0/b/c/d 9/b/c/d Espa%C3%B1a/Italia/Eurocopa/2012 Espa%C3%B1ol/b/c/d Espana/b/c/d \
     K%C3%B6ln/b/c/d %CE%A9/b/c/d %C3%B1/b/c/d %F0%9F%98%80/b/c/d %EF%BD%9A/b/c/d zz/b/c/d \
-    x/%C3%B1/c/d x/n/c/d "$a64/$a64/$a64/$a64" "$e16/$e16/$e16/$e16"; do
+    x/%C3%B1/c/d x/n/c/d "$a64/$a64/$a64/$a64" "$e64/$e64/$e64/$e64"; do
     echo "PUT /porra/$p"
   done >"$BATS_TEST_TMPDIR/w"
   writes "$BATS_TEST_TMPDIR/w"
@@ -598,7 +600,7 @@ byte_order() { jq -r '.[].ID' | LC_ALL=C sort | jq -R -s -c 'split("\n") | map(s
   sorted=$(jq -c 'sort_by(.ID)' <<<"$full")
   assert_equal "$(jq -c '[.[].ID]' <<<"$sorted")" "$want"
   assert_equal "$(jq -r '.[0].ID, .[-2].ID' <<<"$sorted" | tr '\n' ' ')" ".5-b-c-d 😀-b-c-d "
-  assert_equal "$(jq -r '.[-1].ID | utf8bytelength' <<<"$sorted")" 259
+  assert_equal "$(jq -r '.[-1].ID | utf8bytelength' <<<"$sorted")" 1027
 
   local limit
   for limit in 1 2 7 13 26 27 28 1000; do

@@ -14,8 +14,8 @@
 static char err[512];
 
 /* The segment rule's words, with and without the dash. */
-#define RULE "must be 1-64 letters, digits, '_', '.' or UTF-8 letters, not only dots"
-#define RULE_DASH "must be 1-64 letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
+#define RULE "must be 1-64 characters: letters, digits, '_', '.' or UTF-8 letters, not only dots"
+#define RULE_DASH "must be 1-64 characters: letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
 #define GOALS "must be an integer from 0 to 99"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -249,13 +249,15 @@ static void test_segment_table(void)
                                        "Málaga", "日本", "\xf0\x9f\x98\x80", "\xef\xbf\xbf", ".a",
                                        "\xf4\x8f\xbf\xbf", "_", "a..", "\xc2\x80", "\xe0\xa0\x80",
                                        "\xf0\x90\x80\x80", "\xed\x9f\xbf", "\xee\x80\x80"};
-    char max[65], over[66], max_utf8[65], over_utf8[67];
+    /* the limit counts characters, whatever their UTF-8 length: 64 of them, 65 is one too many */
+    char max[65], over[66], max_utf8[129], over_utf8[131], max_emoji[257], over_emoji[261];
     memset(max, 'a', 64), max[64] = '\0';
     memset(over, 'a', 65), over[65] = '\0';
-    for (int i = 0; i < 64; i += 2) /* 32 × "ñ": 64 bytes */
-        max_utf8[i] = '\xc3', max_utf8[i + 1] = '\xb1';
-    max_utf8[64] = '\0';
-    memcpy(over_utf8, max_utf8, 64), memcpy(over_utf8 + 64, "\xc3\xb1", 3);
+    for (int i = 0; i < 64; i++) /* 64 × "ñ": 128 bytes; 64 × U+1F600: 256 bytes */
+        memcpy(max_utf8 + 2 * i, "\xc3\xb1", 2), memcpy(max_emoji + 4 * i, "\xf0\x9f\x98\x80", 4);
+    max_utf8[128] = '\0', max_emoji[256] = '\0';
+    memcpy(over_utf8, max_utf8, 128), memcpy(over_utf8 + 128, "\xc3\xb1", 3);
+    memcpy(over_emoji, max_emoji, 256), memcpy(over_emoji + 256, "\xf0\x9f\x98\x80", 5);
     static const char *const bad[] = {"", ".", "..", "...", "a b", "a/b", "a%2Fb", "a%b", "a+b",
                                       "\xc3", "a\xc3", "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf",
                                       "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
@@ -270,6 +272,8 @@ static void test_segment_table(void)
             }
     EXPECT_INT(porra_segment_ok(max, 0, err, sizeof(err)), 1);
     EXPECT_INT(porra_segment_ok(max_utf8, 0, err, sizeof(err)), 1);
+    EXPECT_INT(porra_segment_ok(max_emoji, 1, err, sizeof(err)), 1);
+    EXPECT_INT(porra_segment_ok(over_emoji, 0, err, sizeof(err)), 0);
     err[0] = '\0';
     EXPECT_INT(porra_segment_ok(over, 0, err, sizeof(err)), 0);
     EXPECT_STR(err, RULE);
@@ -293,9 +297,11 @@ static void test_segment_table(void)
 
 static void test_id_ok(void)
 {
-    char seg64[65], seg65[66], id[300];
-    memset(seg64, 'x', 64), seg64[64] = '\0';
-    memset(seg65, 'x', 65), seg65[65] = '\0';
+    char seg64[257], seg65[261], id[PORRA_ID_MAX + 8];
+    for (int i = 0; i < 65; i++) /* 64 and 65 characters of 4 bytes: the longest segment is 256 bytes */
+        memcpy(seg65 + 4 * i, "\xf0\x9f\x98\x80", 4);
+    seg65[260] = '\0';
+    memcpy(seg64, seg65, 256), seg64[256] = '\0';
     static const char *const good[] = {"A-B-C-D", "Granada-Betis-Liga-2017", "Málaga-Barça-Copa-2018",
                                        "日本-a.b-_-2017", ".a-b.-c_-1"};
     static const char *const bad[] = {"",         "A",         "A-B-C",       "A-B-C-D-E",     "A--C-D",
@@ -313,7 +319,7 @@ static void test_id_ok(void)
             printf("# ID \"%s\" accepted\n", bad[i]);
         }
     EXPECT_INT(porra_id_ok(NULL), 0);
-    /* 64 bytes in any segment is fine, 65 is not, wherever it is. */
+    /* 64 characters in any segment is fine, 65 is not, wherever it is. */
     for (int k = 0; k < 4; k++) {
         const char *segs[4] = {"a", "b", "c", "d"};
         segs[k] = seg64;
@@ -607,8 +613,10 @@ static void round_trip(const porra_change_t *c)
 
 static void test_change_round_trip(void)
 {
-    char s64[65], id[PORRA_ID_MAX + 1];
-    memset(s64, 'z', 64), s64[64] = '\0';
+    char s64[PORRA_SEGMENT_MAX + 1], id[PORRA_ID_MAX + 1]; /* the longest: 64 four-byte characters */
+    for (int i = 0; i < PORRA_SEGMENT_CHARS; i++)
+        memcpy(s64 + 4 * i, "\xf0\x9f\x98\x80", 4);
+    s64[PORRA_SEGMENT_MAX] = '\0';
     snprintf(id, sizeof(id), "%s-%s-%s-%s", s64, s64, s64, s64);
     porra_change_t cases[] = {
         {.op = PORRA_OP_CREATE, .seg = {"Málaga", "Barça", "Copa", "2018"}},
@@ -623,7 +631,7 @@ static void test_change_round_trip(void)
         round_trip(&cases[i]);
     /* The largest one fits PORRA_CHANGE_MAX. */
     char rec[PORRA_CHANGE_MAX];
-    EXPECT_INT(porra_change_encode(&cases[4], rec, sizeof(rec)), 1 + sizeof(id) + 65 + 2);
+    EXPECT_INT(porra_change_encode(&cases[4], rec, sizeof(rec)), 1 + sizeof(id) + sizeof(s64) + 2);
 
     /* BETS records are porra_dump's; NULL strings and unknown ops make no record. */
     porra_change_t none[] = {
@@ -1408,9 +1416,9 @@ static void test_versions_random(void)
 /* Bettor i of the big pool: 64 bytes, UTF-8 or not. */
 static const char *long_name(int i)
 {
-    static char name[PORRA_SEGMENT_MAX + 1];
+    static char name[65];
     int n = snprintf(name, sizeof(name), "%05d-", i);
-    while (n < PORRA_SEGMENT_MAX) {
+    while (n < 64) {
         if (i % 2)
             name[n++] = '\xc3', name[n++] = '\xb1';
         else
