@@ -18,7 +18,7 @@ CMD   := $(patsubst %.c,build/obj/%.o,$(wildcard cmd/porrio/*.c))
 BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
 
-.PHONY: all static deps run start stop test unit clean image up down bench
+.PHONY: all static deps run start stop test unit clean image up down bench lint-openapi
 .SECONDARY: # keep the objects of the unit tests: `make test` must end with its count line
 all static: $(BINS)
 
@@ -101,3 +101,7 @@ clean:
 	rm -rf build/obj build/tests build/libporrio.a $(BINS)
 
 -include $(OBJ:.o=.d) $(wildcard build/obj/tests/unit/*.d) $(CMD:.o=.d)
+
+lint-openapi:
+	@tools/test-deps.sh
+	@tests/node/openapi-lint.sh

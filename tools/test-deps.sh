@@ -27,3 +27,15 @@ if [ ! -x "$ETCD_CACHE/usr/bin/etcd" ] || [ ! -x "$ETCD_CACHE/usr/bin/etcdctl" ]
   for d in "$tmp"/*.deb; do $SUDO dpkg-deb -x "$d" "$ETCD_CACHE"; done
   rm -rf "$tmp"
 fi
+
+# The tools from npm (tests/node/package-lock.json): installed again only when the lock changed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm >&2
+fi
+NODE_DIR=$(dirname "$0")/../tests/node
+sum=$(sha256sum "$NODE_DIR/package-lock.json" | cut -c1-64)
+if [ "$(cat "$NODE_DIR/node_modules/.porrio-lock" 2>/dev/null)" != "$sum" ]; then
+  (cd "$NODE_DIR" && npm ci --cache "${PORRIO_NPM_CACHE:-/var/cache/porrio/npm}" --no-audit --no-fund \
+    --loglevel=error >&2)
+  echo "$sum" >"$NODE_DIR/node_modules/.porrio-lock"
+fi

@@ -309,14 +309,24 @@ status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; 
 
 # http_fetch URL [CURL_ARGS...]: one request (at most 5 s) with CURL_ARGS: the status into
 # $STATUS, the headers into $HDRS (CRs removed), the body into $BODY and its size in bytes into
-# $BODY_SIZE. Fails when curl gets no answer.
+# $BODY_SIZE. Fails when curl gets no answer. With $PORRIO_CONFORMANCE_DIR set (tests/run sets it),
+# the answer is also kept there for tests/node/conformance.mjs to check against the OpenAPI document.
 http_fetch() {
-  local url=$1 out="$BATS_TEST_TMPDIR/fetch"
+  local url=$1 out="$BATS_TEST_TMPDIR/fetch" w
   shift
-  STATUS=$(curl -s --max-time 5 -D "$out.h" -o "$out.b" -w '%{http_code}' "$@" "$url")
+  w=$(curl -s --max-time 5 -D "$out.h" -o "$out.b" -w '%{http_code} %{method}' "$@" "$url")
+  STATUS=${w%% *}
   HDRS=$(tr -d '\r' <"$out.h")
   BODY=$(cat "$out.b")
   BODY_SIZE=$(stat -c %s "$out.b")
+  [ -z "${PORRIO_CONFORMANCE_DIR:-}" ] || _conformance_keep "${w#* }" "$url" "$out"
+}
+
+# _conformance_keep METHOD URL FILES: copies FILES.h and FILES.b into a new record directory.
+_conformance_keep() {
+  local d
+  d=$(mktemp -d "$PORRIO_CONFORMANCE_DIR/r.XXXXXXXX") || return 0
+  cp "$3.h" "$d/h" && cp "$3.b" "$d/b" && printf '%s %s %s\n' "$1" "$2" "$STATUS" >"$d/meta"
 }
 
 # header NAME: the value of response header NAME (case-insensitive) in $HDRS.

@@ -16,11 +16,10 @@ metric() { # metric NAME: the value of the sample line starting with NAME (label
 }
 
 @test "GET /metrics answers Prometheus text with HELP and TYPE for each family" {
-  run curl -s --max-time 5 -D "$BATS_TEST_TMPDIR/h" "$PORRIO_URL/metrics"
-  assert_success
-  run grep -i '^content-type: text/plain; version=0.0.4' "$BATS_TEST_TMPDIR/h"
-  assert_success
-  curl -s --max-time 5 "$PORRIO_URL/metrics" >"$BATS_TEST_TMPDIR/m"
+  http_fetch "$PORRIO_URL/metrics"
+  assert_status 200
+  assert_equal "$(header Content-Type)" "text/plain; version=0.0.4; charset=utf-8"
+  printf '%s\n' "$BODY" >"$BATS_TEST_TMPDIR/m"
   # every sample's family has a TYPE line before it
   run awk '/^# TYPE/ {t[$3] = 1; next} /^#/ {next} {name = $1; sub(/[{].*/, "", name); base = name;
              sub(/_(bucket|sum|count)$/, "", base); if (!(name in t) && !(base in t)) {print "untyped " name; bad = 1}}

@@ -83,6 +83,13 @@ assert_new_request_id() {
   assert_success
 }
 
+@test "GET /openapi.json: the repository's document, byte for byte, as JSON" {
+  http_fetch "$PORRIO_URL/openapi.json"
+  assert_status 200
+  assert_equal "$(header Content-Type)" "application/json; charset=utf-8"
+  cmp -s "$BATS_TEST_TMPDIR/fetch.b" "$REPO_ROOT/internal/api/openapi.json" || fail "the served document differs from internal/api/openapi.json"
+}
+
 @test "unknown path: 404 JSON error (GET, HEAD, POST)" {
   http_fetch "$PORRIO_URL/no/such/thing"
   assert_json_error 404
