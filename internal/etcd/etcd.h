@@ -13,6 +13,7 @@
 #define PORRIO_ETCD_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -93,7 +94,8 @@ typedef struct {
     void *ctx;
 } etcd_watch_cb_t;
 
-/* Follows every key under prefix until *stop becomes non-zero (checked at least every 200 ms),
+/* Follows every key under prefix until *stop becomes non-zero (checked at least every 200 ms;
+ * an atomic, because another thread sets it while this one reads it),
  * then returns 0. With start_revision 0 it first reads the prefix (on_resync) and watches from
  * the revision after that read; otherwise it watches from start_revision. On any failure
  * (connect, reset, end of stream, an error or cancel from etcd) it retries on the next
@@ -102,7 +104,7 @@ typedef struct {
  * repeated; after a compaction it reads the prefix again (on_resync) and goes on from there.
  * A silent peer is detected by TCP keepalive. Returns -1 only for invalid arguments. */
 int etcd_watch_run(etcd_t *e, const char *prefix, int64_t start_revision,
-                   const etcd_watch_cb_t *cb, volatile int *stop);
+                   const etcd_watch_cb_t *cb, atomic_int *stop);
 
 /* ---- base64 (standard alphabet, with padding) ---- */
 
@@ -197,13 +199,14 @@ void etcd_stream_free(etcd_stream_t *s);
 /* Milliseconds of CLOCK_MONOTONIC: the clock of every deadline below. */
 int64_t etcd_clock_ms(void);
 
-/* 1 when cancel is not NULL and *cancel is non-zero, else 0. */
-int etcd_canceled(const volatile int *cancel);
+/* 1 when cancel is not NULL and *cancel is non-zero, else 0. Every cancel flag below is an
+ * atomic_int: it is set by another thread than the one that reads it. */
+int etcd_canceled(const atomic_int *cancel);
 
 /* Waits until fd is ready for events (poll's POLLIN, POLLOUT...), checking cancel (NULL for
  * none) at least every 200 ms. 1 when fd is ready (or has an error for the next call to
  * report), 0 when deadline passed, -2 when canceled, -1 on a poll error (errno set). */
-int etcd_wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel);
+int etcd_wait_fd(int fd, short events, int64_t deadline, const atomic_int *cancel);
 
 /* The module's way to fail with a message: formats fmt and its arguments into err (cut to
  * errlen bytes, NUL-terminated) as snprintf would; does nothing when err is NULL or errlen 0. */
@@ -216,7 +219,7 @@ void etcd_seterr(char *err, size_t errlen, const char *fmt, ...);
  * a slow DNS cannot outlast the deadline), then each of its addresses tried in order, all before
  * deadline; TCP keepalive is on. cancel as in etcd_http_open. The fd, which the caller closes,
  * or -1 with err. */
-int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const volatile int *cancel,
+int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const atomic_int *cancel,
                  char *err, size_t errlen);
 
 /* One POST exchange; fields are private except status. */
@@ -237,7 +240,7 @@ typedef struct {
  * 0 with h ready for etcd_http_read whatever the status; -1 with err (the reason, without the
  * endpoint's name), h closed. */
 int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const volatile int *cancel, etcd_http_t *h, char *err,
+                   int64_t deadline, const atomic_int *cancel, etcd_http_t *h, char *err,
                    size_t errlen);
 
 /* Reads the next body bytes of h (de-chunked) into out, waiting until deadline at most.
@@ -245,7 +248,7 @@ int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body
  * or *cancel became non-zero first (h stays usable); -1 with err on a connection error, a
  * connection closed before the body's end, or malformed chunks. */
 ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
-                       const volatile int *cancel, char *err, size_t errlen);
+                       const atomic_int *cancel, char *err, size_t errlen);
 
 /* Closes h's connection (harmless twice). */
 void etcd_http_close(etcd_http_t *h);
@@ -258,7 +261,7 @@ void etcd_answer_error(const char *body, size_t len, char *out, size_t cap);
  * deadline. 0 for a 2xx answer, *resp its malloc'd NUL-terminated body and *resp_len its length;
  * -1 with err otherwise, a non-2xx answer giving "HTTP <status>: <etcd's message>". */
 int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const volatile int *cancel, char **resp, size_t *resp_len,
+                   int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
                    char *err, size_t errlen);
 
 #endif

@@ -15,7 +15,7 @@
 #define BODY_MAX (64u << 20)
 #define SCHEME "http://"
 
-static int send_all(int fd, const char *p, size_t n, int64_t deadline, const volatile int *cancel,
+static int send_all(int fd, const char *p, size_t n, int64_t deadline, const atomic_int *cancel,
                     char *err, size_t errlen)
 {
     while (n > 0) {
@@ -40,7 +40,7 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline, const vol
 
 /* Receives once into buf after waiting for data: > 0 bytes, 0 at EOF, ETCD_HTTP_AGAIN, -1. */
 static ssize_t recv_some(int fd, char *buf, size_t cap, int64_t deadline,
-                         const volatile int *cancel, char *err, size_t errlen)
+                         const atomic_int *cancel, char *err, size_t errlen)
 {
     for (;;) {
         int w = etcd_wait_fd(fd, POLLIN, deadline, cancel);
@@ -113,7 +113,7 @@ static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
 }
 
 /* Reads until the end of the head ("\r\n\r\n"), skipping 1xx interim answers. */
-static int read_head(etcd_http_t *h, int64_t deadline, const volatile int *cancel, char *err,
+static int read_head(etcd_http_t *h, int64_t deadline, const atomic_int *cancel, char *err,
                      size_t errlen)
 {
     size_t len = 0;
@@ -152,7 +152,7 @@ static int read_head(etcd_http_t *h, int64_t deadline, const volatile int *cance
 }
 
 int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const volatile int *cancel, etcd_http_t *h, char *err,
+                   int64_t deadline, const atomic_int *cancel, etcd_http_t *h, char *err,
                    size_t errlen)
 {
     h->fd = -1;
@@ -187,7 +187,7 @@ int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body
 }
 
 ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
-                       const volatile int *cancel, char *err, size_t errlen)
+                       const atomic_int *cancel, char *err, size_t errlen)
 {
     while (!h->done && cap > 0) {
         size_t n = h->len - h->off;
@@ -261,7 +261,7 @@ void etcd_answer_error(const char *body, size_t len, char *out, size_t cap)
 }
 
 int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const volatile int *cancel, char **resp, size_t *resp_len,
+                   int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
                    char *err, size_t errlen)
 {
     etcd_http_t *h = malloc(sizeof *h);

@@ -84,12 +84,12 @@ int64_t etcd_clock_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int etcd_canceled(const volatile int *cancel)
+int etcd_canceled(const atomic_int *cancel)
 {
     return cancel && *cancel;
 }
 
-int etcd_wait_fd(int fd, short events, int64_t deadline, const volatile int *cancel)
+int etcd_wait_fd(int fd, short events, int64_t deadline, const atomic_int *cancel)
 {
     for (;;) {
         if (etcd_canceled(cancel))
@@ -159,7 +159,7 @@ static void *lookup_main(void *arg)
     return NULL;
 }
 
-static int resolve(const endpoint_t *ep, int64_t deadline, const volatile int *cancel,
+static int resolve(const endpoint_t *ep, int64_t deadline, const atomic_int *cancel,
                    struct addrinfo **out, char *err, size_t errlen)
 {
     char port[8];
@@ -229,7 +229,7 @@ static void tune(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
-static int connect_ep(const endpoint_t *ep, int64_t deadline, const volatile int *cancel,
+static int connect_ep(const endpoint_t *ep, int64_t deadline, const atomic_int *cancel,
                       char *err, size_t errlen)
 {
     struct addrinfo *res;
@@ -274,7 +274,7 @@ static int connect_ep(const endpoint_t *ep, int64_t deadline, const volatile int
         tune(fd);
     return fd;
 }
-int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const volatile int *cancel,
+int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const atomic_int *cancel,
                  char *err, size_t errlen)
 {
     if (i >= e->n) {

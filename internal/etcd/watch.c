@@ -16,7 +16,7 @@ typedef struct {
     etcd_t *e;
     const char *prefix;
     const etcd_watch_cb_t *cb;
-    volatile int *stop;
+    atomic_int *stop;
     int64_t next;  /* revision the next watch starts from; 0: read the prefix first */
     size_t ep;     /* endpoint in use */
     int connected; /* last state reported: -1 none yet, 0 lost, 1 watching */
@@ -183,7 +183,7 @@ static void pause_ms(watch_t *w, int ms)
 }
 
 int etcd_watch_run(etcd_t *e, const char *prefix, int64_t start_revision,
-                   const etcd_watch_cb_t *cb, volatile int *stop)
+                   const etcd_watch_cb_t *cb, atomic_int *stop)
 {
     if (!e || !cb || !stop)
         return -1;

@@ -9,7 +9,7 @@
 struct reload {
     reload_opts_t o;
     pthread_t tid;
-    volatile int stop;
+    atomic_int stop;
     int ever_connected; /* a lost watch is worth a warning only once it has worked */
 };
 

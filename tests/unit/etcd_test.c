@@ -473,7 +473,7 @@ struct fake {
     int lfd, port;
     serve_fn serve;
     pthread_t th;
-    volatile int stop;
+    atomic_int stop;
     pthread_mutex_t mu;
     int nreq;
     char path[FAKE_MAX][64], body[FAKE_MAX][512];
@@ -847,7 +847,7 @@ typedef struct {
     char resync_keys[4][64];
     etcd_t *e;
     int64_t start;
-    volatile int stop;
+    atomic_int stop;
     int rc;
     pthread_t th;
 } wctx_t;
