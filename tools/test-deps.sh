@@ -7,7 +7,7 @@ set -eu
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 need=
-for p in bats bats-assert bats-support curl jq procps iproute2 python3 systemd; do
+for p in bats bats-assert bats-support curl jq procps iproute2 python3 systemd strace; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
