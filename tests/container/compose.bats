@@ -51,6 +51,41 @@ teardown_file() {
   refute_output --partial '"uri":"/status?after"'
 }
 
+@test "every container: read-only root, no capabilities, no-new-privileges, pids and memory limits" {
+  cd "$REPO"
+  local svc id
+  for svc in etcd config porrio; do
+    id=$(compose ps -a -q "$svc")
+    [ -n "$id" ] || fail "no container for $svc"
+    run docker inspect -f '{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.HostConfig.PidsLimit}} {{.HostConfig.Memory}}' "$id"
+    assert_success
+    [[ $output =~ ^true\ \[\"ALL\"\]\ \[\"no-new-privileges:true\"\]\ [1-9][0-9]*\ [1-9][0-9]*$ ]] || fail "$svc: $output"
+  done
+  run docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$(compose ps -q porrio)"
+  assert_output unless-stopped
+  run docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$(compose ps -q etcd)"
+  assert_output unless-stopped
+}
+
+@test "porrio killed inside its container (a crash): docker starts it again and it serves" {
+  cd "$REPO"
+  local id pid i
+  id=$(compose ps -q porrio)
+  curl -s -o /dev/null -X PUT "http://127.0.0.1:$PORT/porra/crash/b/c/2024"
+  pid=$(docker inspect -f '{{.State.Pid}}' "$id")
+  [ "$pid" -gt 1 ]
+  kill -KILL "$pid" # not `docker kill`: docker treats that as a manual stop and does not restart
+  for i in $(seq 100); do
+    [ "$(docker inspect -f '{{.RestartCount}}' "$id")" -ge 1 ] && break
+    sleep 0.2
+  done
+  run docker inspect -f '{{.RestartCount}} {{.State.Status}}' "$id"
+  [[ $output =~ ^[1-9][0-9]*\ running$ ]] || fail "not restarted: $output"
+  wait_http "http://127.0.0.1:$PORT/health/ready" 30
+  run curl -s "http://127.0.0.1:$PORT/porras/crash-b-c-2024"
+  assert_output --partial '"ID":"crash-b-c-2024"'
+}
+
 @test "compose down -v leaves nothing behind" {
   cd "$REPO"
   compose down -v >/dev/null 2>&1
