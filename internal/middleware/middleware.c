@@ -139,12 +139,45 @@ static h2o_ostream_t **gzip_setup(h2o_req_t *req, h2o_ostream_t **slot)
 typedef struct {
     h2o_filter_t super;
     const size_t *max_body;
+    cors_t *cors;
 } filter_t;
+
+/* CORS (README, HTTP conventions): when CORS_ORIGINS is set every answer varies by Origin; one
+ * to an allowed origin says so, and either exposes the headers a client reads or, for a
+ * preflight (the server answered its OPTIONS with 204 and Allow), allows the path's methods and
+ * the request headers the API uses. */
+static void add_cors(h2o_req_t *req, cors_t *cors)
+{
+    if (!cors_enabled(cors))
+        return;
+    reply_vary(req, "Origin");
+    h2o_iovec_t origin = header_value(&req->headers, H2O_STRLIT("origin"));
+    if (origin.base == NULL || !cors_allows(cors, origin.base, origin.len))
+        return;
+    h2o_headers_t *h = &req->res.headers;
+    h2o_add_header(&req->pool, h, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, "Access-Control-Allow-Origin", origin.base,
+                   origin.len);
+    int preflight = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")) && req->res.status == 204 &&
+                    header_value(&req->headers, H2O_STRLIT("access-control-request-method")).base != NULL;
+    if (!preflight) {
+        h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-expose-headers"), 0,
+                              "Access-Control-Expose-Headers", H2O_STRLIT(CORS_EXPOSE_HEADERS));
+        return;
+    }
+    h2o_iovec_t allow = header_value(h, H2O_STRLIT("allow"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-methods"), 0,
+                          "Access-Control-Allow-Methods", allow.base, allow.len);
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-headers"), 0,
+                          "Access-Control-Allow-Headers", H2O_STRLIT(CORS_ALLOW_HEADERS));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-max-age"), 0, "Access-Control-Max-Age",
+                          H2O_STRLIT(CORS_MAX_AGE_S));
+}
 
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     h2o_iovec_t id = request_id(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT(RID_HEADER), 0, "X-Request-Id", id.base, id.len);
+    add_cors(req, ((filter_t *)self)->cors);
     slot = gzip_setup(req, slot);
     if (req->res.status >= 400) {
         ssize_t type = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
@@ -209,11 +242,12 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_end(&l);
 }
 
-void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body)
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors)
 {
     filter_t *f = (void *)h2o_create_filter(pathconf, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
     f->max_body = max_body;
+    f->cors = cors;
     h2o_logger_t *lg = h2o_create_logger(pathconf, sizeof(*lg));
     lg->log_access = log_access;
 }
