@@ -58,6 +58,8 @@ static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
         server_set_max_body(srv, c->max_body_bytes);
     else if (k == CFG_SHUTDOWN_GRACE_S)
         server_set_grace(srv, c->shutdown_grace_s);
+    else if (k == CFG_CORS_ORIGINS && server_set_cors(srv, c->value[k]) != 0)
+        jlog_log(JLOG_WARN, "out of memory: CORS_ORIGINS unchanged", NULL);
 }
 
 /* s as one shell word: as it is when it needs no quoting, else in single quotes. */
@@ -144,6 +146,7 @@ static int serve(settings_t *s)
                        .static_dir = c->value[CFG_STATIC_DIR],
                        .max_body_bytes = c->max_body_bytes,
                        .shutdown_grace_s = c->shutdown_grace_s,
+                       .cors_origins = c->value[CFG_CORS_ORIGINS],
                        .routes = routes};
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);

@@ -1,9 +1,12 @@
 #include "api/api.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "metrics/metrics.h"
 #include "reply/reply.h"
@@ -20,8 +23,58 @@ static int http_status(app_status_t s)
 {
     static const int map[] = {[APP_OK] = 200,        [APP_CREATED] = 201,   [APP_DELETED] = 204,
                               [APP_BAD_PATH] = 400,  [APP_NOT_FOUND] = 404, [APP_BAD_BODY] = 400,
-                              [APP_CONFLICT] = 409,  [APP_UNAVAILABLE] = 503};
+                              [APP_CONFLICT] = 409,  [APP_UNAVAILABLE] = 503, [APP_STALE] = 412};
     return map[s];
+}
+
+/* Entity tags (README, HTTP conventions): "<epoch>-<kind><version>", the version being what the
+ * application layer numbers (app_of_t). The epoch, drawn when the routes are registered, keeps
+ * this process's tags apart from an earlier one's: the counters are not stored, and start again
+ * from the replay of the store. */
+#define TAG_MAX 40
+#define TAG_EPOCH_LEN 10 /* "xxxxxxxx-" and the kind */
+static uint32_t epoch;
+
+static void tag_of(app_of_t of, uint64_t version, char out[TAG_MAX])
+{
+    static const char kind[] = {[APP_OF_POOL] = 'p', [APP_OF_POOLS] = 'l', [APP_OF_HITOS] = 'h'};
+    snprintf(out, TAG_MAX, "%08" PRIx32 "-%c%" PRIu64, epoch, kind[of], version);
+}
+
+/* One tag of If-Match into the versions app checks: "*", or this process's tag of a pool in
+ * either encoding (the version is the pool's, whatever encoding it was read in); a weak tag or
+ * any other one matches nothing (strong comparison). */
+static void match_tag(void *ctx, const char *tag, size_t len, int weak)
+{
+    app_match_t *m = ctx;
+    char want[TAG_EPOCH_LEN + 1];
+    size_t sfx = sizeof(REPLY_GZIP_SUFFIX) - 1;
+    uint64_t v = 0;
+    if (len == 1 && tag[0] == '*') {
+        m->any = 1;
+        return;
+    }
+    if (len > sfx && memcmp(tag + len - sfx, REPLY_GZIP_SUFFIX, sfx) == 0)
+        len -= sfx;
+    snprintf(want, sizeof(want), "%08" PRIx32 "-p", epoch);
+    if (weak || len <= TAG_EPOCH_LEN || len > TAG_EPOCH_LEN + 19 || memcmp(tag, want, TAG_EPOCH_LEN) != 0 ||
+        (tag[TAG_EPOCH_LEN] == '0' && len > TAG_EPOCH_LEN + 1))
+        return;
+    for (size_t i = TAG_EPOCH_LEN; i < len; i++) {
+        if (tag[i] < '0' || tag[i] > '9')
+            return;
+        v = v * 10 + (uint64_t)(tag[i] - '0');
+    }
+    if (m->n < APP_MATCH_MAX)
+        m->versions[m->n++] = v;
+}
+
+/* The request's If-Match, for the writes on a pool. */
+static const app_match_t *if_match(h2o_req_t *req, app_match_t *m)
+{
+    *m = (app_match_t){0};
+    m->given = reply_each_tag(req, H2O_TOKEN_IF_MATCH, match_tag, m) > 0;
+    return m;
 }
 
 static void pending_dispose(void *data) { app_result_release(&((pending_t *)data)->res); }
@@ -45,6 +98,13 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
     if (p->status >= 400) { /* an answer that depended on changes still pending: they are durable now */
         reply_error(req, p->status, "%s", p->res.err[0] ? p->res.err : reply_reason(p->status));
         return;
+    }
+    if (p->res.of != APP_OF_NOTHING) {
+        char tag[TAG_MAX];
+        tag_of(p->res.of, p->res.version, tag);
+        if (p->status == 200 && reply_not_modified(req, tag, p->res.len))
+            return;
+        reply_etag(req, tag);
     }
     if (p->location >= 0) {
         char loc[32];
@@ -163,8 +223,14 @@ HANDLER(get_metrics)
 
 HANDLER(get_openapi)
 {
+    char tag[TAG_MAX];
+    size_t len = (size_t)(api_openapi_json_end - api_openapi_json);
     (void)m, (void)data;
-    reply_bytes_nocopy(req, 200, REPLY_JSON_TYPE, api_openapi_json, (size_t)(api_openapi_json_end - api_openapi_json));
+    snprintf(tag, sizeof(tag), "%08" PRIx32 "-o", epoch); /* built in: it changes only with the binary */
+    if (!reply_not_modified(req, tag, len)) {
+        reply_etag(req, tag);
+        reply_bytes_nocopy(req, 200, REPLY_JSON_TYPE, api_openapi_json, len);
+    }
     return 0;
 }
 
@@ -232,20 +298,28 @@ HANDLER(get_porras)
     return finish(req, &r, -1);
 }
 HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
-HANDLER(delete_porra) { app_result_t r = {0}; app_porra_delete(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
 HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
 
+HANDLER(delete_porra)
+{
+    app_result_t r = {0};
+    app_match_t im;
+    app_porra_delete(APP, PARAM("ID"), if_match(req, &im), &r);
+    return finish(req, &r, -1);
+}
 HANDLER(put_bet)
 {
     app_result_t r = {0};
-    app_porra_bet(APP, PARAM("ID"), PARAM("quien"), BODY, &r);
+    app_match_t im;
+    app_porra_bet(APP, PARAM("ID"), PARAM("quien"), BODY, if_match(req, &im), &r);
     return finish(req, &r, -1);
 }
 
 HANDLER(put_result)
 {
     app_result_t r = {0};
-    app_porra_result(APP, PARAM("ID"), BODY, &r);
+    app_match_t im;
+    app_porra_result(APP, PARAM("ID"), BODY, if_match(req, &im), &r);
     return finish(req, &r, -1);
 }
 
@@ -275,6 +349,8 @@ int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)
         {ROUTE_GET, "/metrics", get_metrics},
         {ROUTE_GET, "/openapi.json", get_openapi},
     };
+    if (getrandom(&epoch, sizeof(epoch), 0) != sizeof(epoch))
+        epoch = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (route_add(t, routes[i].methods, routes[i].tmpl, (void *)routes[i].handler, a, err, errlen) != 0)
             return -1;

@@ -37,8 +37,25 @@ typedef enum {
     APP_NOT_FOUND,   /* no such milestone or pool */
     APP_BAD_BODY,    /* malformed JSON, wrong types, out-of-range values */
     APP_CONFLICT,    /* the resource's state forbids it (betting closed, no result, file taken) */
-    APP_UNAVAILABLE  /* the store cannot write: nothing changed */
+    APP_UNAVAILABLE, /* the store cannot write: nothing changed */
+    APP_STALE        /* the pool is not at a version the writer expected (or does not exist) */
 } app_status_t;
+
+/* What a successful answer shows, so that the api can tag it with its version: a pool (the
+ * pool's version), the pools together (the clock of the pools), the milestones (their count:
+ * they are only ever added). */
+typedef enum { APP_OF_NOTHING, APP_OF_POOL, APP_OF_POOLS, APP_OF_HITOS } app_of_t;
+
+/* The versions a write on a pool expects the pool to be at (If-Match): checked under the writer
+ * mutex against the head, in the same hold as the write, so two writers who read one version
+ * cannot both change it. Not given: no expectation. `any`: the pool must exist. Otherwise the
+ * pool's version must be one of versions[0..n) (n may be 0: nothing matches). */
+#define APP_MATCH_MAX 16
+typedef struct app_match {
+    int given, any;
+    size_t n;
+    uint64_t versions[APP_MATCH_MAX];
+} app_match_t;
 
 typedef struct app_result {
     app_status_t status;
@@ -50,6 +67,8 @@ typedef struct app_result {
     char next[PORRA_ID_MAX + 1]; /* a page of pools: the last ID when more follow, else "" */
     uint64_t ticket;       /* non-zero: the answer may go out once this ticket is DURABLE */
     long index;            /* POST /hitos: index of the new milestone */
+    app_of_t of;           /* successful answers: what version is for */
+    uint64_t version;      /* the version of what the answer shows (of a pool's writes: the pool after it) */
     char err[256];         /* what is wrong, for errors */
 } app_result_t;
 
@@ -86,9 +105,13 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
  * `limit` pools (0: APP_PAGE_DEFAULT) in ID order after the ID `after` (NULL: from the first). */
 void app_porras_list(app_t *a, const char *after, size_t limit, app_result_t *r);
 void app_porra_get(app_t *a, const char *id, app_result_t *r);
-void app_porra_delete(app_t *a, const char *id, app_result_t *r);
-void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, app_result_t *r);
-void app_porra_result(app_t *a, const char *id, const char *body, size_t len, app_result_t *r);
+/* The writes on a pool: `match` NULL or not given for none; APP_STALE when it does not hold
+ * (checked after the path, before existence and the body). */
+void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
+void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len,
+                   const app_match_t *match, app_result_t *r);
+void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match,
+                      app_result_t *r);
 void app_porra_winners(app_t *a, const char *id, app_result_t *r);
 
 #define APP_PAGE_MAX 1000

@@ -80,6 +80,7 @@ void app_porras_list(app_t *a, const char *after, size_t limit, app_result_t *r)
     if (l->page)
         l->next = n > 0 ? porra_iter_next(&l->it) : NULL;
     r->status = APP_OK;
+    r->of = APP_OF_POOLS, r->version = porra_db_version(l->v->porras);
     r->len = total - (n > 0); /* the last piece's ',' is not sent */
 }
 

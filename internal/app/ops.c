@@ -37,14 +37,20 @@ static void answer_owned(app_result_t *r, app_status_t status, char *body, size_
         set(r, APP_UNAVAILABLE, "out of memory");
 }
 
-/* The pool's JSON alone (without the ',' listings join with). */
-static const char *pool_json(const porra_t *p, size_t *len)
+/* Answers with pool `id` of v (whose reference moves into r), tagged with the pool's version. */
+static void answer_pool(app_result_t *r, app_status_t status, app_version_t *v, const char *id)
 {
-    const char *j = porra_json(p, len);
+    size_t len;
+    const porra_t *p = porra_find(v->porras, id);
+    const char *j = porra_json(p, &len);
+    answer_in(r, status, v, j, &len);
     if (j != NULL)
-        (*len)--;
-    return j;
+        r->len--; /* the pool's JSON alone, without the ',' listings join with */
+    r->of = APP_OF_POOL, r->version = porra_version(p);
 }
+
+/* Tags r as showing the milestones of h. */
+static void of_hitos(app_result_t *r, const hito_db_t *h) { r->of = APP_OF_HITOS, r->version = hito_count(h); }
 
 void app_result_release(app_result_t *r)
 {
@@ -152,6 +158,7 @@ void app_hitos_all(app_t *a, app_result_t *r)
 {
     size_t len;
     app_version_t *v = app_acquire(a);
+    of_hitos(r, v->hitos);
     answer_in(r, APP_OK, v, hito_all_json(v->hitos, &len), &len);
 }
 
@@ -159,6 +166,7 @@ void app_hitos_list(app_t *a, app_result_t *r)
 {
     size_t len;
     app_version_t *v = app_acquire(a);
+    of_hitos(r, v->hitos);
     answer_in(r, APP_OK, v, hito_list_json(v->hitos, &len), &len);
 }
 
@@ -181,6 +189,7 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
         app_version_release(v);
     } else if (wrap) {
         jsonw_t w = JSONW_INIT;
+        of_hitos(r, v->hitos);
         jsonw_lit(&w, "{\"hito\":");
         jsonw_raw(&w, h, len);
         jsonw_raw(&w, "}", 1);
@@ -188,6 +197,7 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
         char *body = jsonw_finish(&w, &len);
         answer_owned(r, APP_OK, body, len);
     } else {
+        of_hitos(r, v->hitos);
         answer_in(r, APP_OK, v, h, &len);
     }
 }
@@ -262,30 +272,47 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
         r->status = APP_BAD_PATH;
     }
     pthread_mutex_unlock(&a->writer);
-    if (v != NULL) {
-        size_t len;
-        answer_in(r, st, v, pool_json(porra_find(v->porras, id), &len), &len);
-    }
+    if (v != NULL)
+        answer_pool(r, st, v, id);
 }
 
 void app_porra_get(app_t *a, const char *id, app_result_t *r)
 {
-    size_t len;
     app_version_t *v = app_acquire(a);
-    const porra_t *p = porra_find(v->porras, id);
-    if (p == NULL) {
+    if (porra_find(v->porras, id) == NULL) {
         set(r, APP_NOT_FOUND, "no pool with that ID");
         app_version_release(v);
         return;
     }
-    answer_in(r, APP_OK, v, pool_json(p, &len), &len);
+    answer_pool(r, APP_OK, v, id);
 }
 
-void app_porra_delete(app_t *a, const char *id, app_result_t *r)
+/* Whether pool `id` of the head is not at a version the writer expects; then r is set to
+ * APP_STALE. Under the writer mutex. */
+static int stale(app_t *a, const char *id, const app_match_t *m, app_result_t *r)
+{
+    if (m == NULL || !m->given)
+        return 0;
+    const porra_t *p = porra_find(a->head->porras, id);
+    for (size_t i = 0; p != NULL && i < m->n; i++)
+        if (m->versions[i] == porra_version(p))
+            return 0;
+    if (p != NULL && m->any)
+        return 0;
+    if (p == NULL)
+        set(r, APP_STALE, "no pool with that ID, and a version of it was expected (If-Match)");
+    else
+        set(r, APP_STALE, "the pool has changed since the version expected (If-Match): read it again");
+    return 1;
+}
+
+void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r)
 {
     porra_change_t c;
     pthread_mutex_lock(&a->writer);
-    if (porra_plan_delete(a->head->porras, id, &c) != PORRA_OK) {
+    if (stale(a, id, match, r)) {
+        r->ticket = observed(a); /* the version it saw may be in pending changes alone */
+    } else if (porra_plan_delete(a->head->porras, id, &c) != PORRA_OK) {
         set(r, APP_NOT_FOUND, "no pool with that ID");
         r->ticket = observed(a);
     } else {
@@ -298,7 +325,8 @@ void app_porra_delete(app_t *a, const char *id, app_result_t *r)
 }
 
 /* PUT of a score (a bet when quien is given, else the result), checked in the API's order. */
-static void put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len, app_result_t *r)
+static void put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len,
+                      const app_match_t *match, app_result_t *r)
 {
     char berr[256];
     int gl = 0, gv = 0;
@@ -313,7 +341,9 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     app_version_t *v = NULL;
     porra_status_t st = PORRA_NOT_FOUND;
     pthread_mutex_lock(&a->writer);
-    if (porra_find(a->head->porras, id) == NULL) {
+    if (stale(a, id, match, r)) {
+        r->ticket = observed(a);
+    } else if (porra_find(a->head->porras, id) == NULL) {
         set(r, APP_NOT_FOUND, "no pool with that ID");
         r->ticket = observed(a);
     } else if (!body_ok) {
@@ -336,9 +366,10 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     if (v == NULL)
         return;
     if (quien == NULL) {
-        answer_in(r, APP_OK, v, pool_json(porra_find(v->porras, id), &len), &len);
+        answer_pool(r, APP_OK, v, id);
         return;
     }
+    uint64_t version = porra_version(porra_find(v->porras, id));
     app_version_release(v); /* a bet answers with itself: a pool may hold thousands */
     jsonw_t w = JSONW_INIT;
     jsonw_lit(&w, "{\"ID\":");
@@ -352,16 +383,19 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     jsonw_raw(&w, "}", 1);
     char *out = jsonw_finish(&w, &len);
     answer_owned(r, st == PORRA_CREATED ? APP_CREATED : APP_OK, out, len);
+    r->of = APP_OF_POOL, r->version = version; /* the pool's, for the writer's next If-Match */
 }
 
-void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, app_result_t *r)
+void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len,
+                   const app_match_t *match, app_result_t *r)
 {
-    put_score(a, id, quien, body, len, r);
+    put_score(a, id, quien, body, len, match, r);
 }
 
-void app_porra_result(app_t *a, const char *id, const char *body, size_t len, app_result_t *r)
+void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match,
+                      app_result_t *r)
 {
-    put_score(a, id, NULL, body, len, r);
+    put_score(a, id, NULL, body, len, match, r);
 }
 
 void app_porra_winners(app_t *a, const char *id, app_result_t *r)
@@ -374,7 +408,9 @@ void app_porra_winners(app_t *a, const char *id, app_result_t *r)
         set(r, APP_NOT_FOUND, "no pool with that ID");
     else if (porra_winners_json(p, &out, &len) == PORRA_NO_RESULT)
         set(r, APP_CONFLICT, "no result yet: set it with PUT /porras/{ID}/resultado");
-    else
+    else {
         answer_owned(r, APP_OK, out, len);
+        r->of = APP_OF_POOL, r->version = porra_version(p);
+    }
     app_version_release(v);
 }

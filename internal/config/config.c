@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX } kind_t;
+#include "cors/cors.h"
+
+typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS } kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -55,6 +57,10 @@ static const meta_t META[CFG_COUNT] = {
     [CFG_SHUTDOWN_GRACE_S] = {"SHUTDOWN_GRACE_S", "--shutdown-grace-s", "an integer from 0 to 3600",
                               "seconds SIGTERM waits for in-flight requests", "10", K_UINT, 0,
                               3600, 1, 1},
+    [CFG_CORS_ORIGINS] = {"CORS_ORIGINS", "--cors-origins",
+                          "empty, '*', or a comma-separated list of origins scheme://host[:port]",
+                          "web origins allowed to read answers (CORS); empty: no CORS headers", "",
+                          K_ORIGINS, 0, 0, 1, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -267,6 +273,8 @@ static int valid_value(cfg_key_t k, const char *v)
                 return 1;
             v = comma + 1;
         }
+    case K_ORIGINS:
+        return cors_list_ok(v);
     case K_PREFIX:
         if (n < 1 || n > 128)
             return 0;

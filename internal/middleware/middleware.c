@@ -102,15 +102,83 @@ static h2o_ostream_t **rewrite_as_json(h2o_req_t *req, size_t max_body, ssize_t 
     return &o->super.next;
 }
 
+/* h2o's fastest level: a listing of megabytes is compressed as it is sent, on a worker */
+#define GZIP_QUALITY 1
+
+typedef struct {
+    h2o_ostream_t super;
+    h2o_compress_context_t *gzip;
+} gzip_ostream_t;
+
+static void gzip_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n, h2o_send_state_t state)
+{
+    h2o_iovec_t *out;
+    size_t nout;
+    ((gzip_ostream_t *)self)->gzip->transform(((gzip_ostream_t *)self)->gzip, bufs, n, state, &out, &nout);
+    h2o_ostream_send_next(self, req, out, nout, state);
+}
+
+/* Compresses the answers reply chose to send gzipped (reply.h, encodings) with h2o's compressor,
+ * streamed ones included. h2o's own filter (h2o_compress_register) is not used: it reads
+ * Accept-Encoding without weights, so that "gzip;q=1" gets identity and would disagree with the
+ * ETag reply chose. A HEAD gets the headers GET would carry. */
+static h2o_ostream_t **gzip_setup(h2o_req_t *req, h2o_ostream_t **slot)
+{
+    if (req->compress_hint != H2O_COMPRESS_HINT_ENABLE || req->res.status != 200)
+        return slot;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, "Content-Encoding", H2O_STRLIT("gzip"));
+    req->res.content_length = SIZE_MAX; /* HTTP/1.1: chunked */
+    if (reply_is_head(req))
+        return slot;
+    gzip_ostream_t *o = (void *)h2o_add_ostream(req, sizeof(*o), slot);
+    o->super.do_send = gzip_send;
+    o->gzip = h2o_compress_gzip_open(&req->pool, GZIP_QUALITY);
+    return &o->super.next;
+}
+
 typedef struct {
     h2o_filter_t super;
     const size_t *max_body;
+    cors_t *cors;
 } filter_t;
+
+/* CORS (README, HTTP conventions): when CORS_ORIGINS is set every answer varies by Origin; one
+ * to an allowed origin says so, and either exposes the headers a client reads or, for a
+ * preflight (the server answered its OPTIONS with 204 and Allow), allows the path's methods and
+ * the request headers the API uses. */
+static void add_cors(h2o_req_t *req, cors_t *cors)
+{
+    if (!cors_enabled(cors))
+        return;
+    reply_vary(req, "Origin");
+    h2o_iovec_t origin = header_value(&req->headers, H2O_STRLIT("origin"));
+    if (origin.base == NULL || !cors_allows(cors, origin.base, origin.len))
+        return;
+    h2o_headers_t *h = &req->res.headers;
+    h2o_add_header(&req->pool, h, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, "Access-Control-Allow-Origin", origin.base,
+                   origin.len);
+    int preflight = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")) && req->res.status == 204 &&
+                    header_value(&req->headers, H2O_STRLIT("access-control-request-method")).base != NULL;
+    if (!preflight) {
+        h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-expose-headers"), 0,
+                              "Access-Control-Expose-Headers", H2O_STRLIT(CORS_EXPOSE_HEADERS));
+        return;
+    }
+    h2o_iovec_t allow = header_value(h, H2O_STRLIT("allow"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-methods"), 0,
+                          "Access-Control-Allow-Methods", allow.base, allow.len);
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-headers"), 0,
+                          "Access-Control-Allow-Headers", H2O_STRLIT(CORS_ALLOW_HEADERS));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-max-age"), 0, "Access-Control-Max-Age",
+                          H2O_STRLIT(CORS_MAX_AGE_S));
+}
 
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     h2o_iovec_t id = request_id(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT(RID_HEADER), 0, "X-Request-Id", id.base, id.len);
+    add_cors(req, ((filter_t *)self)->cors);
+    slot = gzip_setup(req, slot);
     if (req->res.status >= 400) {
         ssize_t type = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
         h2o_iovec_t t = type != -1 ? req->res.headers.entries[type].value : h2o_iovec_init(NULL, 0);
@@ -174,11 +242,12 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_end(&l);
 }
 
-void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body)
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors)
 {
     filter_t *f = (void *)h2o_create_filter(pathconf, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
     f->max_body = max_body;
+    f->cors = cors;
     h2o_logger_t *lg = h2o_create_logger(pathconf, sizeof(*lg));
     lg->log_access = log_access;
 }

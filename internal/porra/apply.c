@@ -12,12 +12,13 @@ static porra_t *writable_pool(porra_db_t *db, porra_t *p)
     if (db->transient) {
         free(p->json); /* nobody has read it: a transient db is not shared */
         p->json = NULL;
+        p->version = db->clock;
         return p;
     }
     porra_t *np = malloc(sizeof(*np));
     if (np == NULL)
         return NULL;
-    *np = (porra_t){.refs = 1, .ident = p->ident, .rl = p->rl, .rv = p->rv};
+    *np = (porra_t){.refs = 1, .ident = p->ident, .rl = p->rl, .rv = p->rv, .version = db->clock};
     __atomic_add_fetch(&p->ident->refs, 1, __ATOMIC_RELAXED);
     np->bets = pvec_share(&p->bets);
     np->by_quien = pmap_share(&p->by_quien);
@@ -74,7 +75,7 @@ static int apply_create(porra_db_t *db, const porra_change_t *c, char *err, size
         free(ident);
         return porra_fail(err, errlen, "out of memory");
     }
-    *p = (porra_t){.refs = 1, .ident = ident, .rl = -1, .rv = -1};
+    *p = (porra_t){.refs = 1, .ident = ident, .rl = -1, .rv = -1, .version = db->clock};
     ident->refs = 2; /* the pool's, and the by_id entry's */
     if (pmap_put(&db->by_seq, &porra_by_seq_ops, ident->seq, (uintptr_t)p) != 0) {
         free(p), free(ident);
@@ -163,10 +164,12 @@ int porra_db_apply(porra_db_t **dbp, const porra_change_t *c, char *err, size_t 
         if ((nd = malloc(sizeof(*nd))) == NULL)
             return porra_fail(err, errlen, "out of memory");
         /* field by field: readers holding db change its refs meanwhile */
-        *nd = (porra_db_t){.refs = 1, .next_seq = db->next_seq, .nbets = db->nbets,
+        *nd = (porra_db_t){.refs = 1, .next_seq = db->next_seq, .clock = db->clock, .nbets = db->nbets,
                            .by_id = pmap_share(&db->by_id), .by_seq = pmap_share(&db->by_seq)};
     }
+    uint64_t clock = nd->clock++;
     if (apply_to(nd, c, err, errlen) != 0) {
+        nd->clock = clock; /* a transient db stays as it was: no pool took the new number */
         if (nd != db)
             porra_db_release(nd);
         return -1;

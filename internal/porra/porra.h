@@ -149,6 +149,14 @@ const porra_t *porra_find(const porra_db_t *db, const char *id);
 /* The pool's ID (borrowed like the pool). */
 const char *porra_id(const porra_t *p);
 
+/* Versions: every apply along a lineage of dbs advances the db's clock by one, and the pools it
+ * creates or changes take the new value; a pool's version is the clock of its last change.
+ * Deleting a pool advances the clock too, so a pool re-created with the same ID never has the
+ * version of the one before it. Two versions of one lineage with the same clock are equal; a
+ * lineage that goes back (a db discarded, the older one applied again) may reuse numbers. */
+uint64_t porra_version(const porra_t *p);
+uint64_t porra_db_version(const porra_db_t *db);
+
 /**
  * The pool's JSON followed by one ',' (len counts it: a listing joins pieces as they are, a
  * single pool drops the last byte). Rendered on first use from any thread, then kept with this

@@ -24,6 +24,7 @@ struct porra {
     unsigned refs;
     porra_ident_t *ident;
     int rl, rv;          /* the result; rl < 0 when none */
+    uint64_t version;    /* the db's clock when this pool was created or last changed */
     pvec_t bets;
     pmap_t by_quien;
     jsonw_text_t *json;
@@ -35,6 +36,7 @@ struct porra_db {
     unsigned refs;
     int transient;
     uint64_t next_seq;
+    uint64_t clock;      /* changes applied along this lineage of versions */
     size_t nbets;        /* bets in every pool together */
     pmap_t by_id;
     pmap_t by_seq;

@@ -9,6 +9,14 @@
 
 #define REPLY_JSON_TYPE "application/json; charset=utf-8"
 
+/* Encodings (README, HTTP conventions): a 200 answer longer than REPLY_GZIP_MIN bytes carries
+ * Vary: Accept-Encoding, and is gzip-compressed when the request's Accept-Encoding names gzip
+ * with a non-zero weight; its ETag then ends with REPLY_GZIP_SUFFIX inside the quotes, so that
+ * the two representations never share a strong tag. The compression itself is done by the
+ * middleware's filter, for the answers marked H2O_COMPRESS_HINT_ENABLE here. */
+#define REPLY_GZIP_MIN 1024
+#define REPLY_GZIP_SUFFIX "-gzip"
+
 /** The reason phrase for an HTTP status ("Not Found"); "Unknown" for codes it does not know. */
 const char *reply_reason(int status);
 /** Non-zero for a HEAD request. */
@@ -43,6 +51,27 @@ void reply_error(h2o_req_t *req, int status, const char *fmt, ...) __attribute__
  * UTF-8 is replaced by the reason phrase. Cannot fail.
  */
 h2o_iovec_t reply_error_body(h2o_mem_pool_t *pool, int status, const char *message);
+/**
+ * Gives the answer about to be sent the entity tag `tag` (its opaque part: no quotes, no W/),
+ * strong. The reply_* senders add REPLY_GZIP_SUFFIX when they compress.
+ */
+void reply_etag(h2o_req_t *req, const char *tag);
+/**
+ * For GET and HEAD: when an If-None-Match of the request lists `tag` (as a 200 of `len` bytes
+ * would carry it, encoding suffix included; weak comparison) or is "*", sends 304 with that ETag
+ * and no body, and returns 1. Otherwise 0, nothing sent.
+ */
+int reply_not_modified(h2o_req_t *req, const char *tag, size_t len);
+/**
+ * Calls `each` with every entity tag listed in the request's `name` headers (H2O_TOKEN_IF_MATCH,
+ * H2O_TOKEN_IF_NONE_MATCH): its opaque part (no quotes) and whether it is weak; "*" comes as
+ * itself, not weak. Malformed elements are skipped. Returns how many such headers there are
+ * (0: the condition is absent).
+ */
+size_t reply_each_tag(h2o_req_t *req, const h2o_token_t *name,
+                      void (*each)(void *ctx, const char *tag, size_t len, int weak), void *ctx);
+/** Adds `name` (a static string) to the answer's Vary header, once. */
+void reply_vary(h2o_req_t *req, const char *name);
 /** Adds a response header by name (lowercase) with its display spelling, value copied to the pool. */
 void reply_header(h2o_req_t *req, const char *lcname, const char *display, const char *value, size_t len);
 

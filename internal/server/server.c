@@ -46,6 +46,7 @@ struct server {
     ticket_ledger_t *ledger; /* set by server_watch before serving */
     char *host, *static_dir;
     size_t max_body; /* MAX_BODY_BYTES; h2o's own limit is one more, see server_set_max_body */
+    cors_t *cors;    /* CORS_ORIGINS */
     h2o_globalconf_t conf;
     worker_t *workers;
     int state, started, grace_s;
@@ -82,6 +83,7 @@ void server_set_max_body(server_t *s, size_t bytes)
     __atomic_store_n(&s->conf.max_request_entity_size, bytes + 1, __ATOMIC_RELAXED);
 }
 void server_set_grace(server_t *s, int seconds) { __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED); }
+int server_set_cors(server_t *s, const char *origins) { return cors_set(s->cors, origins); }
 
 /* Interrupts every worker's wait for events: it then finishes its waiters and looks at the state. */
 static void wake_all(server_t *s)
@@ -157,11 +159,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     switch (route_match(s->o.routes, method, req->path.base, req->path.len, buf, buflen, &m)) {
     case ROUTE_FOUND:
         return ((server_handler_t)m.handler)(req, &m, m.data);
-    case ROUTE_METHOD_NOT_ALLOWED: {
+    case ROUTE_METHOD_NOT_ALLOWED: { /* no route takes OPTIONS: every path answers it here */
         char allow[ROUTE_ALLOW_MAX];
-        size_t n = route_allow_string(m.allow, allow, sizeof(allow));
+        size_t n = route_allow_string(m.allow | ROUTE_OPTIONS, allow, sizeof(allow));
         reply_header(req, "allow", "Allow", allow, n);
-        reply_error(req, 405, "method not allowed; this path allows %s", allow);
+        if (method == ROUTE_OPTIONS)
+            reply_bytes_nocopy(req, 204, NULL, NULL, 0);
+        else
+            reply_error(req, 405, "method not allowed; this path allows %s", allow);
         return 0;
     }
     case ROUTE_BAD_PATH:
@@ -432,6 +437,11 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
         s->static_dir = strdup(opts->static_dir);
     for (int i = 0; i < opts->workers; i++)
         s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1, .wakefd = -1};
+    if ((s->cors = cors_new(opts->cors_origins)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        server_free(s);
+        return NULL;
+    }
     for (int i = 0; i < opts->workers; i++) {
         if ((s->workers[i].wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
             snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -450,8 +460,8 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     s->conf.http1.upgrade_to_http2 = 0; /* h2c from 2018 code: not exposed */
     h2o_hostconf_t *host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    middleware_register(path, &s->max_body);
-    middleware_register(&host->fallback_path, &s->max_body); /* errors h2o answers before routing */
+    middleware_register(path, &s->max_body, s->cors);
+    middleware_register(&host->fallback_path, &s->max_body, s->cors); /* errors h2o answers before routing */
     dispatch_t *d = (void *)h2o_create_handler(path, sizeof(*d));
     d->super.on_req = on_req;
     d->srv = s;
@@ -495,6 +505,7 @@ void server_free(server_t *s)
             close(s->workers[i].wakefd);
     free(s->host);
     free(s->static_dir);
+    cors_free(s->cors);
     free(s->workers);
     free(s);
 }

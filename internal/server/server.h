@@ -1,7 +1,8 @@
 /*
  * server: the HTTP chassis. WORKERS event-loop threads, each with its own h2o loop and its own
  * SO_REUSEPORT listener, sharing one route table and one application state. Requests go through
- * the middleware, then the router; GET/HEAD paths no route takes go to STATIC_DIR. SIGTERM/SIGINT
+ * the middleware, then the router; GET/HEAD paths no route takes go to STATIC_DIR; OPTIONS on a
+ * path a route takes answers 204 with Allow (the middleware adds CORS's headers). SIGTERM/SIGINT
  * (read through a signalfd on the first loop) start a drain: readiness turns off, listeners
  * close, requests already received are served, then server_run returns.
  */
@@ -27,6 +28,7 @@ typedef struct server_opts {
     const char *static_dir;     /* NULL or missing directory: no static files */
     size_t max_body_bytes;
     int shutdown_grace_s;
+    const char *cors_origins;   /* CORS_ORIGINS; NULL or "": no CORS headers */
     const route_table_t *routes; /* handlers are server_handler_t; owned by the caller */
 } server_opts_t;
 
@@ -63,6 +65,8 @@ void server_stop(server_t *s);
 /** Live settings: take effect for the next request / the next drain. Thread-safe. */
 void server_set_max_body(server_t *s, size_t bytes);
 void server_set_grace(server_t *s, int seconds);
+/** As the two above, for CORS_ORIGINS. 0; -1 on OOM (the old list stays). */
+int server_set_cors(server_t *s, const char *origins);
 
 /**
  * Makes answers wait on the tickets of `ledger` (server_await), and registers a ledger watcher

@@ -234,19 +234,19 @@ file_hitos() { jq -c '.hitos_lista' "$HITOS_JSON"; }
   assert_output 2
 }
 
-@test "wrong methods: DELETE /hitos 405 Allow: GET, HEAD, POST; PUT /hitos/0 and POST /all 405 with Allow" {
+@test "wrong methods: DELETE /hitos 405 Allow: GET, HEAD, POST, OPTIONS; PUT /hitos/0 and POST /all 405 with Allow" {
   fetch "$SHARED_URL/hitos" -X DELETE
   assert_json_error 405
-  assert_equal "$(header Allow)" "GET, HEAD, POST"
+  assert_equal "$(header Allow)" "GET, HEAD, POST, OPTIONS"
   fetch "$SHARED_URL/hitos/0" -X PUT --data-binary '{}'
   assert_json_error 405
-  assert_equal "$(header Allow)" "GET, HEAD"
+  assert_equal "$(header Allow)" "GET, HEAD, OPTIONS"
   fetch "$SHARED_URL/all" -X POST --data-binary '{}'
   assert_json_error 405
-  assert_equal "$(header Allow)" "GET, HEAD"
+  assert_equal "$(header Allow)" "GET, HEAD, OPTIONS"
   fetch "$SHARED_URL/one/0" -X DELETE
   assert_json_error 405
-  assert_equal "$(header Allow)" "GET, HEAD"
+  assert_equal "$(header Allow)" "GET, HEAD, OPTIONS"
 }
 
 @test "HITOS_FILE is never written: same checksum and mtime after additions" {

@@ -306,13 +306,13 @@ def hito_of(body):
 
 
 def allow_string(methods):
-    ms = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    ms = set(methods) | ({"HEAD"} if "GET" in methods else set()) | {"OPTIONS"}
     return ", ".join(m for m in METHOD_ORDER if m in ms)
 
 
 def match(method, target):
     """How the router must see a request target:
-    ("found", handler, params) | ("badpath",) | ("405", allow) | ("nf", has_nul) | ("other",)."""
+    ("found", handler, params) | ("badpath",) | ("405", allow) | ("options",) | ("nf", has_nul) | ("other",)."""
     if not target.startswith(b"/"):
         return ("other",)
     path = target.split(b"?", 1)[0]
@@ -334,6 +334,8 @@ def match(method, target):
             if d is None:
                 return ("badpath",)
             params[t[1:-1]] = d
+    if method == "OPTIONS":
+        return ("options",)
     if method not in methods and not (method == "HEAD" and "GET" in methods):
         return ("405", allow_string(methods))
     return ("found", handler, params)
@@ -895,6 +897,8 @@ class Thread:
             if m[0] == "405":
                 r.allow = m[1]
                 return {405}
+            if m[0] == "options":
+                return {204}
             r.handler, r.params = m[1], m[2]
             return th.expect_found(r)
 

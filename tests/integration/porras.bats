@@ -418,20 +418,20 @@ SCORE21='{"local":2,"visitante":1}'
   local id=meth-b-c-2024
   # method path allow
   local cases=(
-    "GET|/porra/a/b/c/d|PUT"
-    "POST|/porra/a/b/c/d|PUT"
-    "DELETE|/porra/a/b/c/d|PUT"
-    "POST|/porras|GET, HEAD"
-    "PUT|/porras|GET, HEAD"
-    "DELETE|/porras|GET, HEAD"
-    "POST|/porras/$id|GET, HEAD, DELETE"
-    "PUT|/porras/$id|GET, HEAD, DELETE"
-    "GET|/porras/$id/apuestas/ana|PUT"
-    "DELETE|/porras/$id/apuestas/ana|PUT"
-    "GET|/porras/$id/resultado|PUT"
-    "POST|/porras/$id/resultado|PUT"
-    "PUT|/porras/$id/ganadores|GET, HEAD"
-    "DELETE|/porras/$id/ganadores|GET, HEAD"
+    "GET|/porra/a/b/c/d|PUT, OPTIONS"
+    "POST|/porra/a/b/c/d|PUT, OPTIONS"
+    "DELETE|/porra/a/b/c/d|PUT, OPTIONS"
+    "POST|/porras|GET, HEAD, OPTIONS"
+    "PUT|/porras|GET, HEAD, OPTIONS"
+    "DELETE|/porras|GET, HEAD, OPTIONS"
+    "POST|/porras/$id|GET, HEAD, DELETE, OPTIONS"
+    "PUT|/porras/$id|GET, HEAD, DELETE, OPTIONS"
+    "GET|/porras/$id/apuestas/ana|PUT, OPTIONS"
+    "DELETE|/porras/$id/apuestas/ana|PUT, OPTIONS"
+    "GET|/porras/$id/resultado|PUT, OPTIONS"
+    "POST|/porras/$id/resultado|PUT, OPTIONS"
+    "PUT|/porras/$id/ganadores|GET, HEAD, OPTIONS"
+    "DELETE|/porras/$id/ganadores|GET, HEAD, OPTIONS"
   )
   local c m p a
   for c in "${cases[@]}"; do

@@ -100,14 +100,14 @@ assert_new_request_id() {
   assert_line --regexp $'^HTTP/1\\.1 404'
 }
 
-@test "POST /status: 405 with Allow: GET, HEAD and a JSON error" {
+@test "POST /status: 405 with Allow: GET, HEAD, OPTIONS and a JSON error" {
   http_fetch "$PORRIO_URL/status" -X POST --data-binary '{}'
   assert_json_error 405
-  assert_equal "$(header Allow)" "GET, HEAD"
+  assert_equal "$(header Allow)" "GET, HEAD, OPTIONS"
   assert_new_request_id
   http_fetch "$PORRIO_URL/health/ready" -X DELETE
   assert_json_error 405
-  assert_equal "$(header Allow)" "GET, HEAD"
+  assert_equal "$(header Allow)" "GET, HEAD, OPTIONS"
 }
 
 @test "body over MAX_BODY_BYTES: 413 JSON error, with Content-Length or chunked" {

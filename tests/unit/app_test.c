@@ -381,8 +381,8 @@ static char *body_of(app_result_t *r)
     do {                                                                                           \
         EXPECT_INT((r).status, st);                                                                \
         EXPECT((r).body == NULL && (r).list == NULL && (r).hold == NULL && (r).owned == NULL);     \
-        /* a 404, 409 or 400 decided against pending changes waits for them: it may carry one */  \
-        if ((st) != APP_NOT_FOUND && (st) != APP_CONFLICT && (st) != APP_BAD_BODY)                 \
+        /* a 404, 409, 412 or 400 decided against pending changes waits for them: it may carry one */ \
+        if ((st) != APP_NOT_FOUND && (st) != APP_CONFLICT && (st) != APP_BAD_BODY && (st) != APP_STALE) \
             EXPECT_INT((r).ticket, 0);                                                             \
         if (strncmp((r).err, prefix, strlen(prefix)) != 0 || (r).err[0] == '\0') {                 \
             test_failed_now = 1;                                                                   \
@@ -404,11 +404,11 @@ static app_status_t status_of(const app_result_t *r) { return r->status; }
 
 /* One call into r (after letting go of the previous answer), evaluating to its status. */
 #define CREATE(a, l, v, c, y) (done(&r), app_porra_create(a, l, v, c, y, &r), status_of(&r))
-#define BET(a, id, q, b) (done(&r), app_porra_bet(a, id, q, b, strlen(b), &r), status_of(&r))
-#define RESULT(a, id, b) (done(&r), app_porra_result(a, id, b, strlen(b), &r), status_of(&r))
+#define BET(a, id, q, b) (done(&r), app_porra_bet(a, id, q, b, strlen(b), NULL, &r), status_of(&r))
+#define RESULT(a, id, b) (done(&r), app_porra_result(a, id, b, strlen(b), NULL, &r), status_of(&r))
 #define WINNERS(a, id) (done(&r), app_porra_winners(a, id, &r), status_of(&r))
 #define GET(a, id) (done(&r), app_porra_get(a, id, &r), status_of(&r))
-#define DELETE(a, id) (done(&r), app_porra_delete(a, id, &r), status_of(&r))
+#define DELETE(a, id) (done(&r), app_porra_delete(a, id, NULL, &r), status_of(&r))
 #define LIST(a) (done(&r), app_porras_list(a, NULL, 0, &r), status_of(&r))
 #define PAGE(a, after, n) (done(&r), app_porras_list(a, after, n, &r), status_of(&r))
 #define HITO_GET(a, id, wrap) (done(&r), app_hito_get(a, id, wrap, &r), status_of(&r))
@@ -766,6 +766,94 @@ out:
     end_test(dir);
 }
 
+/* One expectation of a writer (If-Match): the versions given, or any when n is 0 and any is set. */
+static app_match_t expect_versions(int any, size_t n, const uint64_t *v)
+{
+    app_match_t m = {.given = 1, .any = any, .n = n};
+    memcpy(m.versions, v, n * sizeof(*v));
+    return m;
+}
+
+/* Versions of answers, and writes that expect one: the check is made against the head, in the
+ * writer's hold, so of two correctors who read the same version only the first writes. The
+ * check comes after the path and before existence and the body. */
+static void test_if_match(void)
+{
+    char *dir;
+    app_t *a = start_app(&dir);
+    if (a == NULL)
+        goto out;
+    app_result_t r = {0};
+    EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED);
+    EXPECT_INT(r.of, APP_OF_POOL);
+    uint64_t v1 = r.version;
+    EXPECT(settle(a));
+    EXPECT_INT(GET(a, PID), APP_OK);
+    EXPECT_INT(r.of, APP_OF_POOL);
+    EXPECT_INT(r.version, v1);
+    EXPECT_INT(LIST(a), APP_OK);
+    EXPECT_INT(r.of, APP_OF_POOLS);
+    uint64_t all1 = r.version;
+    EXPECT_INT(HITOS_LIST(a), APP_OK);
+    EXPECT_INT(r.of, APP_OF_HITOS);
+    app_stats_t st;
+    app_stats(a, &st);
+    EXPECT_INT(r.version, st.hitos); /* they are only ever added: their count numbers them */
+
+    /* two correctors read v1; the first writes, the second is told the pool moved on */
+    app_match_t read = expect_versions(0, 1, &v1), none = {0};
+    done(&r);
+    app_porra_result(a, PID, SCORE(1, 0), strlen(SCORE(1, 0)), &read, &r);
+    EXPECT_INT(r.status, APP_OK);
+    EXPECT_INT(r.of, APP_OF_POOL);
+    uint64_t v2 = r.version;
+    EXPECT(v2 != v1);
+    EXPECT_CALL_ERR((done(&r), app_porra_result(a, PID, SCORE(2, 0), strlen(SCORE(2, 0)), &read, &r), 0),
+                    APP_STALE, "the pool has changed");
+    EXPECT(settle(a));
+    EXPECT_INT(GET(a, PID), APP_OK);
+    EXPECT_INT(r.version, v2);
+    EXPECT(strstr(body_of(&r), "\"resultado\":\"1-0\"") != NULL);
+    EXPECT_INT(LIST(a), APP_OK);
+    EXPECT(r.version != all1);
+
+    /* one of several versions; "*"; none given; an expectation of nothing */
+    uint64_t several[] = {v1, v2, 999};
+    app_match_t either = expect_versions(0, 3, several), any = expect_versions(1, 0, NULL);
+    app_match_t nothing = expect_versions(0, 0, NULL);
+    done(&r);
+    app_porra_result(a, PID, SCORE(1, 1), strlen(SCORE(1, 1)), &either, &r);
+    EXPECT_INT(r.status, APP_OK);
+    uint64_t v3 = r.version;
+    done(&r);
+    app_porra_result(a, PID, SCORE(2, 2), strlen(SCORE(2, 2)), &any, &r);
+    EXPECT_INT(r.status, APP_OK);
+    done(&r);
+    app_porra_result(a, PID, SCORE(3, 3), strlen(SCORE(3, 3)), &none, &r);
+    EXPECT_INT(r.status, APP_OK);
+    EXPECT_CALL_ERR((done(&r), app_porra_result(a, PID, SCORE(0, 0), 15, &nothing, &r), 0), APP_STALE, "the pool");
+
+    /* the order: the path (400), then the expectation (412), then existence and the body */
+    read = expect_versions(0, 1, &v3);
+    EXPECT_CALL_ERR((done(&r), app_porra_bet(a, PID, "a b", "{}", 2, &read, &r), 0), APP_BAD_PATH, "quien:");
+    EXPECT_CALL_ERR((done(&r), app_porra_bet(a, PID, "ana", "{", 1, &read, &r), 0), APP_STALE, "the pool");
+    EXPECT_CALL_ERR((done(&r), app_porra_bet(a, "No-Such-Pool-1", "ana", "{", 1, &any, &r), 0), APP_STALE,
+                    "no pool");
+    EXPECT_CALL_ERR((done(&r), app_porra_delete(a, "No-Such-Pool-1", &any, &r), 0), APP_STALE, "no pool");
+    EXPECT_CALL_ERR((done(&r), app_porra_delete(a, PID, &read, &r), 0), APP_STALE, "the pool");
+    EXPECT(settle(a));
+    EXPECT_INT(GET(a, PID), APP_OK); /* not deleted */
+    read = expect_versions(0, 1, &r.version);
+    done(&r);
+    app_porra_delete(a, PID, &read, &r);
+    EXPECT_INT(r.status, APP_DELETED);
+    EXPECT_CALL_ERR((done(&r), app_porra_delete(a, PID, &any, &r), 0), APP_STALE, "no pool");
+    done(&r);
+    app_close(a);
+out:
+    end_test(dir);
+}
+
 /* ---- 3. bets, results, winners ---- */
 
 static void test_bets_and_results(void)
@@ -820,7 +908,7 @@ static void test_bets_and_results(void)
     }
     /* the body as a length, not as a C string */
     done(&r);
-    app_porra_bet(a, PID, "ana", "{\"local\":1,\"visitante\":1}garbage", 25, &r);
+    app_porra_bet(a, PID, "ana", "{\"local\":1,\"visitante\":1}garbage", 25, NULL, &r);
     EXPECT_INT(r.status, APP_CREATED);
     EXPECT_BODY(r, "{\"ID\":\"" PID "\",\"quien\":\"ana\",\"local\":1,\"visitante\":1}");
     EXPECT(settle(a));
@@ -1093,11 +1181,11 @@ static void test_pending_invisible(void)
     app_porra_create(a, "Málaga", "Sevilla", "Copa", "2025", &w[0]);
     EXPECT_INT(w[0].status, APP_CREATED);
     EXPECT(fsync_held());
-    app_porra_bet(a, PID, "ana", SCORE(1, 1), strlen(SCORE(1, 1)), &w[1]);
+    app_porra_bet(a, PID, "ana", SCORE(1, 1), strlen(SCORE(1, 1)), NULL, &w[1]);
     app_hito_add(a, H2, strlen(H2), &w[2]);
     app_porra_create(a, "Málaga", "Sevilla", "Copa", "2025", &w[3]); /* found in a pending change */
-    app_porra_bet(a, MS, "luis", SCORE(2, 1), strlen(SCORE(2, 1)), &w[4]); /* writers plan on the head */
-    app_porra_result(a, PID, SCORE(1, 1), strlen(SCORE(1, 1)), &w[5]);
+    app_porra_bet(a, MS, "luis", SCORE(2, 1), strlen(SCORE(2, 1)), NULL, &w[4]); /* writers plan on the head */
+    app_porra_result(a, PID, SCORE(1, 1), strlen(SCORE(1, 1)), NULL, &w[5]);
     const app_status_t want[6] = {APP_CREATED, APP_CREATED, APP_CREATED, APP_OK, APP_CREATED, APP_OK};
     for (int i = 0; i < 6; i++) {
         EXPECT_INT(w[i].status, want[i]);
@@ -1521,8 +1609,8 @@ static void test_memory(void)
     hold_fsync();
     app_porra_create(a, "P", "V", "C", "2024", &keep[4]);
     EXPECT(fsync_held());
-    app_porra_bet(a, "P-V-C-2024", "ana", SCORE(1, 1), strlen(SCORE(1, 1)), &keep[5]);
-    app_porra_result(a, "M4-V-C-2024", SCORE(0, 0), strlen(SCORE(0, 0)), &keep[6]);
+    app_porra_bet(a, "P-V-C-2024", "ana", SCORE(1, 1), strlen(SCORE(1, 1)), NULL, &keep[5]);
+    app_porra_result(a, "M4-V-C-2024", SCORE(0, 0), strlen(SCORE(0, 0)), NULL, &keep[6]);
     app_porras_list(a, NULL, 0, &keep[7]);
     release_fsync();
     EXPECT(settle(a));
@@ -1530,7 +1618,7 @@ static void test_memory(void)
     hold_fsync();
     app_porra_create(a, "Q", "V", "C", "2024", &keep[8]);
     EXPECT(fsync_held());
-    app_porra_result(a, "M7-V-C-2024", SCORE(0, 0), strlen(SCORE(0, 0)), &keep[9]);
+    app_porra_result(a, "M7-V-C-2024", SCORE(0, 0), strlen(SCORE(0, 0)), NULL, &keep[9]);
     EXPECT_INT(BET(a, "M8-V-C-2024", "q1", SCORE(3, 3)), APP_OK);
     set_faults(1, 0, -1);
     release_fsync();
@@ -2224,6 +2312,7 @@ int main(void)
     RUN(test_hitos_read);
     RUN(test_hito_huge_negative);
     RUN(test_porra_lifecycle);
+    RUN(test_if_match);
     RUN(test_bets_and_results);
     RUN(test_hito_add);
     RUN(test_durability);

@@ -61,7 +61,8 @@ static void test_key_properties(void)
 {
     for (int k = 0; k < CFG_COUNT; k++) {
         EXPECT_INT(cfg_is_live((cfg_key_t)k),
-                   k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S);
+                   k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S ||
+                       k == CFG_CORS_ORIGINS);
         EXPECT_INT(cfg_from_etcd((cfg_key_t)k), k != CFG_ETCD_ENDPOINTS && k != CFG_ETCD_PREFIX);
         EXPECT_INT(cfg_default_is_computed((cfg_key_t)k), k == CFG_WORKERS || k == CFG_HITOS_FILE);
     }
@@ -106,6 +107,18 @@ static void test_validate_integers(void)
     EXPECT_STR(err, "must be an integer from 1 to 256");
     EXPECT(!valid(CFG_WORKERS, "257"));
     EXPECT(valid(CFG_WORKERS, "256"));
+    EXPECT(valid(CFG_CORS_ORIGINS, ""));
+    EXPECT(valid(CFG_CORS_ORIGINS, "*"));
+    EXPECT(valid(CFG_CORS_ORIGINS, "https://a.example"));
+    EXPECT(valid(CFG_CORS_ORIGINS, "https://a.example,http://localhost:8080"));
+    EXPECT(valid(CFG_CORS_ORIGINS, "https://a.example, http://[::1]:8080"));
+    EXPECT(!valid(CFG_CORS_ORIGINS, "a.example"));             /* no scheme */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://a.example/"));    /* a path: an origin has none */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://a.example,,"));   /* an empty element */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://*.example"));     /* no wildcards inside */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "*,https://a.example"));
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://"));
+    EXPECT(!valid(CFG_CORS_ORIGINS, "1ttp://a.example"));
     EXPECT(valid(CFG_SHUTDOWN_GRACE_S, "0"));
     EXPECT(valid(CFG_SHUTDOWN_GRACE_S, "3600"));
     EXPECT(!valid(CFG_SHUTDOWN_GRACE_S, "3601"));

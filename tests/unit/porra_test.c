@@ -1786,6 +1786,54 @@ static void test_chunks(void)
     porra_db_release(db);
 }
 
+/* The version of pool id in db; 0 when there is none. */
+static uint64_t version_of(const porra_db_t *db, const char *id)
+{
+    const porra_t *p = porra_find(db, id);
+    return p != NULL ? porra_version(p) : 0;
+}
+
+/* Versions: every apply advances the clock; the pool it touches, and only that one, takes it; a
+ * refused change takes no number; an older version keeps its numbers; a pool deleted and made
+ * again never gets a version the old one had. Transient and sealed lineages number alike. */
+static void test_versions_numbered(void)
+{
+    const char *a = "A-B-Liga-2020", *b = "C-D-Liga-2020";
+    for (int sealed = 0; sealed < 2; sealed++) {
+        porra_db_t *db = porra_db_new();
+        if (sealed)
+            porra_db_seal(db);
+        EXPECT_INT(porra_db_version(db), 0);
+        EXPECT_INT(create(&db, "A", "B", "Liga", "2020"), PORRA_CREATED);
+        EXPECT_INT(create(&db, "C", "D", "Liga", "2020"), PORRA_CREATED);
+        EXPECT_INT(porra_db_version(db), 2);
+        EXPECT_INT(version_of(db, a), 1);
+        EXPECT_INT(version_of(db, b), 2);
+        porra_db_t *before = sealed ? porra_db_ref(db) : NULL;
+        EXPECT_INT(bet(&db, a, "ana", 1, 0), PORRA_CREATED);
+        EXPECT_INT(version_of(db, a), 3);
+        EXPECT_INT(version_of(db, b), 2); /* untouched */
+        EXPECT_INT(bet(&db, a, "ana", 2, 0), PORRA_OK);
+        EXPECT_INT(result(&db, a, 2, 0), PORRA_OK);
+        EXPECT_INT(version_of(db, a), 5);
+        EXPECT_INT(result(&db, a, 2, 0), PORRA_OK); /* the same result again is still a change */
+        EXPECT_INT(version_of(db, a), 6);
+        porra_change_t refused = {.op = PORRA_OP_BET, .id = a, .quien = "luis", .local = 1, .visitante = 1};
+        EXPECT_INT(porra_db_apply(&db, &refused, err, sizeof(err)), -1); /* betting is closed */
+        EXPECT_INT(porra_db_version(db), 6);
+        EXPECT_INT(delete(&db, a), PORRA_OK);
+        EXPECT_INT(porra_db_version(db), 7);
+        EXPECT_INT(create(&db, "A", "B", "Liga", "2020"), PORRA_CREATED);
+        EXPECT_INT(version_of(db, a), 8);
+        if (before != NULL) { /* what readers of the older version see did not move */
+            EXPECT_INT(porra_db_version(before), 2);
+            EXPECT_INT(version_of(before, a), 1);
+            porra_db_release(before);
+        }
+        porra_db_release(db);
+    }
+}
+
 int main(void)
 {
     RUN(test_segment_table);
@@ -1805,6 +1853,7 @@ int main(void)
     RUN(test_render_many_bets);
     RUN(test_iteration);
     RUN(test_versions_random);
+    RUN(test_versions_numbered);
     RUN(test_dump_replay);
     RUN(test_threads_render_shared);
     RUN(test_chunks);

@@ -91,6 +91,11 @@ static void test_live_setting_applied(void)
     EXPECT_INT(change(&f, "SHUTDOWN_GRACE_S", "0"), 1);
     EXPECT_INT(f.cfg.shutdown_grace_s, 0);
     EXPECT_INT(applied[CFG_SHUTDOWN_GRACE_S], 1);
+    EXPECT_INT(change(&f, "CORS_ORIGINS", "https://a.example"), 1);
+    EXPECT_STR(f.cfg.value[CFG_CORS_ORIGINS], "https://a.example");
+    EXPECT_INT(applied[CFG_CORS_ORIGINS], 1);
+    EXPECT_INT(change(&f, "CORS_ORIGINS", "a.example"), 0); /* refused: the old list stays */
+    EXPECT_STR(f.cfg.value[CFG_CORS_ORIGINS], "https://a.example");
     finish(&f);
 }
 
