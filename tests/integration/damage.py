@@ -445,13 +445,13 @@ class Builder:
             if track:
                 after = self.jsize(2)
                 self.j2.append({"write": len(self.acked) - 1, "offset": before, "length": after - before})
-        if method == "PUT" and path.startswith("/porra/") and st == 201:
+        if method == "PUT" and path.startswith("/porra/") and st == 200:  # new or already there
             i = json.loads(data)["ID"]
             if i not in self.ids:
                 self.ids.append(i)
         return st
 
-    def pool(self, l, v, c, y, track=False, want=201):
+    def pool(self, l, v, c, y, track=False, want=200):
         return self.w("PUT", "/porra/%s/%s/%s/%s" % (q(l), q(v), q(c), q(y)), want=want, track=track)
 
     def bet(self, i, who, lo, vi, track=False, want=None):
