@@ -432,3 +432,59 @@ PY
   refute_output --regexp '(tail|torn|corrupt|cut)'
   porrio_stop
 }
+
+# ready_writable: the "writable" of /health/ready (which must answer 200).
+ready_writable() { get /health/ready | jq -r .writable; }
+
+# store_lines LEVEL TEXT: how many "store" log lines of LEVEL hold TEXT.
+store_lines() {
+  jq -R -c --arg l "$1" --arg t "$2" 'fromjson? | objects | select(.msg == "store" and .level == $l
+    and (.detail | contains($t)))' "$PORRIO_LOG" | wc -l
+}
+
+# fill_up TAG: creates long pools until one answers 503 (at most 600), whose path goes into FULL;
+# fails if none does. (A smaller record may still fit where that one did not.)
+fill_up() {
+  local long i st
+  long=$(printf 'x%.0s' {1..60})
+  for ((i = 0; i < 600; i++)); do
+    FULL=/porra/$long/$long/$long/$1$i
+    st=$(code PUT "$FULL")
+    [ "$st" = 503 ] && return 0
+    [ "$st" = 200 ] || fail "filling up: status $st"
+  done
+  fail "the disk never filled up"
+}
+
+@test "disk full: ready says writable false from the first failed write until one succeeds; one warn line when writes fail, one info line when they work again" {
+  local mnt used
+  mnt=$(tmpfs_mount 64k)
+  porrio_start HITOS_FILE="$HITOS_JSON" DATA_DIR="$mnt/data"
+  assert_equal "$(ready_writable)" true
+  fill_up a
+  assert_equal "$(ready_writable)" false
+  # more refused writes: still false, and no more warnings
+  assert_equal "$(code PUT "$FULL")" 503
+  assert_equal "$(code PUT "$FULL")" 503
+  assert_equal "$(ready_writable)" false
+  assert_equal "$(code GET /health/ready)" 200
+  assert_equal "$(store_lines warn "cannot write")" 1
+  assert_equal "$(store_lines info "writes work again")" 0
+
+  # room again: the next write succeeds, and ready tells so
+  mount -o remount,size=1m "$mnt"
+  assert_equal "$(code PUT /porra/room/b/c/1)" 200
+  assert_equal "$(ready_writable)" true
+  assert_equal "$(store_lines info "writes work again")" 1
+  assert_equal "$(store_lines warn "writes work again")" 0
+
+  # full again: a second stretch of failures, told once more
+  used=$(df -k --output=used "$mnt" | tail -n 1 | tr -d ' ')
+  mount -o remount,size="${used}k" "$mnt"
+  fill_up b
+  assert_equal "$(ready_writable)" false
+  assert_equal "$(code PUT "$FULL")" 503
+  assert_equal "$(store_lines warn "cannot write")" 2
+  assert_equal "$(store_lines info "writes work again")" 1
+  porrio_stop
+}
