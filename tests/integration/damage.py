@@ -574,7 +574,7 @@ class Builder:
             m, p = w["method"], [urllib.parse.unquote(s) for s in w["path"].split("/")[1:]]
             if m == "PUT" and p[0] == "porra":
                 i = "-".join(p[1:5])
-                if w["status"] == 201:
+                if i not in pools:  # 200 whether new or already there
                     pools[i] = {"ID": i, "local": p[1], "visitante": p[2], "competition": p[3], "year": p[4],
                                 "apuestas": {}, "resultado": None}
             elif m == "PUT" and len(p) == 4 and p[2] == "apuestas":
