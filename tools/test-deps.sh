@@ -28,14 +28,20 @@ if [ ! -x "$ETCD_CACHE/usr/bin/etcd" ] || [ ! -x "$ETCD_CACHE/usr/bin/etcdctl" ]
   rm -rf "$tmp"
 fi
 
-# The tools from npm (tests/node/package-lock.json): installed again only when the lock changed.
+# The tools from npm (tests/node): the course's functional tests (mocha, supertest), the OpenAPI
+# lint and the answers' conformance check, exactly as package-lock.json locks them, from an npm
+# cache that outlives the checkout; Node.js and npm are Debian's when none is there. `npm ci`
+# runs again only when the lock changed since it last ran.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm >&2
 fi
-NODE_DIR=$(dirname "$0")/../tests/node
-sum=$(sha256sum "$NODE_DIR/package-lock.json" | cut -c1-64)
-if [ "$(cat "$NODE_DIR/node_modules/.porrio-lock" 2>/dev/null)" != "$sum" ]; then
-  (cd "$NODE_DIR" && npm ci --cache "${PORRIO_NPM_CACHE:-/var/cache/porrio/npm}" --no-audit --no-fund \
-    --loglevel=error >&2)
-  echo "$sum" >"$NODE_DIR/node_modules/.porrio-lock"
+NODE_DIR=$(cd "$(dirname "$0")/../tests/node" && pwd)
+NPM_CACHE=${PORRIO_NPM_CACHE:-/var/cache/porrio/npm}
+lock=$(sha256sum "$NODE_DIR/package-lock.json" | cut -d ' ' -f 1)
+if [ "$(cat "$NODE_DIR/node_modules/.porrio-lock" 2>/dev/null)" != "$lock" ] ||
+  [ ! -x "$NODE_DIR/node_modules/.bin/mocha" ]; then
+  [ -d "$NPM_CACHE" ] || $SUDO install -d -o "$(id -u)" -g "$(id -g)" "$NPM_CACHE"
+  (cd "$NODE_DIR" && npm ci --cache "$NPM_CACHE" --no-audit --no-fund --loglevel=error) >&2
+  echo "$lock" >"$NODE_DIR/node_modules/.porrio-lock"
 fi

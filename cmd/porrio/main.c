@@ -47,19 +47,30 @@ static void log_settings(const cfg_t *c)
 }
 
 static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
+static void info_store(const char *msg) { jlog_log(JLOG_INFO, "store", "detail", msg, NULL); }
+
+static app_limits_t limits_of(const cfg_t *c)
+{
+    return (app_limits_t){.pools = c->max_pools, .bets_per_pool = c->max_bets_per_pool, .hitos = c->max_hitos};
+}
 
 /* A live setting changed in etcd: the watch thread hands it to the running service. */
 static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
 {
-    server_t *srv = ctx;
-    if (k == CFG_LOG_LEVEL)
+    api_t *api = ctx;
+    if (k == CFG_LOG_LEVEL) {
         jlog_set_level(c->log_level);
-    else if (k == CFG_MAX_BODY_BYTES)
-        server_set_max_body(srv, c->max_body_bytes);
-    else if (k == CFG_SHUTDOWN_GRACE_S)
-        server_set_grace(srv, c->shutdown_grace_s);
-    else if (k == CFG_CORS_ORIGINS && server_set_cors(srv, c->value[k]) != 0)
-        jlog_log(JLOG_WARN, "out of memory: CORS_ORIGINS unchanged", NULL);
+    } else if (k == CFG_MAX_BODY_BYTES) {
+        server_set_max_body(api->server, c->max_body_bytes);
+    } else if (k == CFG_SHUTDOWN_GRACE_S) {
+        server_set_grace(api->server, c->shutdown_grace_s);
+    } else if (k == CFG_CORS_ORIGINS) {
+        if (server_set_cors(api->server, c->value[k]) != 0)
+            jlog_log(JLOG_WARN, "out of memory: CORS_ORIGINS unchanged", NULL);
+    } else if (k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL || k == CFG_MAX_HITOS) {
+        app_limits_t l = limits_of(c);
+        app_set_limits(api->app, &l);
+    }
 }
 
 /* s as one shell word: as it is when it needs no quoting, else in single quotes. */
@@ -156,7 +167,8 @@ static int serve(settings_t *s)
     }
     int bad_input = 0;
     store_error_t se;
-    app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store};
+    app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store,
+                     .info = info_store, .limits = limits_of(c)};
     if ((api.app = app_open(&ao, &bad_input, &se)) == NULL || server_watch(api.server, app_ledger(api.app)) != 0) {
         if (api.app == NULL)
             store_failure(&se, bad_input, c->value[CFG_DATA_DIR]);
@@ -169,7 +181,7 @@ static int serve(settings_t *s)
     reload_t *watch = NULL;
     if (s->etcd != NULL) {
         reload_opts_t ro = {.cfg = c, .etcd = s->etcd, .prefix = c->value[CFG_ETCD_PREFIX], .revision = s->revision,
-                            .apply = apply_live, .ctx = api.server};
+                            .apply = apply_live, .ctx = &api};
         memcpy(ro.layers, s->layers, sizeof(ro.layers));
         if ((watch = reload_start(&ro)) == NULL)
             jlog_log(JLOG_WARN, "cannot start the etcd watch: settings will not follow etcd", NULL);

@@ -15,7 +15,7 @@
  * of with the request's memory, so the body is never copied. */
 typedef struct pending {
     int status;
-    long location; /* -1: no Location header */
+    const char *location; /* NULL: no Location header; else from the request's pool */
     app_result_t res;
 } pending_t;
 
@@ -106,11 +106,8 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
             return;
         reply_etag(req, tag);
     }
-    if (p->location >= 0) {
-        char loc[32];
-        int n = snprintf(loc, sizeof(loc), "/hitos/%ld", p->location);
-        reply_header(req, "location", "Location", loc, (size_t)n);
-    }
+    if (p->location != NULL)
+        reply_header(req, "location", "Location", p->location, strlen(p->location));
     if (p->res.list != NULL)
         reply_stream(req, p->status, REPLY_JSON_TYPE, p->res.len, list_next, p->res.list);
     else
@@ -118,8 +115,9 @@ static void send_pending(h2o_req_t *req, void *data, int ok)
 }
 
 /* Sends what the application layer decided: at once, or once the ticket it depends on is decided
- * (the rule of ticket.h: an answer, error or not, never shows a change that may yet be lost). */
-static int finish(h2o_req_t *req, app_result_t *r, long location)
+ * (the rule of ticket.h: an answer, error or not, never shows a change that may yet be lost);
+ * a success carries Location when `location` is not NULL (a string of the request's pool). */
+static int finish_at(h2o_req_t *req, app_result_t *r, const char *location)
 {
     int status = http_status(r->status);
     if (status >= 400 && r->ticket == 0) {
@@ -134,6 +132,32 @@ static int finish(h2o_req_t *req, app_result_t *r, long location)
     else
         send_pending(req, p, 1);
     return 0;
+}
+
+/* finish_at with Location: /hitos/{location} when location >= 0. */
+static int finish(h2o_req_t *req, app_result_t *r, long location)
+{
+    char *loc = NULL;
+    if (location >= 0) {
+        loc = h2o_mem_alloc_pool(&req->pool, 32);
+        snprintf(loc, 32, "/hitos/%ld", location);
+    }
+    return finish_at(req, r, loc);
+}
+
+/* Appends s to out percent-encoded but for unreserved bytes (RFC 3986); returns the bytes
+ * written, at most 3 * strlen(s). */
+static size_t pct_encode(char *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("-._~", *c))
+            out[n++] = (char)*c;
+        else
+            out[n++] = '%', out[n++] = hex[*c >> 4], out[n++] = hex[*c & 15];
+    }
+    return n;
 }
 
 #define HANDLER(name) static int name(h2o_req_t *req, const route_match_t *m, void *data)
@@ -247,25 +271,30 @@ HANDLER(post_hito)
     return finish(req, &r, r.status == APP_CREATED ? r.index : -1);
 }
 
+/* The course's route answers 200 with the pool whether it is new or not (README), pointing at
+ * the pool's own resource. */
 HANDLER(put_porra)
 {
     app_result_t r = {0};
+    char id[PORRA_ID_MAX + 1], *loc = NULL;
     app_porra_create(APP, PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"), &r);
-    return finish(req, &r, -1);
+    if (r.status == APP_CREATED)
+        r.status = APP_OK;
+    if (r.status == APP_OK) {
+        snprintf(id, sizeof(id), "%s-%s-%s-%s", PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"));
+        loc = h2o_mem_alloc_pool(&req->pool, sizeof("/porras/") + 3 * strlen(id));
+        memcpy(loc, "/porras/", 8);
+        loc[8 + pct_encode(loc + 8, id)] = '\0';
+    }
+    return finish_at(req, &r, loc);
 }
 
-/* `</porras?limit=N&after=ID>; rel="next"`, the ID percent-encoded but for unreserved bytes. */
+/* `</porras?limit=N&after=ID>; rel="next"`, the ID percent-encoded. */
 static void link_next(h2o_req_t *req, size_t limit, const char *last)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char link[64 + 3 * PORRA_ID_MAX];
     size_t n = (size_t)snprintf(link, sizeof(link), "</porras?limit=%zu&after=", limit);
-    for (const unsigned char *c = (const unsigned char *)last; *c; c++) {
-        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("-._~", *c))
-            link[n++] = (char)*c;
-        else
-            link[n++] = '%', link[n++] = hex[*c >> 4], link[n++] = hex[*c & 15];
-    }
+    n += pct_encode(link + n, last);
     n += (size_t)snprintf(link + n, sizeof(link) - n, ">; rel=\"next\"");
     reply_header(req, "link", "Link", link, n);
 }

@@ -138,6 +138,13 @@ static void store_warn(void *ctx, const char *msg)
         a->o.warn(msg);
 }
 
+static void store_info(void *ctx, const char *msg)
+{
+    app_t *a = ctx;
+    if (a->o.info != NULL)
+        a->o.info(msg);
+}
+
 /* The published version; before app_open publishes one (an upgrade inside store_open, or a
  * compaction the store starts as it opens, on the committer), the head: the whole state replayed,
  * every record of it durable. Under the publish lock, which app_open takes to publish. */
@@ -173,6 +180,7 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
         return NULL;
     }
     a->o = *opts;
+    app_set_limits(a, &opts->limits);
     if ((a->hitos_file = strdup(opts->hitos_file != NULL ? opts->hitos_file : "")) == NULL) {
         snprintf(e->problem, sizeof(e->problem), "out of memory");
         ticket_ledger_free(a->ledger);
@@ -189,7 +197,7 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
     }
     *bad_input = 0;
     store_opts_t so = {.dir = opts->data_dir, .compact_bytes = opts->compact_bytes, .ledger = a->ledger,
-                       .replay = replay, .warn = store_warn, .freeze = freeze, .dump = dump, .thaw = thaw, .ctx = a};
+                       .replay = replay, .warn = store_warn, .info = store_info, .freeze = freeze, .dump = dump, .thaw = thaw, .ctx = a};
     a->store = store_open(&so, e);
     if (a->store == NULL) {
         if (a->conflict[0] != '\0') { /* the milestones file, not the store, is at fault: exit 2 */
@@ -212,6 +220,13 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
 ticket_ledger_t *app_ledger(app_t *a) { return a->ledger; }
 
 int app_writable(app_t *a) { return store_writable(a->store); }
+
+void app_set_limits(app_t *a, const app_limits_t *l)
+{
+    __atomic_store_n(&a->limits.pools, l->pools, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->limits.bets_per_pool, l->bets_per_pool, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->limits.hitos, l->hitos, __ATOMIC_RELAXED);
+}
 
 void app_stats(app_t *a, app_stats_t *out)
 {

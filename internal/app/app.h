@@ -72,11 +72,21 @@ typedef struct app_result {
     char err[256];         /* what is wrong, for errors */
 } app_result_t;
 
+/* How much the state may hold (README: Settings, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS). A
+ * write that would go past one is refused with APP_CONFLICT naming it; 0 is no limit. */
+typedef struct app_limits {
+    size_t pools;         /* pools in all */
+    size_t bets_per_pool; /* bets (bettors) in one pool: replacing a bet is always taken */
+    size_t hitos;         /* milestones in all, the file's included */
+} app_limits_t;
+
 typedef struct app_opts {
     const char *data_dir;
     const char *hitos_file;  /* "" or NULL: no milestones file */
     size_t compact_bytes;    /* 0: the store's default */
     void (*warn)(const char *msg); /* problems that do not stop the service */
+    void (*info)(const char *msg); /* news that is no problem (the store writes again) */
+    app_limits_t limits;
 } app_opts_t;
 
 /**
@@ -89,16 +99,21 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e);
 /** The ledger of the store's tickets (owned by the app), for the server to hold answers on. */
 ticket_ledger_t *app_ledger(app_t *a);
 
-/** Non-zero when writes can succeed. */
+/** Non-zero when writes can succeed: false from a failed write until one succeeds. */
 int app_writable(app_t *a);
 
-/* Milestones. `id` is the raw path parameter. */
+/** Replaces the limits, for the writes that follow (any thread; a write in progress keeps the
+ * ones it read). Cannot fail. */
+void app_set_limits(app_t *a, const app_limits_t *l);
+
+/* Milestones. `id` is the raw path parameter: the index as written by hito_index_parse, else
+ * APP_BAD_PATH. */
 void app_hitos_all(app_t *a, app_result_t *r);                  /* GET /all */
 void app_hitos_list(app_t *a, app_result_t *r);                 /* GET /hitos */
 void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r); /* wrap: {"hito": ...} */
 void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
 
-/* Pools. */
+/* Pools. An `id` that is not a pool ID (porra_id_ok) is APP_BAD_PATH before anything else. */
 void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition,
                       const char *year, app_result_t *r);
 /* GET /porras: after NULL and limit 0, every pool in creation order; else a page of at most

@@ -32,6 +32,7 @@ struct app {
     pthread_spinlock_t pub_lock; /* guards the published pointer alone, for a load and an increment */
     app_version_t *published;   /* only durable changes; what readers read; NULL while opening */
     char conflict[512];         /* replay found a milestone both added and in HITOS_FILE */
+    app_limits_t limits;        /* atomic loads and stores: set from the etcd watch's thread */
 };
 
 /* A new version holding porras and hitos (the caller's references move in). NULL on OOM. */

@@ -74,6 +74,15 @@ static json_t *parse_body(const char *body, size_t len, char *err, size_t errlen
     return j;
 }
 
+/* The pool ID of a path, checked before anything else (README: path segments first). */
+static int id_ok(const char *id, app_result_t *r)
+{
+    if (porra_id_ok(id))
+        return 1;
+    set(r, APP_BAD_PATH, "ID: must be local-visitante-competition-year, each part " PORRA_SEGMENT_RULE);
+    return 0;
+}
+
 /* ---- writing: under the writer mutex ---- */
 
 /* Queues rec and makes `next` (whose reference moves in) the head, pending on the new ticket.
@@ -127,6 +136,19 @@ static uint64_t observed(app_t *a)
     return t;
 }
 
+/* 1 when holding `n` leaves room for one more under `limit` (0: none); else 0 with r set to
+ * APP_CONFLICT naming the setting. What the count saw may be pending: the answer waits for it.
+ * Under the writer mutex. */
+static int room(app_t *a, const size_t *limit, size_t n, const char *name, const char *what, app_result_t *r)
+{
+    size_t max = __atomic_load_n(limit, __ATOMIC_RELAXED);
+    if (max == 0 || n < max)
+        return 1;
+    set(r, APP_CONFLICT, "%s reached: %zu %s, at most %zu", name, n, what, max);
+    r->ticket = observed(a);
+    return 0;
+}
+
 /* The head with one pool change applied, as a new version; NULL with r set when it fails. */
 static app_version_t *with_porra_change(app_t *a, const porra_change_t *c, app_result_t *r)
 {
@@ -175,17 +197,13 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
     long i;
     size_t len;
     if (hito_index_parse(id, &i) != 0) {
-        const char *digits = id + (id[0] == '-');
-        if (digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits)) /* an integer too large for a long */
-            set(r, APP_NOT_FOUND, "no milestone with index %s", id);
-        else
-            set(r, APP_BAD_PATH, "id: must be an integer");
+        set(r, APP_BAD_PATH, "id: must be a milestone index: 0, or decimal digits without sign or leading zeros");
         return;
     }
     app_version_t *v = app_acquire(a);
-    const char *h = i >= 0 ? hito_json(v->hitos, (size_t)i, &len) : NULL;
+    const char *h = hito_json(v->hitos, (size_t)i, &len);
     if (h == NULL) {
-        set(r, APP_NOT_FOUND, "no milestone with index %ld (there are %zu)", i, hito_count(v->hitos));
+        set(r, APP_NOT_FOUND, "no milestone with index %s (there are %zu)", id, hito_count(v->hitos));
         app_version_release(v);
     } else if (wrap) {
         jsonw_t w = JSONW_INIT;
@@ -222,6 +240,8 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
         r->ticket = observed(a);
         break;
     case HITO_OK: {
+        if (!room(a, &a->limits.hitos, hito_count(a->head->hitos), "MAX_HITOS", "milestones", r))
+            break;
         hito_db_t *h = hito_db_ref(a->head->hitos);
         long index = hito_db_apply(&h, &c, r->err, sizeof(r->err));
         if (index < 0) {
@@ -260,6 +280,8 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
     pthread_mutex_lock(&a->writer);
     switch (porra_plan_create(a->head->porras, local, visitante, competition, year, &c, r->err, sizeof(r->err))) {
     case PORRA_CREATED:
+        if (!room(a, &a->limits.pools, porra_count(a->head->porras), "MAX_POOLS", "pools", r))
+            break;
         v = write_porra(a, &c, r);
         st = APP_CREATED;
         break;
@@ -278,6 +300,8 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
 
 void app_porra_get(app_t *a, const char *id, app_result_t *r)
 {
+    if (!id_ok(id, r))
+        return;
     app_version_t *v = app_acquire(a);
     if (porra_find(v->porras, id) == NULL) {
         set(r, APP_NOT_FOUND, "no pool with that ID");
@@ -309,6 +333,8 @@ static int stale(app_t *a, const char *id, const app_match_t *m, app_result_t *r
 void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r)
 {
     porra_change_t c;
+    if (!id_ok(id, r))
+        return;
     pthread_mutex_lock(&a->writer);
     if (stale(a, id, match, r)) {
         r->ticket = observed(a); /* the version it saw may be in pending changes alone */
@@ -331,6 +357,8 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     char berr[256];
     int gl = 0, gv = 0;
     porra_change_t c;
+    if (!id_ok(id, r))
+        return;
     if (quien != NULL && !porra_segment_ok(quien, 1, berr, sizeof(berr))) {
         set(r, APP_BAD_PATH, "quien: %s", berr);
         return;
@@ -358,6 +386,9 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
             else
                 r->status = APP_BAD_BODY;
             r->ticket = observed(a);
+        } else if (st == PORRA_CREATED && !room(a, &a->limits.bets_per_pool, porra_bets(porra_find(a->head->porras, id)),
+                                                "MAX_BETS_PER_POOL", "bets in this pool", r)) {
+            /* refused: r says why */
         } else {
             v = write_porra(a, &c, r);
         }
@@ -402,6 +433,8 @@ void app_porra_winners(app_t *a, const char *id, app_result_t *r)
 {
     char *out;
     size_t len;
+    if (!id_ok(id, r))
+        return;
     app_version_t *v = app_acquire(a);
     const porra_t *p = porra_find(v->porras, id);
     if (p == NULL)

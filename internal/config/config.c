@@ -61,6 +61,16 @@ static const meta_t META[CFG_COUNT] = {
                           "empty, '*', or a comma-separated list of origins scheme://host[:port]",
                           "web origins allowed to read answers (CORS); empty: no CORS headers", "",
                           K_ORIGINS, 0, 0, 1, 1},
+    [CFG_MAX_POOLS] = {"MAX_POOLS", "--max-pools", "an integer from 1 to 100000000",
+                       "most pools held; creating one more gets 409", "100000", K_UINT, 1,
+                       100000000, 1, 1},
+    [CFG_MAX_BETS_PER_POOL] = {"MAX_BETS_PER_POOL", "--max-bets-per-pool",
+                               "an integer from 1 to 100000000",
+                               "most bets in one pool; a new bettor past it gets 409", "100000",
+                               K_UINT, 1, 100000000, 1, 1},
+    [CFG_MAX_HITOS] = {"MAX_HITOS", "--max-hitos", "an integer from 1 to 100000000",
+                       "most milestones, the file's included; adding one more gets 409", "10000",
+                       K_UINT, 1, 100000000, 1, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -327,6 +337,9 @@ static int store(cfg_t *c, cfg_key_t k, const char *v, cfg_src_t src)
     case CFG_WORKERS: c->workers = (int)u; break;
     case CFG_SHUTDOWN_GRACE_S: c->shutdown_grace_s = (int)u; break;
     case CFG_MAX_BODY_BYTES: c->max_body_bytes = (size_t)u; break;
+    case CFG_MAX_POOLS: c->max_pools = (size_t)u; break;
+    case CFG_MAX_BETS_PER_POOL: c->max_bets_per_pool = (size_t)u; break;
+    case CFG_MAX_HITOS: c->max_hitos = (size_t)u; break;
     case CFG_LOG_LEVEL: c->log_level = cfg_log_level_parse(v); break;
     default: break;
     }

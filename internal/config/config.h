@@ -20,6 +20,9 @@ typedef enum {
     CFG_ETCD_PREFIX,
     CFG_SHUTDOWN_GRACE_S,
     CFG_CORS_ORIGINS,
+    CFG_MAX_POOLS,
+    CFG_MAX_BETS_PER_POOL,
+    CFG_MAX_HITOS,
     CFG_COUNT
 } cfg_key_t;
 
@@ -46,7 +49,7 @@ typedef struct {
     cfg_src_t source[CFG_COUNT];
     /* parsed from value[] */
     int port, workers, log_level /* CFG_LOG_* */, shutdown_grace_s;
-    size_t max_body_bytes;
+    size_t max_body_bytes, max_pools, max_bets_per_pool, max_hitos;
 } cfg_t;
 
 /* ---- the table of settings; every function returns NULL / -1 / 0 for an out-of-range key ---- */
@@ -66,7 +69,7 @@ const char *cfg_allowed(cfg_key_t k);
 /* One-line meaning of k, for --help; static string. */
 const char *cfg_describe(cfg_key_t k);
 /* 1 for the settings applied without a restart: LOG_LEVEL, MAX_BODY_BYTES, SHUTDOWN_GRACE_S,
- * CORS_ORIGINS. */
+ * CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS. */
 int cfg_is_live(cfg_key_t k);
 /* 0 for ETCD_ENDPOINTS and ETCD_PREFIX, which are never read from or written to etcd; else 1. */
 int cfg_from_etcd(cfg_key_t k);

@@ -13,6 +13,19 @@ static const char *field_rule(int k, const char *s)
     return s != NULL && *s && strlen(s) <= HITO_FIELD_MAX ? NULL : HITO_TEXT_RULE;
 }
 
+/* 1 when a new milestone's file is a plain file name: not "." or "..", no '/' or '\\', no control
+ * character (C0, DEL, or C1 as UTF-8 0xC2 0x80-0x9F). Only additions are held to it: records
+ * journaled before it replay as they were accepted. */
+static int file_name_ok(const char *s)
+{
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\' || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return 0;
+    return 1;
+}
+
 static hito_status_t taken(const hito_db_t *db, const char *file, char *err, size_t errlen)
 {
     if (!pmap_get(&db->by_file, &hito_by_file_ops, (uintptr_t)file, NULL))
@@ -44,6 +57,10 @@ hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change
             hito_fail(err, errlen, "%s: unknown field", key);
             return HITO_INVALID;
         }
+    }
+    if (!file_name_ok(val[0])) {
+        hito_fail(err, errlen, "file: %s", HITO_FILE_RULE);
+        return HITO_INVALID;
     }
     *c = (hito_change_t){val[0], val[1], val[2]};
     return taken(db, val[0], err, errlen);

@@ -3,6 +3,7 @@
 #include "hito/hito_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,21 +66,14 @@ int hito_fecha_ok(const char *s)
 
 int hito_index_parse(const char *s, long *out)
 {
-    if (!s)
+    /* one spelling per index, so that no two paths name the same milestone ("-0", "00", "+0") */
+    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
+    if (n == 0 || s[n] != '\0' || (s[0] == '0' && n > 1))
         return -1;
-    const char *p = s + (*s == '-');
-    if (*p == '\0')
-        return -1;
-    for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9')
-            return -1;
-    /* The characters are checked above, so strtol cannot skip spaces or take a '+' or "0x". */
     errno = 0;
     long v = strtol(s, NULL, 10);
-    if (errno == ERANGE)
-        return -1;
     if (out)
-        *out = v;
+        *out = errno == ERANGE ? LONG_MAX : v;
     return 0;
 }
 

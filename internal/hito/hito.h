@@ -54,8 +54,9 @@ const char *hito_json(const hito_db_t *db, size_t index, size_t *len);
 const char *hito_list_json(const hito_db_t *db, size_t *len);
 const char *hito_all_json(const hito_db_t *db, size_t *len);
 
-/* Parses a path id: decimal digits, optionally after one '-' (a negative value, then simply out
- * of range). 0 and *out set; -1 for anything else (empty, spaces, '+', hex, overflow). */
+/* Parses a path id, written as the index it names: "0", or decimal digits not starting with '0'.
+ * 0 and *out set (LONG_MAX for a number too large for a long: no milestone has that index); -1
+ * for anything else (empty, a sign, leading zeros, spaces, hex). */
 int hito_index_parse(const char *s, long *out);
 
 /* 1 when s is "d/m/yyyy" (day and month one or two digits, year four) and a real Gregorian
@@ -74,7 +75,8 @@ typedef struct hito_change {
 #define HITO_CHANGE_MAX (1 + 2 * (HITO_FIELD_MAX + 1) + 11)
 
 /* Checks a POST /hitos body: an object with exactly "file", "title", "fecha", non-empty strings,
- * file and title at most HITO_FIELD_MAX bytes, fecha as hito_fecha_ok. HITO_INVALID with err
+ * file and title at most HITO_FIELD_MAX bytes, file neither "." nor ".." and without '/', '\\'
+ * or control characters (it names a file in the course's repository), fecha as hito_fecha_ok. HITO_INVALID with err
  * naming the field ("fecha: must be a real date written d/m/yyyy", "x: unknown field");
  * HITO_EXISTS when file is taken; HITO_OK with *c pointing into body. */
 hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err,

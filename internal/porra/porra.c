@@ -102,6 +102,7 @@ void porra_db_release(porra_db_t *db)
 
 size_t porra_count(const porra_db_t *db) { return db->by_seq.count; }
 size_t porra_bets_total(const porra_db_t *db) { return db->nbets; }
+size_t porra_bets(const porra_t *p) { return p->by_quien.count; }
 const char *porra_id(const porra_t *p) { return p->ident->id; }
 uint64_t porra_version(const porra_t *p) { return p->version; }
 uint64_t porra_db_version(const porra_db_t *db) { return db->clock; }

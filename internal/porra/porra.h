@@ -39,6 +39,9 @@ typedef enum {
     PORRA_NO_RESULT  /* no result yet, so no winners: 409 */
 } porra_status_t;
 
+/* The segment rule's words, for messages that name a field before them. */
+#define PORRA_SEGMENT_RULE "1-64 characters: letters, digits, '_', '.' or UTF-8 letters, not only dots"
+
 /* 1 when s (already percent-decoded) is 1-64 characters, each an ASCII letter or digit, '_', '.',
  * or a valid non-ASCII UTF-8 sequence (no overlongs, surrogates, > U+10FFFF or truncated
  * sequences), not only dots; '-' only with allow_dash. 0 otherwise, with the rule in err (without
@@ -142,6 +145,9 @@ int porra_db_apply(porra_db_t **db, const porra_change_t *c, char *err, size_t e
 /* Number of pools, and of bets in every pool together. */
 size_t porra_count(const porra_db_t *db);
 size_t porra_bets_total(const porra_db_t *db);
+
+/* Number of bets in one pool (one per bettor). */
+size_t porra_bets(const porra_t *p);
 
 /* The pool with that exact ID, or NULL; borrowed, valid while the caller holds db. */
 const porra_t *porra_find(const porra_db_t *db, const char *id);

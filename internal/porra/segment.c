@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SEG_RULE "must be 1-64 characters: letters, digits, '_', '.' or UTF-8 letters, not only dots"
+#define SEG_RULE "must be " PORRA_SEGMENT_RULE
 #define SEG_RULE_DASH "must be 1-64 characters: letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
 
 /* Length of the valid multi-byte UTF-8 sequence at s, or 0. s is NUL-terminated, and NUL is

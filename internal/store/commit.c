@@ -181,8 +181,11 @@ static void batch_done(store_t *s, uint64_t upto)
     __atomic_store_n(&s->bad, 0, __ATOMIC_RELAXED);
     st_maybe_compact(s);
     pthread_mutex_unlock(&s->mu);
-    if (again)
-        st_warnf(s, "DATA_DIR %s: writes work again", s->dir);
+    if (again && s->o.info != NULL) {
+        char msg[768];
+        snprintf(msg, sizeof(msg), "DATA_DIR %s: writes work again", s->dir);
+        s->o.info(s->o.ctx, msg);
+    }
     ticket_decide(s->o.ledger, upto, TICKET_DURABLE);
     pthread_mutex_lock(&s->mu);
 }

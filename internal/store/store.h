@@ -35,9 +35,12 @@ typedef struct store_opts {
      * apply: the store is damaged, and store_open fails naming the record. */
     int (*replay)(void *ctx, const char *rec, size_t len, char *err, size_t errlen);
     /* A problem that does not stop the store: a torn tail cut, a compaction that failed, writes
-     * failing and working again, an upgrade from the first format. Called from store_open and
-     * from the store's two threads, possibly at the same time. */
+     * starting to fail (once, until a batch succeeds), an upgrade from the first format. Called
+     * from store_open and from the store's two threads, possibly at the same time. */
     void (*warn)(void *ctx, const char *msg);
+    /* News that is not a problem: writes working again after failing (once per recovery). From
+     * the committer thread; NULL: not told. */
+    void (*info)(void *ctx, const char *msg);
     /* Compaction and upgrades. freeze returns a reference to the caller's state holding exactly
      * every record appended so far and decided DURABLE (called on the committer thread right
      * after a batch is decided, or at open after replay); dump calls emit for records that

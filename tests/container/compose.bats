@@ -22,7 +22,7 @@ teardown_file() {
   run curl -s "http://127.0.0.1:$PORT/status"
   assert_output --partial '"status":"OK"'
   run curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$PORT/porra/a/b/c/2024"
-  assert_output 201
+  assert_output 200
 }
 
 @test "the settings come from etcd, put there by the config service" {

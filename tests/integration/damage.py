@@ -445,13 +445,13 @@ class Builder:
             if track:
                 after = self.jsize(2)
                 self.j2.append({"write": len(self.acked) - 1, "offset": before, "length": after - before})
-        if method == "PUT" and path.startswith("/porra/") and st == 201:
+        if method == "PUT" and path.startswith("/porra/") and st == 200:  # new or already there
             i = json.loads(data)["ID"]
             if i not in self.ids:
                 self.ids.append(i)
         return st
 
-    def pool(self, l, v, c, y, track=False, want=201):
+    def pool(self, l, v, c, y, track=False, want=200):
         return self.w("PUT", "/porra/%s/%s/%s/%s" % (q(l), q(v), q(c), q(y)), want=want, track=track)
 
     def bet(self, i, who, lo, vi, track=False, want=None):
@@ -574,7 +574,7 @@ class Builder:
             m, p = w["method"], [urllib.parse.unquote(s) for s in w["path"].split("/")[1:]]
             if m == "PUT" and p[0] == "porra":
                 i = "-".join(p[1:5])
-                if w["status"] == 201:
+                if i not in pools:  # 200 whether new or already there
                     pools[i] = {"ID": i, "local": p[1], "visitante": p[2], "competition": p[3], "year": p[4],
                                 "apuestas": {}, "resultado": None}
             elif m == "PUT" and len(p) == 4 and p[2] == "apuestas":

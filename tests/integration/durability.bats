@@ -90,7 +90,7 @@ warn_lines() { jq -R -c 'fromjson? | objects | select(.level == "warn")' "$PORRI
   porrio_start WORKERS=2 HITOS_FILE="$HITOS_JSON" DATA_DIR="$data"
   for i in $(seq 1 200); do echo "/porra/conc$i/b/c/2024"; done >"$BATS_TEST_TMPDIR/paths"
   put_many "$BATS_TEST_TMPDIR/paths" "$BATS_TEST_TMPDIR/out"
-  EXPECT_LINES=200 assert_all_status "$BATS_TEST_TMPDIR/out" 201
+  EXPECT_LINES=200 assert_all_status "$BATS_TEST_TMPDIR/out" 200
 
   # GET /porras through 8 fresh connections (new curl processes): the same 200 pools each time
   local want ids
@@ -113,7 +113,7 @@ warn_lines() { jq -R -c 'fromjson? | objects | select(.level == "warn")' "$PORRI
 
 @test "WORKERS=2: concurrent bets on one pool from 100 people are all kept" {
   porrio_start WORKERS=2 HITOS_FILE="$HITOS_JSON" DATA_DIR="$BATS_TEST_TMPDIR/data"
-  assert_equal "$(code PUT /porra/one/b/c/2024)" 201
+  assert_equal "$(code PUT /porra/one/b/c/2024)" 200
   local i
   for i in $(seq 1 100); do echo "/porras/one-b-c-2024/apuestas/p$i"; done >"$BATS_TEST_TMPDIR/paths"
   put_many "$BATS_TEST_TMPDIR/paths" "$BATS_TEST_TMPDIR/out" '{"local":1,"visitante":0}'
@@ -131,11 +131,11 @@ warn_lines() { jq -R -c 'fromjson? | objects | select(.level == "warn")' "$PORRI
   for i in $(seq 1 50); do echo "/porra/k$i/b/c/2024"; done >"$BATS_TEST_TMPDIR/pools"
   for i in $(seq 1 50); do echo "/porras/k$i-b-c-2024/apuestas/ana"; done >"$BATS_TEST_TMPDIR/bets"
   put_many "$BATS_TEST_TMPDIR/pools" "$BATS_TEST_TMPDIR/out1"
-  EXPECT_LINES=50 assert_all_status "$BATS_TEST_TMPDIR/out1" 201
+  EXPECT_LINES=50 assert_all_status "$BATS_TEST_TMPDIR/out1" 200
   put_many "$BATS_TEST_TMPDIR/bets" "$BATS_TEST_TMPDIR/out2" '{"local":3,"visitante":2}'
   EXPECT_LINES=50 assert_all_status "$BATS_TEST_TMPDIR/out2" 201
   assert_equal "$(code PUT /porras/k1-b-c-2024/resultado '{"local":3,"visitante":2}')" 200
-  assert_equal "$(code PUT /porra/gone/b/c/2024)" 201
+  assert_equal "$(code PUT /porra/gone/b/c/2024)" 200
   assert_equal "$(code DELETE /porras/gone-b-c-2024)" 204
   assert_equal "$(code POST /hitos '{"file":"2.Durable","title":"t","fecha":"1/1/2024"}')" 201
   # the last write, then SIGKILL at once
@@ -173,7 +173,7 @@ seeded_store() {
   local data=$1 i before
   porrio_start HITOS_FILE="$HITOS_JSON" DATA_DIR="$data"
   for i in 1 2 3 4 5; do
-    assert_equal "$(code PUT "/porra/t$i/b/c/2024")" 201
+    assert_equal "$(code PUT "/porra/t$i/b/c/2024")" 200
     before=$(stat -c %s "$data/$J1")
     assert_equal "$(code PUT "/porras/t$i-b-c-2024/apuestas/ana" '{"local":1,"visitante":1}')" 201
   done
@@ -199,7 +199,7 @@ assert_cut_and_kept() {
   run jq -r '[.[] | select(.apuestas.ana == {"local":1,"visitante":1})] | length' <<<"$(get /porras)"
   assert_output 5
   # a write after the cut lands after the good records, not after the cut bytes
-  assert_equal "$(code PUT /porra/after/b/c/2024)" 201
+  assert_equal "$(code PUT /porra/after/b/c/2024)" 200
   porrio_stop
   porrio_start HITOS_FILE="$HITOS_JSON" DATA_DIR="$data"
   run warn_lines
@@ -328,8 +328,8 @@ PY
   mnt=$(tmpfs_mount 4m)
   data="$mnt/data"
   porrio_start HITOS_FILE="$HITOS_JSON" DATA_DIR="$data"
-  assert_equal "$(code PUT /porra/ro/b/c/2024)" 201
-  assert_equal "$(code PUT /porra/ro2/b/c/2024)" 201
+  assert_equal "$(code PUT /porra/ro/b/c/2024)" 200
+  assert_equal "$(code PUT /porra/ro2/b/c/2024)" 200
   assert_equal "$(code PUT /porras/ro-b-c-2024/apuestas/ana '{"local":1,"visitante":0}')" 201
   assert_equal "$(code POST /hitos '{"file":"2.RO","title":"t","fecha":"1/1/2024"}')" 201
   porrio_stop
@@ -388,9 +388,9 @@ PY
   # about 200 bytes a record: 500 of them do not fit in 64 KiB
   for i in $(seq 1 500); do echo "/porra/$long/$long/$long/y$i"; done >"$BATS_TEST_TMPDIR/paths"
   put_many "$BATS_TEST_TMPDIR/paths" "$BATS_TEST_TMPDIR/out"
-  EXPECT_LINES=500 assert_all_status "$BATS_TEST_TMPDIR/out" 201 503
+  EXPECT_LINES=500 assert_all_status "$BATS_TEST_TMPDIR/out" 200 503
   local ok full
-  ok=$(awk '$1 == 201 { sub(/.*\//, "", $2); print $2 }' "$BATS_TEST_TMPDIR/out" | sort)
+  ok=$(awk '$1 == 200 { sub(/.*\//, "", $2); print $2 }' "$BATS_TEST_TMPDIR/out" | sort)
   full=$(awk '$1 == 503 { sub(/.*\//, "", $2); print $2 }' "$BATS_TEST_TMPDIR/out" | sort)
   [ -n "$ok" ] || fail "no write succeeded"
   [ -n "$full" ] || fail "the disk never filled up (df: $(df -k "$mnt" | tail -n 1))"
@@ -430,5 +430,61 @@ PY
   # nothing half-written: no torn tail to cut at start
   run warn_lines
   refute_output --regexp '(tail|torn|corrupt|cut)'
+  porrio_stop
+}
+
+# ready_writable: the "writable" of /health/ready (which must answer 200).
+ready_writable() { get /health/ready | jq -r .writable; }
+
+# store_lines LEVEL TEXT: how many "store" log lines of LEVEL hold TEXT.
+store_lines() {
+  jq -R -c --arg l "$1" --arg t "$2" 'fromjson? | objects | select(.msg == "store" and .level == $l
+    and (.detail | contains($t)))' "$PORRIO_LOG" | wc -l
+}
+
+# fill_up TAG: creates long pools until one answers 503 (at most 600), whose path goes into FULL;
+# fails if none does. (A smaller record may still fit where that one did not.)
+fill_up() {
+  local long i st
+  long=$(printf 'x%.0s' {1..60})
+  for ((i = 0; i < 600; i++)); do
+    FULL=/porra/$long/$long/$long/$1$i
+    st=$(code PUT "$FULL")
+    [ "$st" = 503 ] && return 0
+    [ "$st" = 200 ] || fail "filling up: status $st"
+  done
+  fail "the disk never filled up"
+}
+
+@test "disk full: ready says writable false from the first failed write until one succeeds; one warn line when writes fail, one info line when they work again" {
+  local mnt used
+  mnt=$(tmpfs_mount 64k)
+  porrio_start HITOS_FILE="$HITOS_JSON" DATA_DIR="$mnt/data"
+  assert_equal "$(ready_writable)" true
+  fill_up a
+  assert_equal "$(ready_writable)" false
+  # more refused writes: still false, and no more warnings
+  assert_equal "$(code PUT "$FULL")" 503
+  assert_equal "$(code PUT "$FULL")" 503
+  assert_equal "$(ready_writable)" false
+  assert_equal "$(code GET /health/ready)" 200
+  assert_equal "$(store_lines warn "cannot write")" 1
+  assert_equal "$(store_lines info "writes work again")" 0
+
+  # room again: the next write succeeds, and ready tells so
+  mount -o remount,size=1m "$mnt"
+  assert_equal "$(code PUT /porra/room/b/c/1)" 200
+  assert_equal "$(ready_writable)" true
+  assert_equal "$(store_lines info "writes work again")" 1
+  assert_equal "$(store_lines warn "writes work again")" 0
+
+  # full again: a second stretch of failures, told once more
+  used=$(df -k --output=used "$mnt" | tail -n 1 | tr -d ' ')
+  mount -o remount,size="${used}k" "$mnt"
+  fill_up b
+  assert_equal "$(ready_writable)" false
+  assert_equal "$(code PUT "$FULL")" 503
+  assert_equal "$(store_lines warn "cannot write")" 2
+  assert_equal "$(store_lines info "writes work again")" 1
   porrio_stop
 }

@@ -2,7 +2,7 @@
 # etcd as a source of settings (README: `porrio config`, Settings), against a real etcd 3.4 (Debian's,
 # see etcd.bash) on free loopback ports: precedence flag > etcd > env > .env > default at start;
 # ETCD_ENDPOINTS / ETCD_PREFIX never read from etcd; invalid values; `porrio config set|get|list`
-# and their exit codes; the watch (live LOG_LEVEL / MAX_BODY_BYTES, restart-only settings,
+# and their exit codes; the watch (live LOG_LEVEL / MAX_BODY_BYTES / MAX_POOLS, restart-only settings,
 # invalid and deleted keys); etcd going away and coming back; etcd unreachable at start.
 # One etcd serves the file; each test uses its own prefix (t<N>:), and the tests that stop etcd
 # or need it on a given port start their own.
@@ -501,6 +501,34 @@ while time.time() < end:
   assert_equal "$(post_status 50)" 400
   put MAX_BODY_BYTES 1000
   until_status 20 400 300
+  porrio_stop
+}
+
+@test "watch: MAX_POOLS put with etcdctl applies live: a new pool past it 409, an existing one 200, room again when raised" {
+  porrio_start "${ETCD[@]}"
+  log_wait_for 50 "etcd watch connected"
+  assert_equal "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X PUT "$PORRIO_URL/porra/first/b/c/1")" 200
+  put MAX_POOLS 1
+  log_wait_for 20 "setting changed" '.name == "MAX_POOLS" and .value == "1"'
+  # the change is logged just before it is applied: a pool may slip in meanwhile, then the next is refused
+  local i st body
+  for ((i = 0; i < 20; i++)); do
+    body=$(curl -s -w ' %{http_code}' --max-time 5 -X PUT "$PORRIO_URL/porra/new$i/b/c/1")
+    st=${body##* }
+    [ "$st" = 409 ] && break
+    sleep 0.1
+  done
+  assert_equal "$st" 409
+  assert_regex "${body% *}" '"MAX_POOLS reached: [0-9]+ pools, at most 1"'
+  assert_equal "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X PUT "$PORRIO_URL/porra/first/b/c/1")" 200
+  put MAX_POOLS 100
+  log_wait_for 20 "setting changed" '.name == "MAX_POOLS" and .value == "100"'
+  for ((i = 0; i < 20; i++)); do
+    st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X PUT "$PORRIO_URL/porra/later/b/c/1")
+    [ "$st" = 200 ] && break
+    sleep 0.1
+  done
+  assert_equal "$st" 200
   porrio_stop
 }
 

@@ -57,18 +57,21 @@ file_hitos() { jq -c '.hitos_lista' "$HITOS_JSON"; }
   done
 }
 
-@test "GET /one/2 (out of range): 404 JSON error" {
+@test "GET /one/2 (out of range): 404 JSON error, however large the index" {
   fetch "$SHARED_URL/one/2"
-  assert_json_error 404
+  assert_json_error 404 "no milestone with index 2"
   fetch "$SHARED_URL/one/99999999999999999999999"
-  [ "$STATUS" = 400 ] || [ "$STATUS" = 404 ] || fail "huge index: status $STATUS"
+  assert_json_error 404 "no milestone with index 99999999999999999999999"
 }
 
-@test "GET /one/{id} with id not an integer (x, 1.5, %20, 0x1, 1e0, +1): 400 naming id" {
-  local id
-  for id in x 1.5 %20 0x1 1e0 +1 '1%20'; do
-    fetch "$SHARED_URL/one/$id"
-    assert_json_error 400 id
+@test "GET /one/{id} and /hitos/{id} with id not an index as written (x, 1.5, 0x1, +1, -1, -0, +0, 00, 01, spaces): 400 naming id" {
+  local id path
+  for path in one hitos; do
+    for id in x 1.5 %20 0x1 1e0 +1 '1%20' -1 -0 +0 %2B0 00 01 000 -00 %200 '0%20' '0%09' %0A0 -99999999999999999999999; do
+      fetch "$SHARED_URL/$path/$id"
+      [ "$STATUS" = 400 ] || fail "GET /$path/$id: status $STATUS, expected 400 ($BODY)"
+      assert_json_error 400 "id: must be a milestone index"
+    done
   done
 }
 
@@ -197,6 +200,13 @@ file_hitos() { jq -c '.hitos_lista' "$HITOS_JSON"; }
     '{"file":"x","title":"t","fecha":"001/1/2024"}|fecha'
     '{"file":"x","title":"t","fecha":"1-1-2024"}|fecha'
     '{"file":"x","title":"t","fecha":"1/1/2024 "}|fecha'
+    "{\"file\":\"../x\",$ok}|file: must be a file name"
+    "{\"file\":\"a/b\",$ok}|file: must be a file name"
+    "{\"file\":\"a\\\\b\",$ok}|file: must be a file name"
+    "{\"file\":\".\",$ok}|file: must be a file name"
+    "{\"file\":\"..\",$ok}|file: must be a file name"
+    "{\"file\":\"a\\nb\",$ok}|file: must be a file name"
+    "{\"file\":\"a\\u001bb\",$ok}|file: must be a file name"
   )
   local c body word
   for c in "${cases[@]}"; do

@@ -929,11 +929,11 @@ class Thread:
             return {200}
         if h in ("one", "hito"):
             s = p["id"]
-            if not re.fullmatch(rb"-?[0-9]+", s):
-                return {400, 200} if re.fullmatch(rb"\+[0-9]+", s) else {400}
+            if not re.fullmatch(rb"0|[1-9][0-9]*", s):
+                return {400}  # README: an index is written one way (no sign, no leading zeros)
             n = int(s)
-            if n < 0 or n > INT64[1]:
-                return {404}  # README: an integer out of range is 404, however large
+            if n > INT64[1]:
+                return {404}  # README: past the last milestone is 404, however large
             if n < self.shared.hitos0:
                 return {200}
             return {200, 404}
@@ -941,10 +941,10 @@ class Thread:
             segs = [p[k] for k in ("local", "visitante", "competition", "year")]
             if not all(seg_ok(s, False) for s in segs):
                 return {400}
-            i = "-".join(s.decode() for s in segs)
-            if any(x.startswith("T%dq" % self.t) for x in i.split("-")):
-                return {200} if i in self.pools else {201}
-            return {200, 201}
+            return {200}  # README: new or already there
+        id_segs = p["ID"].split(b"-")
+        if len(id_segs) != 4 or not all(seg_ok(s, False) for s in id_segs):
+            return {400}  # README: a malformed pool ID, before anything else
         i, pool = self.pool_of(p["ID"])
         if h == "pool":
             if pool is None:
@@ -1009,17 +1009,18 @@ class Thread:
             new = {"ID": i, "local": segs[0], "visitante": segs[1], "competition": segs[2],
                    "year": segs[3], "apuestas": {}, "resultado": None}
             own = any(x.startswith("T%dq" % self.t) for x in segs)
-            if st == 201:
+            if own and i not in self.pools:
                 if body != new:
-                    self.shared.fail("body", r, "201 pool is not %s" % json.dumps(new, ensure_ascii=False), resp)
-                if own:
-                    self.pools[i] = new
-                else:
-                    with self.shared.lock:
-                        self.shared.other_pools.setdefault(i, new)
+                    self.shared.fail("body", r, "a new pool is not %s" % json.dumps(new, ensure_ascii=False), resp)
+                self.pools[i] = new
             elif own and body != self.pools.get(i):
                 self.shared.fail("body", r, "200 (existing pool) differs from the model %s"
                                  % json.dumps(self.pools.get(i), ensure_ascii=False), resp)
+            elif not own and body == new:
+                with self.shared.lock:
+                    self.shared.other_pools.setdefault(i, new)
+            if resp.get("location") is None:
+                self.shared.fail("location", r, "PUT /porra without Location", resp)
         elif h == "pool" and st == 200:
             i, pool = self.pool_of(p["ID"])
             if body != pool:

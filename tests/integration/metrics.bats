@@ -35,9 +35,13 @@ metric() { # metric NAME: the value of the sample line starting with NAME (label
   appends=$(metric porrio_store_appends_total)
   for i in 1 2 3; do curl -s -o /dev/null --max-time 5 "$PORRIO_URL/no/such/$i"; done
   for i in 1 2; do curl -s -o /dev/null --max-time 5 -X PUT "$PORRIO_URL/porra/m$i/b/c/2024"; done
+  for i in 1 2; do
+    curl -s -o /dev/null --max-time 5 -X PUT --data-binary '{"local":1,"visitante":0}' \
+      "$PORRIO_URL/porras/m1-b-c-2024/apuestas/q$i"
+  done
   assert_equal "$(metric 'porrio_http_requests_total{code="404"}')" $(( ${before404:-0} + 3 ))
   assert_equal "$(metric 'porrio_http_requests_total{code="201"}')" $(( ${before201:-0} + 2 ))
-  assert_equal "$(metric porrio_store_appends_total)" $(( appends + 2 ))
+  assert_equal "$(metric porrio_store_appends_total)" $(( appends + 4 ))
   [ "$(metric porrio_porras)" -ge 2 ]
   [ "$(metric porrio_store_fsyncs_total)" -ge 1 ]
   assert_equal "$(metric porrio_ready)" 1

@@ -39,10 +39,10 @@ assert_pool_new() {
   assert_output true
 }
 
-# new_pool NAME: creates pool NAME-b-c-2024 (asserting 201) and prints nothing; its ID is NAME-b-c-2024.
+# new_pool NAME: creates pool NAME-b-c-2024 (asserting 200) and prints nothing; its ID is NAME-b-c-2024.
 new_pool() {
   put "/porra/$1/b/c/2024"
-  assert_json_ok 201
+  assert_json_ok 200
 }
 
 # head_raw PATH: HEAD PATH on a connection of its own (Connection: close), read until the server
@@ -72,9 +72,10 @@ SCORE21='{"local":2,"visitante":1}'
 
 # ---- pools ------------------------------------------------------------------------------------
 
-@test "PUT /porra/local/visitante/Copa/2013: 201 with the pool, again 200 with the same body, listed by GET /porras" {
+@test "PUT /porra/local/visitante/Copa/2013: 200 with the pool and its Location, again 200 with the same body, listed by GET /porras" {
   put /porra/local/visitante/Copa/2013
-  assert_json_ok 201
+  assert_json_ok 200
+  assert_equal "$(header Location)" /porras/local-visitante-Copa-2013
   assert_pool_new "$BODY" local-visitante-Copa-2013 local visitante Copa 2013
   run jq -r '[.local, .visitante, .competition, .year, .ID] | map(type) | unique | .[]' <<<"$BODY"
   assert_output string
@@ -82,6 +83,7 @@ SCORE21='{"local":2,"visitante":1}'
 
   put /porra/local/visitante/Copa/2013
   assert_json_ok 200
+  assert_equal "$(header Location)" /porras/local-visitante-Copa-2013
   assert_equal "$BODY" "$first"
 
   fetch /porras
@@ -98,7 +100,7 @@ SCORE21='{"local":2,"visitante":1}'
 
 @test "PUT /porra with a body ignores it; the year stays a string as given (e.g. 0042)" {
   put /porra/Betis/Sevilla/Liga/0042 '{"ignored":true}'
-  assert_json_ok 201
+  assert_json_ok 200
   run jq -r '.year' <<<"$BODY"
   assert_output 0042
   run jq -r '.ID' <<<"$BODY"
@@ -107,8 +109,10 @@ SCORE21='{"local":2,"visitante":1}'
 
 @test "percent-encoded UTF-8 segments work and the ID holds the decoded text" {
   put /porra/Espa%C3%B1a/Italia/Eurocopa/2012
-  assert_json_ok 201
+  assert_json_ok 200
   assert_pool_new "$BODY" "España-Italia-Eurocopa-2012" "España" Italia Eurocopa 2012
+  # Location is ASCII: the ID percent-encoded, a path that GET takes as it is
+  assert_equal "$(header Location)" /porras/Espa%C3%B1a-Italia-Eurocopa-2012
   # the same pool through its encoded ID, and through the raw UTF-8 bytes
   fetch /porras/Espa%C3%B1a-Italia-Eurocopa-2012
   assert_json_ok 200
@@ -118,7 +122,8 @@ SCORE21='{"local":2,"visitante":1}'
   assert_json_ok 200
   # 4-byte sequences, letters, digits, '_' and '.' (not only dots)
   put /porra/%F0%9F%98%80/K%C3%B6ln/a_b.c/.1
-  assert_json_ok 201
+  assert_json_ok 200
+  assert_equal "$(header Location)" /porras/%F0%9F%98%80-K%C3%B6ln-a_b.c-.1
   run jq -r .ID <<<"$BODY"
   assert_output "😀-Köln-a_b.c-.1"
   # 64 characters is the limit, whatever their size: 64 ASCII, 64 two-byte, 64 four-byte ones
@@ -127,7 +132,7 @@ SCORE21='{"local":2,"visitante":1}'
   n64=$(printf '%%C3%%B1%.0s' {1..64})
   e64=$(printf '%%F0%%9F%%98%%80%.0s' {1..64})
   put "/porra/$a64/$n64/$e64/2024"
-  assert_json_ok 201
+  assert_json_ok 200
   run jq -r '[.local, .visitante, .competition] | map("\(length):\(utf8bytelength)") | @csv' <<<"$BODY"
   assert_output '"64:64","64:128","64:256"'
 }
@@ -185,17 +190,39 @@ SCORE21='{"local":2,"visitante":1}'
   assert_json_error "$STATUS"
 }
 
-@test "GET /porras/{ID}: 200 the pool; unknown, well-formed or not: 404" {
+@test "GET /porras/{ID}: 200 the pool; a well-formed unknown ID 404" {
   new_pool getone
   fetch /porras/getone-b-c-2024
   assert_json_ok 200
   assert_pool_new "$BODY" getone-b-c-2024 getone b c 2024
   local id
-  for id in nope-b-c-2024 getone-b-c-2025 getone-b-c getone a--b - getone-b-c-2024-x 'a%20b' '...'; do
+  for id in nope-b-c-2024 getone-b-c-2025 Getone-b-c-2024 getone-b-c-2024.; do
     fetch "/porras/$id"
     [ "$STATUS" = 404 ] || fail "GET /porras/$id: status $STATUS, expected 404 ($BODY)"
     assert_json_error 404
   done
+}
+
+@test "a malformed pool ID: 400 naming ID and its rule, on /porras/{ID} and every route under it, before the body" {
+  new_pool badid
+  local id
+  for id in getone-b-c getone a--b - badid-b-c-2024-x 'a%20b' '...' 'a-b-c-%2E%2E' 'a-b-c-d%2Fe' 'a-b-c-%C3'     "$(printf 'a%.0s' {1..65})-b-c-d"; do
+    fetch "/porras/$id"
+    [ "$STATUS" = 400 ] || fail "GET /porras/$id: status $STATUS, expected 400 ($BODY)"
+    assert_json_error 400 "ID: must be local-visitante-competition-year"
+    fetch "/porras/$id" -X DELETE
+    assert_json_error 400 "ID:"
+    put "/porras/$id/apuestas/ana" '{'
+    assert_json_error 400 "ID:"
+    put "/porras/$id/resultado" "$SCORE21"
+    assert_json_error 400 "ID:"
+    fetch "/porras/$id/ganadores"
+    assert_json_error 400 "ID:"
+  done
+  # nothing happened to the pool that is there
+  fetch /porras/badid-b-c-2024
+  assert_json_ok 200
+  assert_pool_new "$BODY" badid-b-c-2024 badid b c 2024
 }
 
 # ---- bets -------------------------------------------------------------------------------------
@@ -407,7 +434,7 @@ SCORE21='{"local":2,"visitante":1}'
 
   # created again: a fresh pool, the old bets are gone
   put /porra/del/b/c/2024
-  assert_json_ok 201
+  assert_json_ok 200
   assert_pool_new "$BODY" del-b-c-2024 del b c 2024
 }
 
@@ -477,7 +504,7 @@ SCORE21='{"local":2,"visitante":1}'
 @test "a pool created through one connection is seen at once through others (both workers)" {
   local i code
   put /porra/shared/b/c/2024
-  assert_json_ok 201
+  assert_json_ok 200
   for i in 1 2 3 4 5 6; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$SHARED_URL/porras/shared-b-c-2024")
     assert_equal "$code" 200

@@ -94,6 +94,14 @@ static void on_warn(const char *msg)
     pthread_mutex_unlock(&warn_mu);
 }
 
+/* app_opts_t.info, into the same list: "info: " and the message. */
+static void on_info(const char *msg)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "info: %s", msg);
+    on_warn(line);
+}
+
 static void warn_reset(void)
 {
     pthread_mutex_lock(&warn_mu);
@@ -273,7 +281,8 @@ static int has_snapshot(const char *dir)
 
 static app_t *open_with(const char *dir, const char *hitos, size_t compact_bytes, int *bad, store_error_t *e)
 {
-    app_opts_t o = {.data_dir = dir, .hitos_file = hitos, .compact_bytes = compact_bytes, .warn = on_warn};
+    app_opts_t o = {.data_dir = dir, .hitos_file = hitos, .compact_bytes = compact_bytes, .warn = on_warn,
+                    .info = on_info};
     *bad = -1;
     return app_open(&o, bad, e);
 }
@@ -665,10 +674,12 @@ static void test_hitos_read(void)
 
     for (int wrap = 0; wrap < 2; wrap++) {
         EXPECT_CALL_ERR(HITO_GET(a, "2", wrap), APP_NOT_FOUND, "no milestone with index 2");
-        EXPECT_CALL_ERR(HITO_GET(a, "-1", wrap), APP_NOT_FOUND, "no milestone"); /* an integer, out of range */
         EXPECT_CALL_ERR(HITO_GET(a, "99999999999999999999999", wrap),
-                        APP_NOT_FOUND, "no milestone"); /* too large for a long: still an integer */
-        static const char *const bad[] = {"x", "1.5", "", " 1", "+1", "0x1", "1e2", "-", "--1", NULL};
+                        APP_NOT_FOUND, "no milestone with index 99999999999999999999999"); /* too large for a long */
+        /* one spelling per index: a sign, leading zeros or spaces never reach milestone 0 or 1 */
+        static const char *const bad[] = {"x",  "1.5", "",   " 1", "+1", "0x1", "1e2", "-",  "--1", "-1", "-0",
+                                          "+0", "00",  "01", "0 ", " 0", "-00", "001", "\t0", "-99999999999999999999999",
+                                          NULL};
         for (int i = 0; bad[i] != NULL; i++) {
             EXPECT_CALL_ERR(HITO_GET(a, bad[i], wrap), APP_BAD_PATH, "id:");
             if (r.status != APP_BAD_PATH)
@@ -681,19 +692,35 @@ out:
     end_test(dir);
 }
 
-/* A hugely negative index is as much an integer as -1 (not an integer: 400; out of range: 404). */
-static void test_hito_huge_negative(void)
+/* A malformed pool ID is a bad path (400) on every route that takes one, before its existence or
+ * its body are looked at; a well-formed unknown one is 404. */
+static void test_bad_pool_id(void)
 {
     char *dir;
     app_t *a = start_app(&dir);
-    if (a != NULL) {
-        app_result_t r = {0};
-        EXPECT_CALL_ERR(HITO_GET(a, "-99999999999999999999999", 1), APP_NOT_FOUND, "no milestone");
-        EXPECT_CALL_ERR(HITO_GET(a, "-99999999999999999999999", 0), APP_NOT_FOUND, "no milestone");
-        EXPECT_CALL_ERR(HITO_GET(a, "-9223372036854775808", 0), APP_NOT_FOUND, "no milestone"); /* LONG_MIN */
-        done(&r);
-        app_close(a);
+    if (a == NULL)
+        goto out;
+    app_result_t r = {0};
+    const char *ok = SCORE(1, 1);
+    EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED);
+    EXPECT(settle(a));
+    static const char *const bad[] = {"", "x", "x-y", "a-b-c", "a-b-c-d-e", "a--b-c", "Granada-Betis-Liga-2024-",
+                                      "Granada-Betis-Liga-20 24", "..-b-c-d", "a-b-c-\xC3", NULL};
+    for (int i = 0; bad[i] != NULL; i++) {
+        EXPECT_CALL_ERR(GET(a, bad[i]), APP_BAD_PATH, "ID: must be local-visitante-competition-year");
+        EXPECT_CALL_ERR(DELETE(a, bad[i]), APP_BAD_PATH, "ID:");
+        EXPECT_CALL_ERR(BET(a, bad[i], "ana", "not json"), APP_BAD_PATH, "ID:");
+        EXPECT_CALL_ERR(RESULT(a, bad[i], ok), APP_BAD_PATH, "ID:");
+        EXPECT_CALL_ERR(WINNERS(a, bad[i]), APP_BAD_PATH, "ID:");
+        if (test_failed_now)
+            printf("#   ID \"%s\"\n", bad[i]);
     }
+    EXPECT_CALL_ERR(GET(a, "Granada-Betis-Liga-2025"), APP_NOT_FOUND, "no pool");
+    EXPECT_CALL_ERR(WINNERS(a, "Granada-Betis-Liga-2025"), APP_NOT_FOUND, "no pool");
+    EXPECT_INT(GET(a, PID), APP_OK);
+    done(&r);
+    app_close(a);
+out:
     end_test(dir);
 }
 
@@ -742,15 +769,15 @@ static void test_porra_lifecycle(void)
     EXPECT_BODY(r, GB);
     EXPECT(r.list == NULL && r.ticket == 0);
     EXPECT_CALL_ERR(GET(a, "Granada-Betis-Liga-2025"), APP_NOT_FOUND, "no pool");
-    EXPECT_CALL_ERR(GET(a, "not an id"), APP_NOT_FOUND, "no pool");
-    EXPECT_CALL_ERR(GET(a, ""), APP_NOT_FOUND, "no pool");
+    EXPECT_CALL_ERR(GET(a, "not an id"), APP_BAD_PATH, "ID:");
+    EXPECT_CALL_ERR(GET(a, ""), APP_BAD_PATH, "ID:");
 
     EXPECT_INT(DELETE(a, PID), APP_DELETED);
     EXPECT(r.body == NULL && r.list == NULL && r.hold == NULL && r.owned == NULL);
     EXPECT(r.ticket > t1);
     EXPECT(durable(a, r.ticket));
     EXPECT_CALL_ERR(DELETE(a, PID), APP_NOT_FOUND, "no pool");
-    EXPECT_CALL_ERR(DELETE(a, "x-y"), APP_NOT_FOUND, "no pool");
+    EXPECT_CALL_ERR(DELETE(a, "x-y"), APP_BAD_PATH, "ID:");
     EXPECT_CALL_ERR(GET(a, PID), APP_NOT_FOUND, "no pool");
     EXPECT_INT(LIST(a), APP_OK);
     EXPECT_BODY(r, "[" POOL("Málaga", "Sevilla_FC", "Copa.del.Rey", "2025") "]");
@@ -1008,6 +1035,17 @@ static void test_hito_add(void)
         {"{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"29/2/2021\"}", "fecha:"},
         {"{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"2021-01-01\"}", "fecha:"},
         {"{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"1/1/2021\",\"x\":1}", "x:"},
+        /* a file name, never a path or a line break */
+        {"{\"file\":\"../etc\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a/b\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a\\\\b\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\".\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"..\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a\\nb\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a\\rb\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a\\tb\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a\\u007fb\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
+        {"{\"file\":\"a\\u0085b\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", "file: must be a file name"},
         /* the body before the state: a taken file with a bad date is a bad body */
         {"{\"file\":\"0.Repositorio\",\"title\":\"t\",\"fecha\":\"31/4/2021\"}", "fecha:"},
     };
@@ -1021,10 +1059,14 @@ static void test_hito_add(void)
     snprintf(big, sizeof(big), "{\"file\":\"%0256d\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}", 0);
     EXPECT_INT(HITO_ADD(a, big), APP_CREATED); /* 256 bytes is allowed */
     EXPECT_INT(r.index, 3);
+    /* dots inside a name, and non-ASCII letters, are a file name */
+    EXPECT_INT(HITO_ADD(a, "{\"file\":\"...\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_CREATED);
+    EXPECT_INT(HITO_ADD(a, "{\"file\":\"3.Año\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_CREATED);
+    EXPECT_INT(r.index, 5);
     EXPECT(settle(a));
     EXPECT_INT(HITOS_LIST(a), APP_OK);
     EXPECT_BODY_HAS(r, "," H2 ",{\"file\":\"000");
-    EXPECT_CALL_ERR(HITO_GET(a, "4", 0), APP_NOT_FOUND, "no milestone with index 4");
+    EXPECT_CALL_ERR(HITO_GET(a, "6", 0), APP_NOT_FOUND, "no milestone with index 6");
     done(&r);
 
     /* and they are there after a restart */
@@ -1037,6 +1079,66 @@ static void test_hito_add(void)
         done(&r);
         app_close(a);
     }
+out:
+    end_test(dir);
+}
+
+/* MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS: a write past one is 409 naming it and changes nothing;
+ * what is already there (an existing pool, a bettor replacing a bet) is not refused; the limits
+ * change while the app runs. */
+static void test_limits(void)
+{
+    char *dir = test_tmpdir("porrio-app");
+    int bad;
+    store_error_t e;
+    app_opts_t o = {.data_dir = dir, .hitos_file = HITOS, .warn = on_warn, .limits = {.pools = 2, .bets_per_pool = 2, .hitos = 3}};
+    app_t *a = app_open(&o, &bad, &e);
+    EXPECT(a != NULL);
+    if (a == NULL)
+        goto out;
+    app_result_t r = {0};
+    const char *ok = SCORE(1, 0);
+    EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED);
+    EXPECT_INT(CREATE(a, "Málaga", "Sevilla", "Copa", "2025"), APP_CREATED);
+    EXPECT_CALL_ERR(CREATE(a, "Third", "Pool", "Liga", "2024"), APP_CONFLICT, "MAX_POOLS reached: 2 pools, at most 2");
+    EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_OK); /* already there: no new pool */
+    EXPECT_BODY(r, GB);
+
+    EXPECT_INT(BET(a, PID, "ana", ok), APP_CREATED);
+    EXPECT_INT(BET(a, PID, "bea", ok), APP_CREATED);
+    EXPECT_CALL_ERR(BET(a, PID, "carla", ok), APP_CONFLICT, "MAX_BETS_PER_POOL reached: 2 bets in this pool, at most 2");
+    EXPECT_INT(BET(a, PID, "ana", SCORE(2, 2)), APP_OK); /* replacing a bet adds none */
+    EXPECT_INT(BET(a, MS, "carla", ok), APP_CREATED);   /* per pool */
+    /* the checks before it still come first */
+    EXPECT_CALL_ERR(BET(a, PID, "carla", "{}"), APP_BAD_BODY, "local:");
+    EXPECT_INT(RESULT(a, PID, ok), APP_OK);
+    EXPECT_CALL_ERR(BET(a, PID, "carla", ok), APP_CONFLICT, "betting is closed");
+
+    EXPECT_INT(HITO_ADD(a, H2), APP_CREATED); /* the file's two and this one */
+    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"3.X\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_CONFLICT,
+                    "MAX_HITOS reached: 3 milestones, at most 3");
+    EXPECT_CALL_ERR(HITO_ADD(a, H2), APP_CONFLICT, "file:"); /* taken: said first */
+    EXPECT(settle(a));
+    EXPECT_INT(LIST(a), APP_OK);
+    EXPECT_BODY(r, "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 2, 2) "," BETJ("bea", 1, 0), "\"1-0\"") ","
+                   POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("carla", 1, 0), "null") "]");
+
+    /* a deleted pool makes room; raised limits take effect at once, lowered ones too */
+    EXPECT_INT(DELETE(a, MS), APP_DELETED);
+    EXPECT_INT(CREATE(a, "Third", "Pool", "Liga", "2024"), APP_CREATED);
+    app_set_limits(a, &(app_limits_t){.pools = 3, .bets_per_pool = 3, .hitos = 4});
+    EXPECT_INT(CREATE(a, "Fourth", "Pool", "Liga", "2024"), APP_CREATED);
+    EXPECT_INT(HITO_ADD(a, "{\"file\":\"3.X\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_CREATED);
+    app_set_limits(a, &(app_limits_t){.pools = 1, .bets_per_pool = 1, .hitos = 1});
+    EXPECT_CALL_ERR(CREATE(a, "Fifth", "Pool", "Liga", "2024"), APP_CONFLICT, "MAX_POOLS reached: 3 pools, at most 1");
+    EXPECT_INT(BET(a, "Third-Pool-Liga-2024", "ana", ok), APP_CREATED);
+    EXPECT_CALL_ERR(BET(a, "Third-Pool-Liga-2024", "bea", ok), APP_CONFLICT, "MAX_BETS_PER_POOL reached");
+    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"4.X\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_CONFLICT, "MAX_HITOS");
+    done(&r);
+    app_set_limits(a, &(app_limits_t){0}); /* 0: no limit */
+    EXPECT_INT(CREATE(a, "Fifth", "Pool", "Liga", "2024"), APP_CREATED);
+    done(&r);
+    app_close(a);
 out:
     end_test(dir);
 }
@@ -1319,7 +1421,9 @@ static void test_fsync_fails(void)
     /* and they are durable */
     EXPECT(durable(a, r.ticket));
     EXPECT_INT(app_writable(a), 1);
+    EXPECT_INT(warn_count("info: DATA_DIR"), 1); /* told once, as news, not as a problem */
     EXPECT_INT(warn_count("work again"), 1);
+    EXPECT_INT(warn_count("cannot write"), 1);
     EXPECT_INT(GET(a, LOST1), APP_OK);
     EXPECT_BODY(r, POOL("Lost", "One", "Liga", "2024"));
     done(&r);
@@ -2310,11 +2414,12 @@ int main(void)
     RUN(test_open_errors);
     RUN(test_damaged_store);
     RUN(test_hitos_read);
-    RUN(test_hito_huge_negative);
+    RUN(test_bad_pool_id);
     RUN(test_porra_lifecycle);
     RUN(test_if_match);
     RUN(test_bets_and_results);
     RUN(test_hito_add);
+    RUN(test_limits);
     RUN(test_durability);
     RUN(test_pending_invisible);
     RUN(test_fsync_fails);

@@ -62,7 +62,8 @@ static void test_key_properties(void)
     for (int k = 0; k < CFG_COUNT; k++) {
         EXPECT_INT(cfg_is_live((cfg_key_t)k),
                    k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S ||
-                       k == CFG_CORS_ORIGINS);
+                       k == CFG_CORS_ORIGINS || k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL ||
+                       k == CFG_MAX_HITOS);
         EXPECT_INT(cfg_from_etcd((cfg_key_t)k), k != CFG_ETCD_ENDPOINTS && k != CFG_ETCD_PREFIX);
         EXPECT_INT(cfg_default_is_computed((cfg_key_t)k), k == CFG_WORKERS || k == CFG_HITOS_FILE);
     }
@@ -125,6 +126,8 @@ static void test_validate_integers(void)
     EXPECT(valid(CFG_MAX_BODY_BYTES, "1073741824"));
     EXPECT(!valid(CFG_MAX_BODY_BYTES, "1073741825"));
     EXPECT(!valid(CFG_MAX_BODY_BYTES, "0"));
+    EXPECT(valid(CFG_MAX_POOLS, "1") && valid(CFG_MAX_BETS_PER_POOL, "100000000") && valid(CFG_MAX_HITOS, "2"));
+    EXPECT(!valid(CFG_MAX_POOLS, "0") && !valid(CFG_MAX_BETS_PER_POOL, "100000001") && !valid(CFG_MAX_HITOS, "-1"));
 }
 
 static void test_validate_strings(void)
@@ -234,6 +237,9 @@ static void test_defaults_resolve(void)
     EXPECT_STR(c.value[CFG_ETCD_PREFIX], "porrio:");
     EXPECT_STR(c.value[CFG_SHUTDOWN_GRACE_S], "10");
     EXPECT_INT(c.shutdown_grace_s, 10);
+    EXPECT_INT(c.max_pools, 100000);
+    EXPECT_INT(c.max_bets_per_pool, 100000);
+    EXPECT_INT(c.max_hitos, 10000);
     EXPECT(c.workers >= 1);
     cfg_free(&c);
     cfg_free(&c);

@@ -5,6 +5,7 @@
 #include "test.h"
 #include "tmpdir.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@ static char path[600];
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define TEXT_RULE "must be a non-empty string of at most 256 bytes"
 #define FECHA_RULE "must be a real date written d/m/yyyy"
+#define FILE_RULE "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
 
 /* The shipped data/hitos.json, as each milestone renders. */
 #define J0 "{\"file\":\"0.Repositorio\",\"title\":\"Git y GitHub\",\"fecha\":\"21/09/2017\"}"
@@ -297,16 +299,18 @@ static void test_index_parse(void)
     EXPECT_INT(v, 0);
     EXPECT_INT(hito_index_parse("17", &v), 0);
     EXPECT_INT(v, 17);
-    EXPECT_INT(hito_index_parse("007", &v), 0);
-    EXPECT_INT(v, 7);
-    EXPECT_INT(hito_index_parse("-3", &v), 0);
-    EXPECT_INT(v, -3);
     EXPECT_INT(hito_index_parse("9223372036854775807", &v), 0);
     EXPECT_INT(v, 9223372036854775807L);
+    /* larger than a long: an index no milestone has, not a malformed one */
+    EXPECT_INT(hito_index_parse("9223372036854775808", &v), 0);
+    EXPECT_INT(v, LONG_MAX);
+    EXPECT_INT(hito_index_parse("99999999999999999999999", &v), 0);
+    EXPECT_INT(v, LONG_MAX);
     EXPECT_INT(hito_index_parse("5", NULL), 0);
-    static const char *const bad[] = {"",    "-",   "+1",  " 1", "1 ",
-                                      "0x1", "1a",  "a",   "--1", "1.0",
-                                      "1e2", "-+1", "9223372036854775808", "99999999999999999999999", NULL};
+    /* one spelling per index: no sign, no leading zero, no space */
+    static const char *const bad[] = {"",    "-",   "+1",  " 1", "1 ",  "0x1", "1a", "a",  "--1", "1.0", "1e2",
+                                      "-+1", "-3",  "-0",  "+0", "00",  "007", "01", "\t1", "1\n", "-99999999999999999999999",
+                                      NULL};
     for (size_t i = 0; i < LEN(bad); i++) {
         v = 42;
         if (hito_index_parse(bad[i], &v) != -1 || v != 42) {
@@ -350,6 +354,18 @@ static void test_plan_add(void)
         {"{\"file\": \"f\", \"title\": \"t\", \"fecha\": 2020}", "fecha: " FECHA_RULE},
         {"{\"file\": \"f\", \"title\": \"t\", \"fecha\": \"1/1/2020\", \"extra\": 1}",
          "extra: unknown field"},
+        /* file names a file: no path, no line break, no control character */
+        {"{\"file\": \"../x\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"x/\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"..\\\\x\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \".\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"..\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"x\\ny\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"x\\u001b[31m\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"x\\u007f\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        {"{\"file\": \"x\\u009b\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
+        /* the other fields keep their rules: a title may hold a slash */
+        {"{\"file\": \"a/b\", \"title\": \"\", \"fecha\": \"1/1/2020\"}", "title: " TEXT_RULE},
         /* the order: missing and rules field by field, then unknown fields, then existence */
         {"{\"extra\": 1}", "file: missing"},
         {"{\"extra\": 1, \"fecha\": \"x\", \"title\": 1, \"file\": \"\"}", "file: " TEXT_RULE},
@@ -396,6 +412,9 @@ static void test_plan_add(void)
     EXPECT(c.fecha == json_string_value(json_object_get(good, "fecha")));
     EXPECT_INT(hito_count(db), 2);
     json_decref(good);
+    /* records journaled before the file rule replay as they were accepted */
+    hito_change_t before = {"../old", "t", "1/1/2020"};
+    EXPECT_INT(hito_db_apply(&db, &before, err, sizeof(err)), 2);
     hito_db_release(db);
 }
 
