@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_int.h"
 #include "metrics/metrics.h"
 #include "reply/reply.h"
 
@@ -177,6 +178,8 @@ HANDLER(post_hito)
 {
     app_result_t r = {0};
     (void)m;
+    if (api_guard(req, data) != 0)
+        return 0;
     app_hito_add(APP, BODY, &r);
     return finish(req, &r, r.status == APP_CREATED ? r.index : -1);
 }
@@ -232,7 +235,14 @@ HANDLER(get_porras)
     return finish(req, &r, -1);
 }
 HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
-HANDLER(delete_porra) { app_result_t r = {0}; app_porra_delete(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
+HANDLER(delete_porra)
+{
+    app_result_t r = {0};
+    if (api_guard(req, data) != 0)
+        return 0;
+    app_porra_delete(APP, PARAM("ID"), &r);
+    return finish(req, &r, -1);
+}
 HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
 
 HANDLER(put_bet)
@@ -245,6 +255,8 @@ HANDLER(put_bet)
 HANDLER(put_result)
 {
     app_result_t r = {0};
+    if (api_guard(req, data) != 0)
+        return 0;
     app_porra_result(APP, PARAM("ID"), BODY, &r);
     return finish(req, &r, -1);
 }

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX } kind_t;
+#include "auth/auth.h"
+
+typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_HASHES } kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -55,6 +57,11 @@ static const meta_t META[CFG_COUNT] = {
     [CFG_SHUTDOWN_GRACE_S] = {"SHUTDOWN_GRACE_S", "--shutdown-grace-s", "an integer from 0 to 3600",
                               "seconds SIGTERM waits for in-flight requests", "10", K_UINT, 0,
                               3600, 1, 1},
+    [CFG_ADMIN_TOKENS] = {"ADMIN_TOKENS", "--admin-tokens",
+                          "empty, or a comma-separated list of 1 to 64 SHA-256 hashes of 64 lowercase hex digits",
+                          "hashes of the bearer tokens that writes of results, deletions and new milestones "
+                          "need (`porrio token new`); empty leaves them open; can change at run time through etcd",
+                          "", K_HASHES, 0, 0, 1, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -267,6 +274,8 @@ static int valid_value(cfg_key_t k, const char *v)
                 return 1;
             v = comma + 1;
         }
+    case K_HASHES:
+        return auth_hashes_parse(v, NULL, 0) >= 0;
     case K_PREFIX:
         if (n < 1 || n > 128)
             return 0;

@@ -19,6 +19,7 @@ typedef enum {
     CFG_ETCD_ENDPOINTS,
     CFG_ETCD_PREFIX,
     CFG_SHUTDOWN_GRACE_S,
+    CFG_ADMIN_TOKENS,
     CFG_COUNT
 } cfg_key_t;
 
@@ -64,7 +65,8 @@ int cfg_flag_lookup(const char *flag);
 const char *cfg_allowed(cfg_key_t k);
 /* One-line meaning of k, for --help; static string. */
 const char *cfg_describe(cfg_key_t k);
-/* 1 for the settings applied without a restart: LOG_LEVEL, MAX_BODY_BYTES, SHUTDOWN_GRACE_S. */
+/* 1 for the settings applied without a restart: LOG_LEVEL, MAX_BODY_BYTES, SHUTDOWN_GRACE_S,
+ * ADMIN_TOKENS. */
 int cfg_is_live(cfg_key_t k);
 /* 0 for ETCD_ENDPOINTS and ETCD_PREFIX, which are never read from or written to etcd; else 1. */
 int cfg_from_etcd(cfg_key_t k);
