@@ -61,8 +61,8 @@ auth_verdict_t auth_check(auth_t *a, const char *value, size_t len);
 /** Frees the holder and its list. Only once no other thread can call auth_check on it. */
 void auth_free(auth_t *a);
 
-/** 1 when tok[0..len) can be a bearer token: 1..AUTH_TOKEN_MAX bytes of RFC 6750's b64token
- * (letters, digits, - . _ ~ + /, then optional trailing '='). */
+/** 1 when tok[0..len) can be a bearer token: 1..AUTH_TOKEN_MAX bytes of letters, digits,
+ * - . _ ~ + /, then optional trailing '=' (README: Authentication). */
 int auth_token_ok(const char *tok, size_t len);
 
 /** The SHA-256 of tok[0..len) as AUTH_HASH_HEX lowercase hex digits and a NUL. Cannot fail. */

@@ -1,7 +1,7 @@
 /*
  * reload: follows the settings in etcd after start. A thread runs an etcd watch on the prefix;
  * each change is validated and, for settings applied live (LOG_LEVEL, MAX_BODY_BYTES,
- * SHUTDOWN_GRACE_S), handed to the service at once. A change to any other setting is logged as
+ * SHUTDOWN_GRACE_S, ADMIN_TOKENS), handed to the service at once. A change to any other setting is logged as
  * needing a restart. A deleted key falls back to environment / .env / default. etcd going away
  * keeps the last values; the watch reconnects and resumes from the last revision it saw.
  */

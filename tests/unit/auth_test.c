@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-/* SHA-256 of "abc" (FIPS 180-2's example) and of three test tokens, as hashlib gives them. */
+/* SHA-256 of "abc" and of three test tokens, as sha256sum gives them. */
 #define H_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define H_A "ee718602fc388f8603de8829acc9997733e97a24629829aff6f1021b7f57276e"
 #define H_B "17c2b2ba08f8015e6cdbec68bc78fe9c8919b9544271c9830f41100b58113fa7"
