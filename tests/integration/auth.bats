@@ -19,7 +19,8 @@ H_B=$(sha "$TOK_B")
 OPEN_WARNING='ADMIN_TOKENS is empty: PUT /porras/{ID}/resultado, DELETE /porras/{ID} and POST /hitos are open to anyone'
 
 setup_file() {
-  porrio_start WORKERS=2 ADMIN_TOKENS="$H_A,$H_B" DATA_DIR="$BATS_FILE_TMPDIR/data" \
+  # debug: the most the service ever logs, for the test that looks for the token in it
+  porrio_start WORKERS=2 LOG_LEVEL=debug ADMIN_TOKENS="$H_A,$H_B" DATA_DIR="$BATS_FILE_TMPDIR/data" \
     HITOS_FILE="$REPO_ROOT/data/hitos.json"
   export SHARED_PID=$PORRIO_PID SHARED_URL=$PORRIO_URL SHARED_LOG=$PORRIO_LOG SHARED_ERR=$PORRIO_ERR
 }
