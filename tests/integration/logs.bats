@@ -6,7 +6,7 @@ load helpers
 
 REQUEST_KEYS='["bytes","duration_ms","level","method","msg","remote_addr","request_id","status","time","uri","user-agent"]'
 SETTING_NAMES=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
-  ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S)
+  ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S ADMIN_TOKENS)
 
 setup_file() {
   porrio_start
