@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "auth/auth.h"
 #include "jlog/jlog.h"
 #include "porrio.h"
 #include "reload/reload.h"
@@ -22,6 +23,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: porrio [--SETTING VALUE]...                serve\n"
                  "       porrio [--SETTING VALUE]... config set KEY [VALUE] | get KEY | list\n"
                  "       porrio [--SETTING VALUE]... store verify [DATA_DIR] | recover --to NEWDIR [DATA_DIR]\n"
+                 "       porrio token new | hash                       (hash reads the token on stdin)\n"
                  "       porrio --version | --help\n\n"
                  "Each setting's value comes from, highest first: its flag, etcd (key <ETCD_PREFIX>NAME),\n"
                  "the environment (NAME), ./.env (NAME=value), its default.\n\n");
@@ -54,6 +56,13 @@ static app_limits_t limits_of(const cfg_t *c)
     return (app_limits_t){.pools = c->max_pools, .bets_per_pool = c->max_bets_per_pool, .hitos = c->max_hitos};
 }
 
+/* Said at start and whenever etcd empties the list: anyone may make the guarded writes. */
+static void warn_open(void)
+{
+    jlog_log(JLOG_WARN, "ADMIN_TOKENS is empty: PUT /porras/{ID}/resultado, DELETE /porras/{ID} and POST /hitos are open to anyone",
+             NULL);
+}
+
 /* A live setting changed in etcd: the watch thread hands it to the running service. */
 static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
 {
@@ -70,6 +79,11 @@ static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
     } else if (k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL || k == CFG_MAX_HITOS) {
         app_limits_t l = limits_of(c);
         app_set_limits(api->app, &l);
+    } else if (k == CFG_ADMIN_TOKENS) {
+        if (auth_set(api->auth, c->value[k]) != 0)
+            jlog_log(JLOG_ERROR, "out of memory: the previous ADMIN_TOKENS stay in force", NULL);
+        else if (!auth_enabled(api->auth))
+            warn_open();
     }
 }
 
@@ -144,13 +158,16 @@ static int serve(settings_t *s)
         jlog_log(JLOG_WARN, "no milestones file found: serving an empty list", "searched",
                  "./hitos.json, /data/hitos.json, ./data/hitos.json", NULL);
     /* the port first: a start that cannot listen leaves the store as it found it */
-    api_t api = {.started_at = time(NULL)};
+    api_t api = {.started_at = time(NULL), .auth = auth_new(c->value[CFG_ADMIN_TOKENS])};
     route_table_t *routes = route_table_new();
-    if (routes == NULL || api_register(routes, &api, err, sizeof(err)) != 0) {
-        jlog_log(JLOG_ERROR, "cannot build the routes", "error", routes ? err : "out of memory", NULL);
+    if (api.auth == NULL || routes == NULL || api_register(routes, &api, err, sizeof(err)) != 0) {
+        jlog_log(JLOG_ERROR, "cannot build the routes", "error", routes && api.auth ? err : "out of memory", NULL);
         route_table_free(routes);
+        auth_free(api.auth);
         return 1;
     }
+    if (!auth_enabled(api.auth))
+        warn_open();
     server_opts_t o = {.host = c->value[CFG_HOST],
                        .port = c->port,
                        .workers = c->workers,
@@ -163,6 +180,7 @@ static int serve(settings_t *s)
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);
         fprintf(stderr, "porrio: %s\n", err);
         route_table_free(routes);
+        auth_free(api.auth);
         return 1;
     }
     int bad_input = 0;
@@ -175,6 +193,7 @@ static int serve(settings_t *s)
         app_close(api.app);
         server_free(api.server);
         route_table_free(routes);
+        auth_free(api.auth);
         return bad_input ? 2 : 1;
     }
 
@@ -192,6 +211,7 @@ static int serve(settings_t *s)
     jlog_log(JLOG_INFO, "stopped", NULL);
     server_free(api.server);
     route_table_free(routes);
+    auth_free(api.auth); /* after the watch and the workers stopped: no one checks or swaps it */
     return rc;
 }
 
@@ -214,6 +234,10 @@ int main(int argc, char **argv)
     int flags_ok = settings_flags(&s, argc, argv, &next, err, sizeof(err)) == 0;
     int config = flags_ok && next < argc && strcmp(argv[next], "config") == 0;
     int store = flags_ok && next < argc && strcmp(argv[next], "store") == 0;
+    if (flags_ok && next < argc && strcmp(argv[next], "token") == 0) { /* needs no setting, nor etcd */
+        settings_free(&s);
+        return token_command(argc - next, argv + next);
+    }
     if (config || store)
         jlog_set_fd(2); /* `config get` answers on stdout: etcd's warnings go to stderr */
     if (!flags_ok || settings_load(&s, err, sizeof(err)) != 0) {

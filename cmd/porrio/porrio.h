@@ -37,4 +37,7 @@ int store_command(settings_t *s, int argc, char **argv);
 /** `porrio config set|get|list …`: argv[0] is "config". Returns the exit code. */
 int config_command(settings_t *s, int argc, char **argv);
 
+/** `porrio token new|hash`: argv[0] is "token". Needs no setting. Returns the exit code. */
+int token_command(int argc, char **argv);
+
 #endif

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "api/api_int.h"
 #include "metrics/metrics.h"
 #include "reply/reply.h"
 
@@ -267,6 +268,8 @@ HANDLER(post_hito)
 {
     app_result_t r = {0};
     (void)m;
+    if (api_guard(req, data) != 0)
+        return 0;
     app_hito_add(APP, BODY, &r);
     return finish(req, &r, r.status == APP_CREATED ? r.index : -1);
 }
@@ -333,6 +336,8 @@ HANDLER(delete_porra)
 {
     app_result_t r = {0};
     app_match_t im;
+    if (api_guard(req, data) != 0)
+        return 0;
     app_porra_delete(APP, PARAM("ID"), if_match(req, &im), &r);
     return finish(req, &r, -1);
 }
@@ -348,6 +353,8 @@ HANDLER(put_result)
 {
     app_result_t r = {0};
     app_match_t im;
+    if (api_guard(req, data) != 0)
+        return 0;
     app_porra_result(APP, PARAM("ID"), BODY, if_match(req, &im), &r);
     return finish(req, &r, -1);
 }

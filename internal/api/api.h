@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "auth/auth.h"
 #include "route/route.h"
 #include "server/server.h"
 
@@ -14,6 +15,7 @@ typedef struct api {
     server_t *server; /* set before serving: readiness and durable answers go through it */
     app_t *app;
     time_t started_at;
+    auth_t *auth; /* the tokens the guarded writes need; NULL or an empty list: open */
 } api_t;
 
 /** Adds every route to `t`, each handler receiving `a`. -1 with err if a template is refused. */

@@ -10,9 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "cors/cors.h"
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS } kind_t;
+typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES } kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -71,6 +72,11 @@ static const meta_t META[CFG_COUNT] = {
     [CFG_MAX_HITOS] = {"MAX_HITOS", "--max-hitos", "an integer from 1 to 100000000",
                        "most milestones, the file's included; adding one more gets 409", "10000",
                        K_UINT, 1, 100000000, 1, 1},
+    [CFG_ADMIN_TOKENS] = {"ADMIN_TOKENS", "--admin-tokens",
+                          "empty, or a comma-separated list of 1 to 64 SHA-256 hashes of 64 lowercase hex digits",
+                          "hashes of the bearer tokens that writes of results, deletions and new milestones "
+                          "need (`porrio token new`); empty leaves them open; can change at run time through etcd",
+                          "", K_HASHES, 0, 0, 1, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -285,6 +291,8 @@ static int valid_value(cfg_key_t k, const char *v)
         }
     case K_ORIGINS:
         return cors_list_ok(v);
+    case K_HASHES:
+        return auth_hashes_parse(v, NULL, 0) >= 0;
     case K_PREFIX:
         if (n < 1 || n > 128)
             return 0;

@@ -23,6 +23,7 @@ typedef enum {
     CFG_MAX_POOLS,
     CFG_MAX_BETS_PER_POOL,
     CFG_MAX_HITOS,
+    CFG_ADMIN_TOKENS,
     CFG_COUNT
 } cfg_key_t;
 
@@ -69,7 +70,7 @@ const char *cfg_allowed(cfg_key_t k);
 /* One-line meaning of k, for --help; static string. */
 const char *cfg_describe(cfg_key_t k);
 /* 1 for the settings applied without a restart: LOG_LEVEL, MAX_BODY_BYTES, SHUTDOWN_GRACE_S,
- * CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS. */
+ * CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS, ADMIN_TOKENS. */
 int cfg_is_live(cfg_key_t k);
 /* 0 for ETCD_ENDPOINTS and ETCD_PREFIX, which are never read from or written to etcd; else 1. */
 int cfg_from_etcd(cfg_key_t k);

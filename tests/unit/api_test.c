@@ -313,6 +313,39 @@ static void test_schemas(void)
     EXPECT_STR(json_string_value(json_object_get(json_object_get(props, "status"), "type")), "integer");
 }
 
+/* The operations that need a bearer token when ADMIN_TOKENS is set (README: Authentication), and
+ * only they, declare the `bearer` scheme and its 401 and 403 answers. */
+static void test_security(void)
+{
+    static const char *guarded[] = {"put /porras/{ID}/resultado", "delete /porras/{ID}", "post /hitos"};
+    json_t *scheme = json_object_get(json_object_get(json_object_get(doc, "components"), "securitySchemes"), "bearer");
+    EXPECT_STR(json_string_value(json_object_get(scheme, "type")), "http");
+    EXPECT_STR(json_string_value(json_object_get(scheme, "scheme")), "bearer");
+    json_t *paths = json_object_get(doc, "paths"), *item, *op;
+    const char *tmpl, *key;
+    int found = 0;
+    json_object_foreach(paths, tmpl, item) {
+        json_object_foreach(item, key, op) {
+            char name[128];
+            int want = 0;
+            snprintf(name, sizeof(name), "%s %s", key, tmpl);
+            for (size_t i = 0; i < sizeof(guarded) / sizeof(guarded[0]); i++)
+                want |= strcmp(name, guarded[i]) == 0;
+            json_t *sec = json_object_get(op, "security"), *r = json_object_get(op, "responses");
+            int has = json_array_size(sec) == 1 && json_is_array(json_object_get(json_array_get(sec, 0), "bearer"));
+            if (method_bit(key) == 0 || (!want && sec == NULL))
+                continue;
+            found += want && has;
+            if (!want || !has || !json_object_get(r, "401") || !json_object_get(r, "403")) {
+                test_failed_now = 1;
+                printf("# %s: security %s, 401/403 %s\n", name, has ? "declared" : "missing",
+                       json_object_get(r, "401") && json_object_get(r, "403") ? "present" : "missing");
+            }
+        }
+    }
+    EXPECT_INT(found, 3);
+}
+
 int main(void)
 {
     setup();
@@ -323,6 +356,7 @@ int main(void)
     RUN(test_operations_complete);
     RUN(test_refs_resolve);
     RUN(test_schemas);
+    RUN(test_security);
     json_decref(doc);
     for (int i = 0; i < nroutes && i < MAX_ROUTES; i++)
         free(routes[i].tmpl);

@@ -63,7 +63,7 @@ static void test_key_properties(void)
         EXPECT_INT(cfg_is_live((cfg_key_t)k),
                    k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S ||
                        k == CFG_CORS_ORIGINS || k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL ||
-                       k == CFG_MAX_HITOS);
+                       k == CFG_MAX_HITOS || k == CFG_ADMIN_TOKENS);
         EXPECT_INT(cfg_from_etcd((cfg_key_t)k), k != CFG_ETCD_ENDPOINTS && k != CFG_ETCD_PREFIX);
         EXPECT_INT(cfg_default_is_computed((cfg_key_t)k), k == CFG_WORKERS || k == CFG_HITOS_FILE);
     }
@@ -196,6 +196,23 @@ static void test_validate_endpoints(void)
             test_failed_now = 1;
         }
     EXPECT_STR(err, "must be empty, or a comma-separated list of http://host:port");
+}
+
+/* The grammar itself is auth's (auth_test.c): here, that the setting uses it and says so. */
+static void test_validate_admin_tokens(void)
+{
+    const char *h = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    char two[200], dflt[8] = "x";
+    snprintf(two, sizeof two, "%s,%s", h, h);
+    EXPECT(valid(CFG_ADMIN_TOKENS, ""));
+    EXPECT(valid(CFG_ADMIN_TOKENS, h));
+    EXPECT(valid(CFG_ADMIN_TOKENS, two));
+    EXPECT(!valid(CFG_ADMIN_TOKENS, "secret"));
+    EXPECT_STR(err, "must be empty, or a comma-separated list of 1 to 64 SHA-256 hashes of 64 lowercase hex digits");
+    two[64] = ' ';
+    EXPECT(!valid(CFG_ADMIN_TOKENS, two));
+    EXPECT_INT(cfg_default(CFG_ADMIN_TOKENS, dflt, sizeof dflt), 0);
+    EXPECT_STR(dflt, "");
 }
 
 static void test_etcd_endpoint_split(void)
@@ -712,6 +729,7 @@ int main(void)
     RUN(test_validate_integers);
     RUN(test_validate_strings);
     RUN(test_validate_endpoints);
+    RUN(test_validate_admin_tokens);
     RUN(test_etcd_endpoint_split);
     RUN(test_defaults_resolve);
     RUN(test_default_workers);
