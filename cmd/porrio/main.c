@@ -13,6 +13,7 @@
 #include "app/app.h"
 #include "auth/auth.h"
 #include "jlog/jlog.h"
+#include "logsink/logsink.h"
 #include "porrio.h"
 #include "reload/reload.h"
 #include "route/route.h"
@@ -73,6 +74,10 @@ static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
         server_set_max_body(api->server, c->max_body_bytes);
     } else if (k == CFG_SHUTDOWN_GRACE_S) {
         server_set_grace(api->server, c->shutdown_grace_s);
+    } else if (k == CFG_SHUTDOWN_DELAY_S) {
+        server_set_delay(api->server, c->shutdown_delay_s);
+    } else if (k == CFG_LOG_SINK) {
+        logsink_set(c->value[k]);
     } else if (k == CFG_CORS_ORIGINS) {
         if (server_set_cors(api->server, c->value[k]) != 0)
             jlog_log(JLOG_WARN, "out of memory: CORS_ORIGINS unchanged", NULL);
@@ -137,7 +142,33 @@ static void store_failure(const store_error_t *e, int bad_input, const char *dir
         fprintf(stderr, "porrio: %s\n", e->problem);
 }
 
+static int serve_logged(settings_t *s);
+
+/* LOG_SINK's queue: its README length, or PORRIO_LOG_SINK_QUEUE lines (tests fill it quickly). */
+static size_t sink_queue_lines(void)
+{
+    const char *v = getenv("PORRIO_LOG_SINK_QUEUE");
+    long n = v != NULL ? strtol(v, NULL, 10) : 0;
+    return n >= 2 && n <= 1L << 20 ? (size_t)n : LOGSINK_QUEUE_LINES;
+}
+
 static int serve(settings_t *s)
+{
+    cfg_t *c = &s->cfg;
+    char err[512];
+    /* before the first line, so that the collector receives the start-up's lines too */
+    if (logsink_start(c->value[CFG_LOG_SINK], sink_queue_lines(), err, sizeof(err)) != 0) {
+        fprintf(stderr, "porrio: %s\n", err);
+        return 1;
+    }
+    jlog_set_hook(logsink_line);
+    int rc = serve_logged(s);
+    jlog_set_hook(NULL);
+    logsink_stop();
+    return rc;
+}
+
+static int serve_logged(settings_t *s)
 {
     cfg_t *c = &s->cfg;
     char err[512];
@@ -174,6 +205,7 @@ static int serve(settings_t *s)
                        .static_dir = c->value[CFG_STATIC_DIR],
                        .max_body_bytes = c->max_body_bytes,
                        .shutdown_grace_s = c->shutdown_grace_s,
+                       .shutdown_delay_s = c->shutdown_delay_s,
                        .cors_origins = c->value[CFG_CORS_ORIGINS],
                        .routes = routes};
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "logsink/logsink.h"
 #include "metrics/metrics.h"
 #include "reply/reply.h"
 
@@ -205,6 +206,7 @@ HANDLER(get_ready)
     case SERVER_SERVING:
         reply_json(req, 200, json_pack("{s:s, s:b}", "status", "ready", "writable", app_writable(a->app)));
         break;
+    case SERVER_DELAYING:
     case SERVER_DRAINING:
         reply_error(req, 503, "draining: shutting down");
         break;
@@ -235,6 +237,7 @@ HANDLER(get_metrics)
         {"porrio_store_compactions_total", "counter", "Snapshots written since start.", (double)st.store.compactions},
         {"porrio_store_pending", "gauge", "Changes written or queued and not yet durable.", (double)st.pending},
         {"porrio_state_nodes", "gauge", "Nodes of the state's maps and vectors, every version held together.", (double)st.nodes},
+        {"porrio_log_dropped_total", "counter", "Log lines LOG_SINK's queue had no room for (stdout has them all).", (double)logsink_dropped()},
     };
     char *text = metrics_render(extra, sizeof(extra) / sizeof(extra[0]), &len);
     if (text == NULL) {

@@ -12,8 +12,9 @@
 
 #include "auth/auth.h"
 #include "cors/cors.h"
+#include "logsink/logsink.h"
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES } kind_t;
+typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES, K_LOG_SINK } kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -77,6 +78,14 @@ static const meta_t META[CFG_COUNT] = {
                           "hashes of the bearer tokens that writes of results, deletions and new milestones "
                           "need (`porrio token new`); empty leaves them open; can change at run time through etcd",
                           "", K_HASHES, 0, 0, 1, 1},
+    [CFG_LOG_SINK] = {"LOG_SINK", "--log-sink",
+                      "empty, or syslog+tcp://host[:port] (host a name, an IPv4 or a bracketed IPv6 address; port 514 when absent)",
+                      "syslog collector that receives a copy of every log line (RFC 5424 over TCP); empty: none; "
+                      "can change at run time through etcd",
+                      "", K_LOG_SINK, 0, 0, 1, 1},
+    [CFG_SHUTDOWN_DELAY_S] = {"SHUTDOWN_DELAY_S", "--shutdown-delay-s", "an integer from 0 to 3600",
+                              "seconds SIGTERM keeps serving with /health/ready at 503 before the drain", "0",
+                              K_UINT, 0, 3600, 1, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -293,6 +302,8 @@ static int valid_value(cfg_key_t k, const char *v)
         return cors_list_ok(v);
     case K_HASHES:
         return auth_hashes_parse(v, NULL, 0) >= 0;
+    case K_LOG_SINK:
+        return logsink_url_parse(v, NULL, 0, NULL) == 0;
     case K_PREFIX:
         if (n < 1 || n > 128)
             return 0;
@@ -344,6 +355,7 @@ static int store(cfg_t *c, cfg_key_t k, const char *v, cfg_src_t src)
     case CFG_PORT: c->port = (int)u; break;
     case CFG_WORKERS: c->workers = (int)u; break;
     case CFG_SHUTDOWN_GRACE_S: c->shutdown_grace_s = (int)u; break;
+    case CFG_SHUTDOWN_DELAY_S: c->shutdown_delay_s = (int)u; break;
     case CFG_MAX_BODY_BYTES: c->max_body_bytes = (size_t)u; break;
     case CFG_MAX_POOLS: c->max_pools = (size_t)u; break;
     case CFG_MAX_BETS_PER_POOL: c->max_bets_per_pool = (size_t)u; break;

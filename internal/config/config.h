@@ -24,6 +24,8 @@ typedef enum {
     CFG_MAX_BETS_PER_POOL,
     CFG_MAX_HITOS,
     CFG_ADMIN_TOKENS,
+    CFG_LOG_SINK,
+    CFG_SHUTDOWN_DELAY_S,
     CFG_COUNT
 } cfg_key_t;
 
@@ -49,7 +51,7 @@ typedef struct {
     char *value[CFG_COUNT]; /* effective raw value, malloc'd, owned by cfg_t ("" allowed) */
     cfg_src_t source[CFG_COUNT];
     /* parsed from value[] */
-    int port, workers, log_level /* CFG_LOG_* */, shutdown_grace_s;
+    int port, workers, log_level /* CFG_LOG_* */, shutdown_grace_s, shutdown_delay_s;
     size_t max_body_bytes, max_pools, max_bets_per_pool, max_hitos;
 } cfg_t;
 
@@ -70,7 +72,7 @@ const char *cfg_allowed(cfg_key_t k);
 /* One-line meaning of k, for --help; static string. */
 const char *cfg_describe(cfg_key_t k);
 /* 1 for the settings applied without a restart: LOG_LEVEL, MAX_BODY_BYTES, SHUTDOWN_GRACE_S,
- * CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS, ADMIN_TOKENS. */
+ * SHUTDOWN_DELAY_S, CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS, ADMIN_TOKENS, LOG_SINK. */
 int cfg_is_live(cfg_key_t k);
 /* 0 for ETCD_ENDPOINTS and ETCD_PREFIX, which are never read from or written to etcd; else 1. */
 int cfg_from_etcd(cfg_key_t k);

@@ -19,6 +19,9 @@ static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread char tls_buf[TLS_BUF];
 static __thread size_t tls_len;
 static __thread int tls_on;
+static void (*line_hook)(int level, const char *line, size_t len);
+
+void jlog_set_hook(void (*hook)(int, const char *, size_t)) { __atomic_store_n(&line_hook, hook, __ATOMIC_RELEASE); }
 
 void jlog_set_fd(int fd) { out_fd = fd; }
 
@@ -152,6 +155,7 @@ void jlog_begin(jlog_line_t *l, int level, const char *msg)
     char ts[32];
     format_time(ts);
     l->len = 0;
+    l->level = level;
     append_raw(l, "{\"time\":\"", 9);
     append_raw(l, ts, strlen(ts));
     append_raw(l, "\",\"level\":\"", 11);
@@ -164,6 +168,9 @@ void jlog_end(jlog_line_t *l)
 {
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
+    void (*hook)(int, const char *, size_t) = __atomic_load_n(&line_hook, __ATOMIC_ACQUIRE);
+    if (hook != NULL)
+        hook(l->level, l->buf, l->len);
     if (!tls_on) {
         write_all(l->buf, l->len);
         return;

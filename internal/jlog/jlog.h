@@ -16,6 +16,7 @@ enum { JLOG_DEBUG, JLOG_INFO, JLOG_WARN, JLOG_ERROR };
 typedef struct jlog_line {
     char buf[JLOG_LINE_MAX];
     size_t len;
+    int level;
 } jlog_line_t;
 
 /** Sets the lowest level written by jlog_log and jlog_enabled (thread-safe, takes effect at once). */
@@ -47,6 +48,12 @@ void jlog_log(int level, const char *msg, ...);
 
 /** Sends every line to `fd` instead of stdout (a command whose stdout is its answer uses 2). */
 void jlog_set_fd(int fd);
+
+/**
+ * Also hands every finished line (newline included) to `hook`, on the thread that logs it, as
+ * it is written or buffered: the hook must not wait (logsink_line). NULL removes it.
+ */
+void jlog_set_hook(void (*hook)(int level, const char *line, size_t len));
 
 /** Makes the calling thread buffer its lines until jlog_flush (on = 1) or write at once (0). */
 void jlog_buffer(int on);

@@ -49,8 +49,8 @@ struct server {
     cors_t *cors;    /* CORS_ORIGINS */
     h2o_globalconf_t conf;
     worker_t *workers;
-    int state, started, grace_s;
-    long long drain_started_ms;
+    int state, started, grace_s, delay_s;
+    long long drain_started_ms, delay_ends_ms;
 };
 
 typedef struct waiter {
@@ -83,6 +83,7 @@ void server_set_max_body(server_t *s, size_t bytes)
     __atomic_store_n(&s->conf.max_request_entity_size, bytes + 1, __ATOMIC_RELAXED);
 }
 void server_set_grace(server_t *s, int seconds) { __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED); }
+void server_set_delay(server_t *s, int seconds) { __atomic_store_n(&s->delay_s, seconds, __ATOMIC_RELAXED); }
 int server_set_cors(server_t *s, const char *origins) { return cors_set(s->cors, origins); }
 
 /* Interrupts every worker's wait for events: it then finishes its waiters and looks at the state. */
@@ -97,12 +98,11 @@ static void wake_all(server_t *s)
 
 void server_stop(server_t *s)
 {
-    int expected = SERVER_SERVING;
-    if (!__atomic_compare_exchange_n(&s->state, &expected, SERVER_DRAINING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        expected = SERVER_STARTING;
-        if (!__atomic_compare_exchange_n(&s->state, &expected, SERVER_DRAINING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    int expected = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+    do {
+        if (expected == SERVER_DRAINING)
             return;
-    }
+    } while (!__atomic_compare_exchange_n(&s->state, &expected, SERVER_DRAINING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     __atomic_store_n(&s->drain_started_ms, now_ms(), __ATOMIC_RELEASE);
     if (jlog_enabled(JLOG_INFO)) {
         jlog_line_t l;
@@ -220,7 +220,18 @@ static void on_signal(h2o_socket_t *sock, const char *err)
     /* the socket was made with H2O_SOCKET_FLAG_DONT_READ: h2o only reports readability */
     while (read(h2o_socket_get_fd(sock), &si, sizeof(si)) == sizeof(si))
         jlog_log(JLOG_INFO, "signal", "signal", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    server_stop(sock->data);
+    server_t *s = sock->data;
+    int delay = __atomic_load_n(&s->delay_s, __ATOMIC_RELAXED), expected = SERVER_SERVING;
+    /* the first signal with a delay turns readiness off and serves on; a second one drains at once */
+    if (delay > 0 && __atomic_compare_exchange_n(&s->state, &expected, SERVER_DELAYING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        s->delay_ends_ms = now_ms() + delay * 1000LL;
+        jlog_line_t l;
+        jlog_begin(&l, JLOG_INFO, "shutdown delay: /health/ready answers 503, serving on until the drain");
+        jlog_int(&l, "delay_s", delay);
+        jlog_end(&l);
+        return;
+    }
+    server_stop(s);
 }
 
 static int close_if_idle(h2o_req_t *req, void *unused)
@@ -360,6 +371,8 @@ static void *worker_main(void *arg)
     for (;;) {
         h2o_evloop_run(w->loop, LOOP_TICK_MS);
         jlog_flush();
+        if (w->signals != NULL && server_state(s) == SERVER_DELAYING && now_ms() >= s->delay_ends_ms)
+            server_stop(s);
         if (server_state(s) == SERVER_DRAINING && drain_step(w))
             break;
     }
@@ -431,6 +444,7 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     s->o = *opts;
     s->host = strdup(opts->host);
     s->grace_s = opts->shutdown_grace_s;
+    s->delay_s = opts->shutdown_delay_s;
     s->workers = calloc((size_t)opts->workers, sizeof(worker_t));
     struct stat st;
     if (opts->static_dir != NULL && stat(opts->static_dir, &st) == 0 && S_ISDIR(st.st_mode))

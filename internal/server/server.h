@@ -3,8 +3,9 @@
  * SO_REUSEPORT listener, sharing one route table and one application state. Requests go through
  * the middleware, then the router; GET/HEAD paths no route takes go to STATIC_DIR; OPTIONS on a
  * path a route takes answers 204 with Allow (the middleware adds CORS's headers). SIGTERM/SIGINT
- * (read through a signalfd on the first loop) start a drain: readiness turns off, listeners
- * close, requests already received are served, then server_run returns.
+ * (read through a signalfd on the first loop) turn readiness off and, after SHUTDOWN_DELAY_S of
+ * serving on (cut short by a second signal), start a drain: listeners close, requests already
+ * received are served, then server_run returns.
  */
 #ifndef PORRIO_SERVER_H
 #define PORRIO_SERVER_H
@@ -28,11 +29,13 @@ typedef struct server_opts {
     const char *static_dir;     /* NULL or missing directory: no static files */
     size_t max_body_bytes;
     int shutdown_grace_s;
+    int shutdown_delay_s;       /* SIGTERM to the drain: ready answers 503, all else is served */
     const char *cors_origins;   /* CORS_ORIGINS; NULL or "": no CORS headers */
     const route_table_t *routes; /* handlers are server_handler_t; owned by the caller */
 } server_opts_t;
 
-typedef enum { SERVER_STARTING, SERVER_SERVING, SERVER_DRAINING } server_state_t;
+/* SERVER_DELAYING: SIGTERM came and SHUTDOWN_DELAY_S runs; everything is served but readiness. */
+typedef enum { SERVER_STARTING, SERVER_SERVING, SERVER_DELAYING, SERVER_DRAINING } server_state_t;
 
 /**
  * Blocks SIGTERM and SIGINT in the calling thread, so that every thread started after it
@@ -65,6 +68,7 @@ void server_stop(server_t *s);
 /** Live settings: take effect for the next request / the next drain. Thread-safe. */
 void server_set_max_body(server_t *s, size_t bytes);
 void server_set_grace(server_t *s, int seconds);
+void server_set_delay(server_t *s, int seconds);
 /** As the two above, for CORS_ORIGINS. 0; -1 on OOM (the old list stays). */
 int server_set_cors(server_t *s, const char *origins);
 
