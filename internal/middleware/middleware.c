@@ -142,6 +142,11 @@ typedef struct {
     cors_t *cors;
 } filter_t;
 
+typedef struct {
+    h2o_logger_t super;
+    const route_table_t *routes;
+} logger_t;
+
 /* CORS (README, HTTP conventions): when CORS_ORIGINS is set every answer varies by Origin; one
  * to an allowed origin says so, and either exposes the headers a client reads or, for a
  * preflight (the server answered its OPTIONS with 204 and Allow), allows the path's methods and
@@ -193,16 +198,44 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 #define LOG_UA_MAX 1024
 static size_t bounded(h2o_iovec_t v, size_t max) { return v.len < max ? v.len : max; }
 
+/* The metrics' labels of req: a bounded set whatever clients send (README, Metrics). The route is
+ * the template the router takes the path to (405s included); a path no route takes is "static"
+ * when the file handler answered it with a file or a redirect, else "unknown". */
+static void metric_labels(const route_table_t *routes, h2o_req_t *req, const char **route, const char **method)
+{
+    static const char *const NAMES[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    int bit = route_method(req->input.method.base, req->input.method.len);
+    *method = "other";
+    for (int i = 0; i < 7; i++)
+        if (bit == 1 << i)
+            *method = NAMES[i];
+    size_t buflen = req->path.len + ROUTE_MAX_PARAMS + 1;
+    char *buf = h2o_mem_alloc_pool(&req->pool, buflen);
+    route_match_t m;
+    switch (req->path.base != NULL ? route_match(routes, bit, req->path.base, req->path.len, buf, buflen, &m) : ROUTE_BAD_PATH) {
+    case ROUTE_FOUND:
+    case ROUTE_METHOD_NOT_ALLOWED:
+        *route = m.tmpl;
+        break;
+    case ROUTE_NOT_FOUND:
+        *route = req->res.status >= 200 && req->res.status < 400 ? "static" : "unknown";
+        break;
+    default:
+        *route = "unknown";
+    }
+}
+
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
-    (void)self;
     struct timeval now;
     gettimeofday(&now, NULL);
     double ms = (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
                 (now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3;
     if (ms < 0)
         ms = 0;
-    metrics_request(req->res.status, ms / 1e3);
+    const char *route, *method;
+    metric_labels(((logger_t *)self)->routes, req, &route, &method);
+    metrics_request(route, method, req->res.status, ms / 1e3);
     if (!jlog_enabled(JLOG_INFO))
         return;
     char addr[NI_MAXHOST] = "";
@@ -242,12 +275,13 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_end(&l);
 }
 
-void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors)
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors, const route_table_t *routes)
 {
     filter_t *f = (void *)h2o_create_filter(pathconf, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
     f->max_body = max_body;
     f->cors = cors;
-    h2o_logger_t *lg = h2o_create_logger(pathconf, sizeof(*lg));
-    lg->log_access = log_access;
+    logger_t *lg = (void *)h2o_create_logger(pathconf, sizeof(*lg));
+    lg->super.log_access = log_access;
+    lg->routes = routes;
 }

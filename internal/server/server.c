@@ -474,8 +474,8 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     s->conf.http1.upgrade_to_http2 = 0; /* h2c from 2018 code: not exposed */
     h2o_hostconf_t *host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    middleware_register(path, &s->max_body, s->cors);
-    middleware_register(&host->fallback_path, &s->max_body, s->cors); /* errors h2o answers before routing */
+    middleware_register(path, &s->max_body, s->cors, s->o.routes);
+    middleware_register(&host->fallback_path, &s->max_body, s->cors, s->o.routes); /* errors h2o answers before routing */
     dispatch_t *d = (void *)h2o_create_handler(path, sizeof(*d));
     d->super.on_req = on_req;
     d->srv = s;
