@@ -350,7 +350,7 @@ int logsink_start(const char *url, size_t lines, char *err, size_t errlen)
     }
     for (size_t i = 0; i < n; i++)
         q.cells[i].seq = i;
-    q.mask = n - 1;
+    q.mask = n - 1, q.head = q.tail = q.bytes = 0, q.stopping = 0;
     w->fd = -1, w->batch = batch, w->generation = (unsigned)-1;
     if (gethostname(w->hostname, sizeof(w->hostname) - 1) != 0)
         w->hostname[0] = '\0';

@@ -199,6 +199,24 @@ static void test_validate_endpoints(void)
     EXPECT_STR(err, "must be empty, or a comma-separated list of http://host:port");
 }
 
+/* The grammar itself is logsink's (logsink_test.c): here, that the settings use it, and the delay's bounds. */
+static void test_validate_log_sink_and_delay(void)
+{
+    char dflt[8] = "x";
+    EXPECT(valid(CFG_LOG_SINK, ""));
+    EXPECT(valid(CFG_LOG_SINK, "syslog+tcp://logs:514"));
+    EXPECT(valid(CFG_LOG_SINK, "syslog+tcp://127.0.0.1"));
+    EXPECT(!valid(CFG_LOG_SINK, "logs:514"));
+    EXPECT(strncmp(err, "must be empty, or syslog+tcp://host[:port]", 42) == 0);
+    EXPECT_INT(cfg_default(CFG_LOG_SINK, dflt, sizeof dflt), 0);
+    EXPECT_STR(dflt, "");
+    EXPECT(valid(CFG_SHUTDOWN_DELAY_S, "0"));
+    EXPECT(valid(CFG_SHUTDOWN_DELAY_S, "3600"));
+    EXPECT(!valid(CFG_SHUTDOWN_DELAY_S, "3601"));
+    EXPECT_INT(cfg_default(CFG_SHUTDOWN_DELAY_S, dflt, sizeof dflt), 0);
+    EXPECT_STR(dflt, "0");
+}
+
 /* The grammar itself is auth's (auth_test.c): here, that the setting uses it and says so. */
 static void test_validate_admin_tokens(void)
 {
@@ -726,6 +744,7 @@ int main(void)
 {
     RUN(test_table_round_trip);
     RUN(test_key_properties);
+    RUN(test_validate_log_sink_and_delay);
     RUN(test_log_levels);
     RUN(test_validate_integers);
     RUN(test_validate_strings);

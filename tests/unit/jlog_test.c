@@ -165,6 +165,38 @@ static void test_buffered_lines_flush_whole(void)
     EXPECT_INT(lines, 500);
 }
 
+static char hooked[JLOG_LINE_MAX + 1];
+static int hooked_level = -1;
+static void hook(int level, const char *line, size_t len)
+{
+    hooked_level = level;
+    memcpy(hooked, line, len);
+    hooked[len] = '\0';
+}
+
+/* The hook sees each line as it is written, with its level, buffered or not. */
+static void test_hook_sees_every_line(void)
+{
+    size_t len;
+    jlog_set_hook(hook);
+    capture_begin();
+    jlog_log(JLOG_WARN, "hooked", "k", "v", NULL);
+    char *out = capture_end(&len);
+    EXPECT_INT(hooked_level, JLOG_WARN);
+    EXPECT_STR(hooked, out);
+    jlog_buffer(1);
+    jlog_log(JLOG_ERROR, "buffered", NULL);
+    EXPECT_INT(hooked_level, JLOG_ERROR);
+    EXPECT(strstr(hooked, "\"msg\":\"buffered\"}\n") != NULL);
+    capture_begin();
+    jlog_buffer(0);
+    capture_end(&len);
+    jlog_set_hook(NULL);
+    hooked_level = -1;
+    jlog_log(JLOG_ERROR, "unhooked", NULL);
+    EXPECT_INT(hooked_level, -1);
+}
+
 int main(void)
 {
     RUN(test_line_is_one_json_object);
@@ -173,5 +205,6 @@ int main(void)
     RUN(test_num_huge);
     RUN(test_level_filter);
     RUN(test_buffered_lines_flush_whole);
+    RUN(test_hook_sees_every_line);
     return TEST_END();
 }
