@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Life of the real process (README: In production): SIGTERM drains (in-flight requests are served, readiness
 # turns 503, idle keep-alive connections do not hold it, SHUTDOWN_GRACE_S bounds it) and exits 0;
-# WORKERS threads all serve.
+# SHUTDOWN_DELAY_S serves on with readiness off before the drain; WORKERS threads all serve.
 
 load helpers
 
@@ -241,6 +241,41 @@ except OSError as e:
     porrio_wait_exit "$PORRIO_PID" 30
     assert_equal "$PORRIO_STATUS" 0
   done
+}
+
+@test "SHUTDOWN_DELAY_S=2: after SIGTERM /health/ready is 503 and the rest is served on new connections, then exit 0" {
+  porrio_start SHUTDOWN_DELAY_S=2
+  local pid=$PORRIO_PID start
+  start=$(ms_now)
+  kill -TERM "$pid"
+  log_wait "shutdown delay: /health/ready answers 503, serving on until the drain"
+  assert_equal "$(log_line "shutdown delay: /health/ready answers 503, serving on until the drain" | jq -r .delay_s)" 2
+  # for the first 1.5 s of the delay: each check on a new connection
+  while [ $(($(ms_now) - start)) -lt 1500 ]; do
+    assert_equal "$(status_of "$PORRIO_URL/health/ready")" 503
+    assert_equal "$(status_of "$PORRIO_URL/status")" 200
+    sleep 0.1
+  done
+  assert_equal "$(log_count draining)" 0
+  porrio_wait_exit "$pid" 60
+  assert_equal "$PORRIO_STATUS" 0
+  # the drain began once the delay was over
+  assert [ $(($(ms_now) - start)) -ge 1900 ]
+  log_line draining
+  log_all_json
+}
+
+@test "SHUTDOWN_DELAY_S: a second SIGTERM during the delay starts the drain at once" {
+  porrio_start SHUTDOWN_DELAY_S=600
+  local pid=$PORRIO_PID
+  kill -TERM "$pid"
+  log_wait "shutdown delay: /health/ready answers 503, serving on until the drain"
+  assert_equal "$(status_of "$PORRIO_URL/status")" 200
+  kill -TERM "$pid"
+  porrio_wait_exit "$pid" 50
+  assert_equal "$PORRIO_STATUS" 0
+  assert_equal "$(log_count signal)" 2
+  log_line draining
 }
 
 @test "SIGINT drains and exits 0 like SIGTERM" {
