@@ -7,7 +7,7 @@ load helpers
 REQUEST_KEYS='["bytes","duration_ms","level","method","msg","remote_addr","request_id","status","time","uri","user-agent"]'
 SETTING_NAMES=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
   ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S CORS_ORIGINS MAX_POOLS MAX_BETS_PER_POOL MAX_HITOS
-  ADMIN_TOKENS)
+  ADMIN_TOKENS LOG_SINK SHUTDOWN_DELAY_S)
 
 setup_file() {
   porrio_start
