@@ -173,12 +173,7 @@ while time.time() < end:
 ' "$1" 3>&- &
   SILENT_PID=$!
   track_pid "$SILENT_PID"
-  local i
-  for ((i = 0; i < 50; i++)); do
-    "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' \
-      "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
+  port_listening "$1" 50 && return 0
   echo "the silent listener did not start on port $1" >&2
   return 1
 }

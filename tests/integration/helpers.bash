@@ -28,6 +28,18 @@ free_port() {
   "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# port_listening PORT [TENTHS]: waits (default ~5 s) until something accepts TCP connections on
+# 127.0.0.1:PORT; fails when nothing does by then.
+port_listening() {
+  local i
+  for ((i = 0; i < ${2:-100}; i++)); do
+    "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' \
+      "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 # track_pid PID: a background process of this shell that porrio_cleanup kills if it is still
 # alive (and still this shell's child, so that a reused number is never hit).
 track_pid() { echo "$1 $BASHPID" >>"$(_scope_tmp)/tracked.pids"; }

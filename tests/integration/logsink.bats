@@ -10,12 +10,7 @@ load helpers
 rs_start() {
   "$RSYSLOGD" -n -f "$RS_DIR/rsyslog.conf" -i "$RS_DIR/rsyslog.pid" >>"$RS_DIR/rsyslogd.log" 2>&1 </dev/null 3>&- &
   echo $! >"$RS_DIR/pid"
-  local i
-  for ((i = 0; i < 100; i++)); do
-    "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' \
-      "$RS_PORT" 2>/dev/null && return 0
-    sleep 0.05
-  done
+  port_listening "$RS_PORT" && return 0
   echo "rsyslogd not listening on $RS_PORT" >&2
   cat "$RS_DIR/rsyslogd.log" >&2
   return 1
