@@ -209,15 +209,13 @@ static int valid_ipv6(const char *s, size_t n)
     return inet_pton(AF_INET6, buf, addr) == 1;
 }
 
-/* One ETCD_ENDPOINTS entry: http://host:port with an optional trailing '/', host a hostname,
- * an IPv4 literal or a bracketed IPv6 literal. */
-static int endpoint_parse(const char *p, size_t n, char *host, size_t hostlen, int *port)
+int cfg_url_parse(const char *p, size_t n, const char *scheme, int default_port, char *host, size_t hostlen, int *port)
 {
-    static const char scheme[] = "http://";
+    size_t sl = strlen(scheme);
     const char *end = p + n, *h, *he;
-    if (n < sizeof scheme - 1 || memcmp(p, scheme, sizeof scheme - 1) != 0)
+    if (n < sl || memcmp(p, scheme, sl) != 0)
         return -1;
-    p += sizeof scheme - 1;
+    p += sl;
     if (end > p && end[-1] == '/')
         end--;
     if (p < end && *p == '[') {
@@ -229,22 +227,26 @@ static int endpoint_parse(const char *p, size_t n, char *host, size_t hostlen, i
     } else {
         h = p;
         he = memchr(h, ':', (size_t)(end - h));
+        if (!he && default_port > 0)
+            he = end;
         if (!he || !valid_hostname(h, (size_t)(he - h)))
             return -1;
         p = he;
     }
-    if (p >= end || *p != ':')
-        return -1;
-    p++;
-    char digits[8];
-    unsigned long long v;
-    size_t dn = (size_t)(end - p);
-    if (dn == 0 || dn >= sizeof digits)
-        return -1;
-    memcpy(digits, p, dn);
-    digits[dn] = '\0';
-    if (parse_uint(digits, 1, 65535, &v) < 0)
-        return -1;
+    unsigned long long v = (unsigned long long)default_port;
+    if (p < end || default_port <= 0) {
+        if (p >= end || *p != ':')
+            return -1;
+        p++;
+        char digits[8];
+        size_t dn = (size_t)(end - p);
+        if (dn == 0 || dn >= sizeof digits)
+            return -1;
+        memcpy(digits, p, dn);
+        digits[dn] = '\0';
+        if (parse_uint(digits, 1, 65535, &v) < 0)
+            return -1;
+    }
     if (host) {
         size_t hn = (size_t)(he - h);
         if (hn >= hostlen)
@@ -255,6 +257,12 @@ static int endpoint_parse(const char *p, size_t n, char *host, size_t hostlen, i
     if (port)
         *port = (int)v;
     return 0;
+}
+
+/* One ETCD_ENDPOINTS entry: http://host:port, the port required. */
+static int endpoint_parse(const char *p, size_t n, char *host, size_t hostlen, int *port)
+{
+    return cfg_url_parse(p, n, "http://", 0, host, hostlen, port);
 }
 
 int cfg_etcd_endpoint(const char *list, int index, char *host, size_t hostlen, int *port)
@@ -303,7 +311,7 @@ static int valid_value(cfg_key_t k, const char *v)
     case K_HASHES:
         return auth_hashes_parse(v, NULL, 0) >= 0;
     case K_LOG_SINK:
-        return logsink_url_parse(v, NULL, 0, NULL) == 0;
+        return n == 0 || cfg_url_parse(v, n, LOGSINK_SCHEME, LOGSINK_DEFAULT_PORT, NULL, 0, NULL) == 0;
     case K_PREFIX:
         if (n < 1 || n > 128)
             return 0;

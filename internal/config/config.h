@@ -94,6 +94,12 @@ int cfg_log_level_parse(const char *s);
 /* "debug".."error" for a CFG_LOG_* level, NULL otherwise; static string. */
 const char *cfg_log_level_name(int level);
 
+/* Parses the n bytes at url as scheme + host [":" port] ["/"]: host a hostname, an IPv4 literal
+ * or a bracketed IPv6 literal (copied without the brackets into host, which may be NULL), the
+ * port 1-65535 into *port (may be NULL), or default_port when it is absent and default_port > 0
+ * (with default_port <= 0 a port is required). 0; -1 for anything else or a host too long. */
+int cfg_url_parse(const char *url, size_t n, const char *scheme, int default_port, char *host, size_t hostlen, int *port);
+
 /* The index-th endpoint (from 0) of a valid ETCD_ENDPOINTS list: host into host (without the
  * brackets of an IPv6 literal), port into *port. 0 if found; -1 past the end of the list, for
  * an invalid entry, or when host is too small. */

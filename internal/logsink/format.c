@@ -1,89 +1,23 @@
 /* logsink: the LOG_SINK value and the wire format of one message. */
 #include "logsink/logsink.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "jlog/jlog.h"
 
-#define SCHEME "syslog+tcp://"
 #define FACILITY_LOCAL0 16
-
-static int hostname_ok(const char *s, size_t n)
-{
-    if (n < 1 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '.' || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
-static int ipv6_ok(const char *s, size_t n)
-{
-    char buf[INET6_ADDRSTRLEN + 1];
-    unsigned char addr[16];
-    if (n == 0 || n >= sizeof(buf))
-        return 0;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return inet_pton(AF_INET6, buf, addr) == 1;
-}
 
 int logsink_url_parse(const char *url, char *host, size_t hostlen, int *port)
 {
-    size_t n = strlen(url);
-    const char *h, *he, *p, *end = url + n;
-    int v = LOGSINK_DEFAULT_PORT;
-    if (n == 0) {
-        if (host != NULL && hostlen > 0)
-            host[0] = '\0';
-        if (port != NULL)
-            *port = 0;
-        return host != NULL && hostlen == 0 ? -1 : 0;
-    }
-    if (n < sizeof(SCHEME) - 1 || memcmp(url, SCHEME, sizeof(SCHEME) - 1) != 0)
-        return -1;
-    p = url + sizeof(SCHEME) - 1;
-    if (end > p && end[-1] == '/')
-        end--;
-    if (p < end && *p == '[') {
-        h = p + 1;
-        he = memchr(h, ']', (size_t)(end - h));
-        if (he == NULL || !ipv6_ok(h, (size_t)(he - h)))
-            return -1;
-        p = he + 1;
-    } else {
-        h = p;
-        he = memchr(h, ':', (size_t)(end - h));
-        if (he == NULL)
-            he = end;
-        if (!hostname_ok(h, (size_t)(he - h)))
-            return -1;
-        p = he;
-    }
-    if (p < end) {
-        if (*p++ != ':' || p == end || end - p > 5)
-            return -1;
-        for (v = 0; p < end; p++) {
-            if (*p < '0' || *p > '9')
-                return -1;
-            v = v * 10 + (*p - '0');
-        }
-        if (v < 1 || v > 65535)
-            return -1;
-    }
-    if (host != NULL) {
-        if ((size_t)(he - h) >= hostlen)
-            return -1;
-        memcpy(host, h, (size_t)(he - h));
-        host[he - h] = '\0';
-    }
+    if (url[0] != '\0')
+        return cfg_url_parse(url, strlen(url), LOGSINK_SCHEME, LOGSINK_DEFAULT_PORT, host, hostlen, port);
+    if (host != NULL && hostlen > 0)
+        host[0] = '\0';
     if (port != NULL)
-        *port = v;
-    return 0;
+        *port = 0;
+    return host != NULL && hostlen == 0 ? -1 : 0;
 }
 
 static int severity(int level)

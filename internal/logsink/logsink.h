@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define LOGSINK_SCHEME "syslog+tcp://"
 #define LOGSINK_DEFAULT_PORT 514
 #define LOGSINK_QUEUE_LINES 8192           /* the queue's default length, in lines */
 #define LOGSINK_QUEUE_BYTES (8u << 20)     /* and the bytes its lines may hold together */
