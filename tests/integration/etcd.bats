@@ -2,8 +2,9 @@
 # etcd as a source of settings (README: `porrio config`, Settings), against a real etcd 3.4 (Debian's,
 # see etcd.bash) on free loopback ports: precedence flag > etcd > env > .env > default at start;
 # ETCD_ENDPOINTS / ETCD_PREFIX never read from etcd; invalid values; `porrio config set|get|list`
-# and their exit codes; the watch (live LOG_LEVEL / MAX_BODY_BYTES / MAX_POOLS, restart-only settings,
-# invalid and deleted keys); etcd going away and coming back; etcd unreachable at start.
+# and their exit codes; the watch (live LOG_LEVEL / MAX_BODY_BYTES / MAX_POOLS / LOG_SINK /
+# SHUTDOWN_DELAY_S, restart-only settings, invalid and deleted keys); etcd going away and coming
+# back; etcd unreachable at start.
 # One etcd serves the file; each test uses its own prefix (t<N>:), and the tests that stop etcd
 # or need it on a given port start their own.
 
@@ -525,6 +526,63 @@ while time.time() < end:
   done
   assert_equal "$st" 200
   porrio_stop
+}
+
+# collector PORT FILE: a TCP listener on 127.0.0.1:PORT appending every byte it receives to FILE
+# (a stand-in for a syslog collector, see logsink.bats for a real one).
+collector() {
+  "$PYTHON" -c '
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+def serve(c):
+    with open(sys.argv[2], "ab", buffering=0) as f:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return
+            f.write(d)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+' "$1" "$2" 3>&- &
+  track_pid $!
+  port_listening "$1"
+}
+
+@test "watch: LOG_SINK put with etcdctl moves the copy of the log lines to the new collector" {
+  local a b i
+  a=$(free_port) b=$(free_port)
+  collector "$a" "$BATS_TEST_TMPDIR/a"
+  collector "$b" "$BATS_TEST_TMPDIR/b"
+  porrio_start "${ETCD[@]}" LOG_SINK="syslog+tcp://127.0.0.1:$a"
+  log_wait_for 50 "etcd watch connected"
+  assert_equal "$(req to-a)" 200
+  for ((i = 0; i < 100; i++)); do grep -q '"request_id":"to-a"' "$BATS_TEST_TMPDIR/a" 2>/dev/null && break; sleep 0.05; done
+  grep -q '"request_id":"to-a"' "$BATS_TEST_TMPDIR/a"
+  put LOG_SINK "syslog+tcp://127.0.0.1:$b"
+  log_wait_for 20 "setting changed" '.name == "LOG_SINK"'
+  assert_equal "$(req to-b)" 200
+  for ((i = 0; i < 100; i++)); do grep -q '"request_id":"to-b"' "$BATS_TEST_TMPDIR/b" 2>/dev/null && break; sleep 0.05; done
+  grep -q '"request_id":"to-b"' "$BATS_TEST_TMPDIR/b" || fail "the line never reached the new collector"
+  run grep -c '"request_id":"to-b"' "$BATS_TEST_TMPDIR/a"
+  assert_output 0
+  put LOG_SINK "nope://x"
+  log_wait_for 20 "invalid setting from etcd refused; the previous value stays" '.name == "LOG_SINK"'
+  porrio_stop
+}
+
+@test "watch: SHUTDOWN_DELAY_S put with etcdctl applies to the next SIGTERM" {
+  porrio_start "${ETCD[@]}"
+  log_wait_for 50 "etcd watch connected"
+  put SHUTDOWN_DELAY_S 1
+  log_wait_for 20 "setting changed" '.name == "SHUTDOWN_DELAY_S" and .value == "1"'
+  kill -TERM "$PORRIO_PID"
+  line=$(log_wait_for 20 "shutdown delay: /health/ready answers 503, serving on until the drain")
+  assert_equal "$(jfield "$line" .delay_s)" 1
+  porrio_wait_exit "$PORRIO_PID" 50
+  assert_equal "$PORRIO_STATUS" 0
 }
 
 @test "watch: a change to a restart-only setting (PORT) warns that a restart is needed; the old port stays" {
