@@ -155,23 +155,30 @@ unreachable_warnings() {
     "$PORRIO_LOG"
 }
 
-# silent_listener PORT: a TCP listener on 127.0.0.1:PORT that accepts connections and never
-# answers (at most 30 s); sets SILENT_PID once it accepts.
+# silent_listener PORT [FILE]: a TCP listener on 127.0.0.1:PORT that accepts connections and never
+# answers (at most 30 s), appending what it receives to FILE when given (a stand-in for a syslog
+# collector; logsink.bats runs a real one); sets SILENT_PID once it accepts.
 silent_listener() {
   "$PYTHON" -c '
-import socket, sys, time
+import socket, sys, threading, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(64)
 s.settimeout(0.2)
+def record(c):
+    with open(sys.argv[2], "ab", buffering=0) as f:
+        for d in iter(lambda: c.recv(65536), b""):
+            f.write(d)
 held, end = [], time.time() + 30
 while time.time() < end:
     try:
         held.append(s.accept()[0])
+        if len(sys.argv) > 2:
+            threading.Thread(target=record, args=(held[-1],), daemon=True).start()
     except socket.timeout:
         pass
-' "$1" 3>&- &
+' "$@" 3>&- &
   SILENT_PID=$!
   track_pid "$SILENT_PID"
   port_listening "$1" 50 && return 0
@@ -528,34 +535,11 @@ while time.time() < end:
   porrio_stop
 }
 
-# collector PORT FILE: a TCP listener on 127.0.0.1:PORT appending every byte it receives to FILE
-# (a stand-in for a syslog collector, see logsink.bats for a real one).
-collector() {
-  "$PYTHON" -c '
-import socket, sys, threading
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(8)
-def serve(c):
-    with open(sys.argv[2], "ab", buffering=0) as f:
-        while True:
-            d = c.recv(65536)
-            if not d:
-                return
-            f.write(d)
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-' "$1" "$2" 3>&- &
-  track_pid $!
-  port_listening "$1"
-}
-
 @test "watch: LOG_SINK put with etcdctl moves the copy of the log lines to the new collector" {
   local a b i
   a=$(free_port) b=$(free_port)
-  collector "$a" "$BATS_TEST_TMPDIR/a"
-  collector "$b" "$BATS_TEST_TMPDIR/b"
+  silent_listener "$a" "$BATS_TEST_TMPDIR/a"
+  silent_listener "$b" "$BATS_TEST_TMPDIR/b"
   porrio_start "${ETCD[@]}" LOG_SINK="syslog+tcp://127.0.0.1:$a"
   log_wait_for 50 "etcd watch connected"
   assert_equal "$(req to-a)" 200
