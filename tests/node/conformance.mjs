@@ -8,6 +8,7 @@
 // `b` (the body), as tests/integration/helpers.bash's http_fetch writes them.
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 
@@ -103,6 +104,8 @@ function check(method, url, status, headers, body) {
   if (!hasBody || !/json/.test(type) || !content[media].schema) return;
   let value;
   try {
+    // gzip as sent, unless the client (curl --compressed) already decoded it
+    if (/^gzip$/i.test(headers['content-encoding'] || '') && body[0] === 0x1f && body[1] === 0x8b) body = zlib.gunzipSync(body);
     value = JSON.parse(body.toString('utf8'));
   } catch (e) {
     return problem(`body is not JSON: ${e.message}`);
