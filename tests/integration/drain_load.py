@@ -91,7 +91,11 @@ threads = [threading.Thread(target=client) for _ in range(nthreads)]
 for t in threads:
     t.start()
 time.sleep(before)
-os.kill(pid, signal.SIGTERM)
+try:
+    os.kill(pid, signal.SIGTERM)
+except ProcessLookupError:
+    print("the server exited before the signal")
+    os._exit(1)
 termed.set()
 for t in threads:
     t.join(max(0.1, deadline + 6 - time.time()))

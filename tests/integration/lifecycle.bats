@@ -309,6 +309,7 @@ EOF
     porrio_start WORKERS=2
     run timeout 20 "$PYTHON" "$BATS_TEST_DIRNAME/drain_load.py" "$PORRIO_PORT" "$PORRIO_PID" 8 0.7
     echo "round $round: $output"
+    [ "$status" = 0 ] || porrio_dump
     assert_success
     assert_regex "${lines[0]}" '^ok [0-9]{3,} refused [0-9]+ failed 0$'
     porrio_wait_exit "$PORRIO_PID" 50
