@@ -226,6 +226,8 @@ HANDLER(get_metrics)
     metrics_value_t extra[] = {
         {"porrio_ready", "gauge", "1 while serving, 0 while starting or draining.", server_state(a->server) == SERVER_SERVING},
         {"porrio_connections", "gauge", "Open client connections.", (double)server_connections(a->server)},
+        {"porrio_accept_exhausted_total", "counter", "Times a worker stopped accepting for want of file descriptors.",
+         (double)server_accept_exhausted(a->server)},
         {"porrio_porras", "gauge", "Betting pools held.", (double)st.porras},
         {"porrio_apuestas", "gauge", "Bets held, every pool together.", (double)st.apuestas},
         {"porrio_hitos", "gauge", "Milestones held.", (double)st.hitos},

@@ -23,6 +23,13 @@
 #include "reply/reply.h"
 
 #define LOOP_TICK_MS 100 /* how often a draining worker looks at its connections and the deadline */
+/* A draining worker closes a keep-alive connection once it has stayed idle this long: its last
+ * answer promised keep-alive, so its client may send one more request, answered with
+ * Connection: close, meanwhile. */
+#define DRAIN_IDLE_MS 1000
+/* How long a worker out of file descriptors leaves its listener alone: the connection waiting in
+ * the backlog keeps it readable, and trying again at once spins a core. */
+#define ACCEPT_PAUSE_MS 100
 /* musl gives a thread 128 KiB of stack, and jansson parsing a body of 2048 nested '[' (its depth
  * limit) takes about twice that: a worker needs room for whatever a handler parses */
 #define WORKER_STACK (1u << 20)
@@ -39,7 +46,17 @@ typedef struct worker {
     h2o_linklist_t waiters;
     size_t nconns;
     int draining;
+    int exhausted; /* the last accept failed for want of file descriptors */
+    h2o_timeout_t accept_pause;
+    h2o_timeout_entry_t accept_resume;
 } worker_t;
+
+/* What a worker keeps about each connection, for the drain's idle-close. */
+typedef struct conn {
+    worker_t *w;
+    size_t seen_written;  /* the socket's bytes_written when the drain last looked */
+    long long idle_since; /* when the drain first found it idle since then; 0: busy */
+} conn_t;
 
 struct server {
     server_opts_t o;
@@ -51,6 +68,7 @@ struct server {
     worker_t *workers;
     int state, started, grace_s, delay_s;
     long long drain_started_ms, delay_ends_ms;
+    unsigned long long accept_exhausted; /* episodes, every worker together */
 };
 
 typedef struct waiter {
@@ -185,7 +203,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 }
 
-static void on_sock_close(void *data) { __atomic_sub_fetch(&((worker_t *)data)->nconns, 1, __ATOMIC_RELAXED); }
+static void on_sock_close(void *data)
+{
+    conn_t *c = data;
+    __atomic_sub_fetch(&c->w->nconns, 1, __ATOMIC_RELAXED);
+    free(c);
+}
 
 size_t server_connections(server_t *s)
 {
@@ -195,13 +218,57 @@ size_t server_connections(server_t *s)
     return n;
 }
 
+unsigned long long server_accept_exhausted(server_t *s) { return __atomic_load_n(&s->accept_exhausted, __ATOMIC_RELAXED); }
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, accept_resume, entry);
+    if (w->listener != NULL)
+        h2o_socket_read_start(w->listener, on_accept);
+}
+
+/* Out of file descriptors: one warning and one count per episode, which ends at the next
+ * accept that does not fail so. */
+static void accept_exhausted(worker_t *w, int err)
+{
+    h2o_socket_read_stop(w->listener);
+    if (!h2o_timeout_is_linked(&w->accept_resume)) /* the drain accepts too, paused or not */
+        h2o_timeout_link(w->loop, &w->accept_pause, &w->accept_resume);
+    if (w->exhausted)
+        return;
+    w->exhausted = 1;
+    __atomic_add_fetch(&w->srv->accept_exhausted, 1, __ATOMIC_RELAXED);
+    jlog_line_t l;
+    jlog_begin(&l, JLOG_WARN, "out of file descriptors, not accepting connections for a while");
+    jlog_int(&l, "worker", w->index);
+    jlog_str(&l, "error", strerror(err));
+    jlog_int(&l, "connections", (long long)__atomic_load_n(&w->nconns, __ATOMIC_RELAXED));
+    jlog_end(&l);
+}
+
 static void accept_pending(worker_t *w, int max)
 {
-    h2o_socket_t *sock;
-    for (int i = 0; i != max && (sock = h2o_evloop_socket_accept(w->listener)) != NULL; i++) {
+    for (int i = 0; i != max; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(w->listener);
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_exhausted(w, errno);
+            else if (errno == EAGAIN || errno == EWOULDBLOCK)
+                w->exhausted = 0;
+            return;
+        }
+        w->exhausted = 0;
+        conn_t *c = malloc(sizeof(*c));
+        if (c == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        *c = (conn_t){.w = w};
         __atomic_add_fetch(&w->nconns, 1, __ATOMIC_RELAXED);
         sock->on_close.cb = on_sock_close;
-        sock->on_close.data = w;
+        sock->on_close.data = c;
         h2o_accept(&w->accept_ctx, sock);
     }
 }
@@ -234,17 +301,37 @@ static void on_signal(h2o_socket_t *sock, const char *err)
     server_stop(s);
 }
 
-static int close_if_idle(h2o_req_t *req, void *unused)
+/*
+ * A draining worker's look at one connection. A client may send its next request on a keep-alive
+ * connection at any moment, and closing the connection just then fails that request: so every
+ * answer not yet begun is made the connection's last (Connection: close; h2o does so by itself
+ * for requests read after the drain began), and a connection between requests is closed only
+ * once nothing has moved on it, nor waits in its buffers, for DRAIN_IDLE_MS.
+ */
+static int close_if_idle(h2o_req_t *req, void *cbdata)
 {
-    (void)unused;
-    if (req->input.method.base != NULL)
-        return 0; /* a request is being read or answered: it is served */
+    long long now = *(long long *)cbdata;
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL)
+        return 0;
+    conn_t *c = sock->on_close.data;
     int unread = 0;
-    if (sock == NULL || sock->input->size != 0 || ioctl(h2o_socket_get_fd(sock), FIONREAD, &unread) != 0 || unread > 0)
-        return 0; /* part of a request has arrived: it is served */
-    /* a keep-alive connection between requests; its read side sees EOF and h2o closes it */
-    shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    if (req->input.method.base != NULL) { /* a request is being read or answered: it is served */
+        if (req->timestamps.response_start_at.tv_sec == 0)
+            req->http1_is_persistent = 0;
+        c->idle_since = 0;
+        return 0;
+    }
+    if (sock->bytes_written != c->seen_written || sock->input->size != 0 ||
+        ioctl(h2o_socket_get_fd(sock), FIONREAD, &unread) != 0 || unread > 0) {
+        c->seen_written = sock->bytes_written; /* answered since the last look, or part of a request is here */
+        c->idle_since = 0;
+        return 0;
+    }
+    if (c->idle_since == 0)
+        c->idle_since = now;
+    else if (now - c->idle_since >= DRAIN_IDLE_MS)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* its read side sees EOF and h2o closes it */
     return 0;
 }
 
@@ -252,21 +339,23 @@ static int close_if_idle(h2o_req_t *req, void *unused)
 static int drain_step(worker_t *w)
 {
     server_t *s = w->srv;
+    long long now = now_ms();
     if (!w->draining) {
         w->draining = 1;
         accept_pending(w, -1); /* connections the kernel already accepted are served too */
+        if (h2o_timeout_is_linked(&w->accept_resume))
+            h2o_timeout_unlink(&w->accept_resume);
         h2o_socket_read_stop(w->listener);
         h2o_socket_close(w->listener);
         w->listener = NULL;
         h2o_context_request_shutdown(&w->ctx);
-        return 0; /* one loop turn first, so that requests already sent are read */
     }
-    s->conf.http1.callbacks.foreach_request(&w->ctx, close_if_idle, NULL);
+    s->conf.http1.callbacks.foreach_request(&w->ctx, close_if_idle, &now);
     if (w->nconns == 0)
         return 1;
     long long deadline = __atomic_load_n(&s->drain_started_ms, __ATOMIC_ACQUIRE) +
                          __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED) * 1000LL;
-    if (now_ms() < deadline)
+    if (now < deadline)
         return 0;
     jlog_line_t l;
     jlog_begin(&l, JLOG_WARN, "shutdown grace period over, closing connections");
@@ -339,6 +428,8 @@ static void *worker_main(void *arg)
     w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     h2o_socket_read_start(w->listener, on_accept);
+    h2o_timeout_init(w->loop, &w->accept_pause, ACCEPT_PAUSE_MS);
+    w->accept_resume.cb = on_accept_resume;
     h2o_linklist_init_anchor(&w->waiters);
     w->wake = h2o_evloop_socket_create(w->loop, w->wakefd, H2O_SOCKET_FLAG_DONT_READ);
     w->wake->data = w;

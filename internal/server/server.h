@@ -5,7 +5,8 @@
  * path a route takes answers 204 with Allow (the middleware adds CORS's headers). SIGTERM/SIGINT
  * (read through a signalfd on the first loop) turn readiness off and, after SHUTDOWN_DELAY_S of
  * serving on (cut short by a second signal), start a drain: listeners close, requests already
- * received are served, then server_run returns.
+ * received are served (their answers with Connection: close), keep-alive connections idle for a
+ * second are closed, then server_run returns.
  */
 #ifndef PORRIO_SERVER_H
 #define PORRIO_SERVER_H
@@ -61,6 +62,13 @@ server_state_t server_state(const server_t *s);
 
 /** Open client connections across the workers. Thread-safe. */
 size_t server_connections(server_t *s);
+
+/**
+ * Episodes of file-descriptor exhaustion since start, every worker together: each is one stretch
+ * during which a worker's accept failed with EMFILE/ENFILE (or out of buffers) and its listener
+ * rested ACCEPT_PAUSE_MS (100 ms) between tries. Thread-safe.
+ */
+unsigned long long server_accept_exhausted(server_t *s);
 
 /** Starts a drain as SIGTERM does. Thread-safe. */
 void server_stop(server_t *s);
