@@ -46,3 +46,17 @@ if [ "$(cat "$NODE_DIR/node_modules/.porrio-lock" 2>/dev/null)" != "$lock" ] ||
   (cd "$NODE_DIR" && npm ci --cache "$NPM_CACHE" --no-audit --no-fund --loglevel=error) >&2
   echo "$lock" >"$NODE_DIR/node_modules/.porrio-lock"
 fi
+
+# promtool, to check the alert rules of deploy/prometheus: Debian's prometheus package unpacked
+# into a cache, not installed (installing could start a Prometheus server).
+PROM_CACHE=${PORRIO_PROMETHEUS_CACHE:-/var/cache/porrio/prometheus}
+if [ ! -x "$PROM_CACHE/usr/bin/promtool" ]; then
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download prometheus >&2); then
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >&2 || true
+    (cd "$tmp" && apt-get download prometheus >&2)
+  fi
+  $SUDO mkdir -p "$PROM_CACHE"
+  $SUDO dpkg-deb -x "$tmp"/prometheus_*.deb "$PROM_CACHE"
+  rm -rf "$tmp"
+fi
