@@ -21,6 +21,14 @@ typedef struct pending {
     app_result_t res;
 } pending_t;
 
+/* The pending answer lives in the request's pool, which serves it from the chunk it already has
+ * (h2o mallocs pool allocations of 1 KiB or more one by one: app_result_t stays well under); a
+ * small shared allocation only carries the callback that lets go of what the answer holds. */
+typedef struct pending_ref {
+    pending_t *p;
+} pending_ref_t;
+_Static_assert(sizeof(pending_t) < 1024, "a pending answer must fit the request pool's chunk");
+
 static int http_status(app_status_t s)
 {
     static const int map[] = {[APP_OK] = 200,        [APP_CREATED] = 201,   [APP_DELETED] = 204,
@@ -79,7 +87,7 @@ static const app_match_t *if_match(h2o_req_t *req, app_match_t *m)
     return m;
 }
 
-static void pending_dispose(void *data) { app_result_release(&((pending_t *)data)->res); }
+static void pending_dispose(void *data) { app_result_release(&((pending_ref_t *)data)->p->res); }
 
 static size_t list_next(void *ctx, h2o_iovec_t *out, size_t max)
 {
@@ -127,8 +135,10 @@ static int finish_at(h2o_req_t *req, app_result_t *r, const char *location)
         app_result_release(r);
         return 0;
     }
-    pending_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), pending_dispose);
+    pending_t *p = h2o_mem_alloc_pool(&req->pool, sizeof(*p));
+    pending_ref_t *ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), pending_dispose);
     *p = (pending_t){.status = status, .location = location, .res = *r};
+    ref->p = p;
     if (r->ticket != 0)
         server_await(req, r->ticket, send_pending, p);
     else
@@ -330,7 +340,7 @@ HANDLER(get_porras)
     if (has_after > 0 && limit == 0)
         limit = APP_PAGE_DEFAULT;
     app_porras_list(APP, has_after > 0 ? after : NULL, limit, &r);
-    if (r.status == APP_OK && r.next[0] != '\0')
+    if (r.status == APP_OK && r.next != NULL && r.next[0] != '\0')
         link_next(req, limit, r.next);
     return finish(req, &r, -1);
 }

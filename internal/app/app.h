@@ -57,6 +57,7 @@ typedef struct app_match {
     uint64_t versions[APP_MATCH_MAX];
 } app_match_t;
 
+/* Kept under 1 KiB: the HTTP facade copies it into the request's pool (see api.c). */
 typedef struct app_result {
     app_status_t status;
     const char *body;      /* the answer (not NUL-terminated: use len); NULL for errors, APP_DELETED, listings */
@@ -64,7 +65,8 @@ typedef struct app_result {
     char *owned;           /* body is this malloc'd buffer, or NULL */
     app_version_t *hold;   /* body points into this version, or NULL */
     app_list_t *list;      /* GET /porras: the pieces to send, in order, through app_list_next */
-    char next[PORRA_ID_MAX + 1]; /* a page of pools: the last ID when more follow, else "" */
+    const char *next;      /* a page of pools: the last ID when more follow, else "" (NULL for other
+                            * answers); borrowed from the version the result holds, like body */
     uint64_t ticket;       /* non-zero: the answer may go out once this ticket is DURABLE */
     long index;            /* POST /hitos: index of the new milestone */
     app_of_t of;           /* successful answers: what version is for */

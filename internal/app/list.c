@@ -45,7 +45,7 @@ static int count_page(app_list_t *l, size_t limit, size_t *n, size_t *total, app
     size_t len;
     while ((p = porra_iter_next(&l->it)) != NULL) {
         if (*n == limit) {
-            snprintf(r->next, sizeof(r->next), "%s", porra_id(last));
+            r->next = porra_id(last);
             break;
         }
         if (porra_json(p, &len) == NULL)
@@ -59,6 +59,7 @@ void app_porras_list(app_t *a, const char *after, size_t limit, app_result_t *r)
 {
     app_list_t *l = calloc(1, sizeof(*l));
     size_t n = 0, total = 2;
+    r->next = "";
     if (l == NULL) {
         snprintf(r->err, sizeof(r->err), "out of memory");
         r->status = APP_UNAVAILABLE;
