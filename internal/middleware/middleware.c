@@ -201,6 +201,13 @@ static size_t bounded(h2o_iovec_t v, size_t max) { return v.len < max ? v.len : 
 /* The metrics' labels of req: a bounded set whatever clients send (README, Metrics). The route is
  * the template the router takes the path to (405s included); a path no route takes is "static"
  * when the file handler answered it with a file or a redirect, else "unknown". */
+#define ROUTE_ENV "porrio.route" /* the request's environment entry middleware_note_route sets */
+
+void middleware_note_route(h2o_req_t *req, const char *tmpl)
+{
+    *h2o_req_getenv(req, H2O_STRLIT(ROUTE_ENV), 1) = h2o_iovec_init(tmpl, strlen(tmpl));
+}
+
 static void metric_labels(const route_table_t *routes, h2o_req_t *req, const char **route, const char **method)
 {
     static const char *const NAMES[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
@@ -209,6 +216,12 @@ static void metric_labels(const route_table_t *routes, h2o_req_t *req, const cha
     for (int i = 0; i < 7; i++)
         if (bit == 1 << i)
             *method = NAMES[i];
+    h2o_iovec_t *noted = h2o_req_getenv(req, H2O_STRLIT(ROUTE_ENV), 0);
+    if (noted != NULL) { /* the router's own match: the common case */
+        *route = noted->base;
+        return;
+    }
+    /* not dispatched (h2o refused the request first) or no route took it: match here */
     size_t buflen = req->path.len + ROUTE_MAX_PARAMS + 1;
     char *buf = h2o_mem_alloc_pool(&req->pool, buflen);
     route_match_t m;

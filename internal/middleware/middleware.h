@@ -17,6 +17,12 @@
  * allowed (it may change too); routes name the route each request is counted under in the
  * metrics. All must outlive the server. Cannot fail.
  */
+/**
+ * Notes on req the route template the router took it to (405s included; tmpl owned by the route
+ * table), so that the request's metric labels need not match the path a second time. Cannot fail.
+ */
+void middleware_note_route(h2o_req_t *req, const char *tmpl);
+
 void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors, const route_table_t *routes);
 
 #endif

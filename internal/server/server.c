@@ -176,9 +176,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     route_match_t m;
     switch (route_match(s->o.routes, method, req->path.base, req->path.len, buf, buflen, &m)) {
     case ROUTE_FOUND:
+        middleware_note_route(req, m.tmpl);
         return ((server_handler_t)m.handler)(req, &m, m.data);
     case ROUTE_METHOD_NOT_ALLOWED: { /* no route takes OPTIONS: every path answers it here */
         char allow[ROUTE_ALLOW_MAX];
+        middleware_note_route(req, m.tmpl);
         size_t n = route_allow_string(m.allow | ROUTE_OPTIONS, allow, sizeof(allow));
         reply_header(req, "allow", "Allow", allow, n);
         if (method == ROUTE_OPTIONS)
