@@ -81,6 +81,9 @@ static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
     } else if (k == CFG_CORS_ORIGINS) {
         if (server_set_cors(api->server, c->value[k]) != 0)
             jlog_log(JLOG_WARN, "out of memory: CORS_ORIGINS unchanged", NULL);
+    } else if (k == CFG_TRUSTED_PROXIES) {
+        if (server_set_trusted_proxies(api->server, c->value[k]) != 0)
+            jlog_log(JLOG_ERROR, "out of memory: the previous TRUSTED_PROXIES stay in force", NULL);
     } else if (k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL || k == CFG_MAX_HITOS) {
         app_limits_t l = limits_of(c);
         app_set_limits(api->app, &l);
@@ -207,6 +210,7 @@ static int serve_logged(settings_t *s)
                        .shutdown_grace_s = c->shutdown_grace_s,
                        .shutdown_delay_s = c->shutdown_delay_s,
                        .cors_origins = c->value[CFG_CORS_ORIGINS],
+                       .trusted_proxies = c->value[CFG_TRUSTED_PROXIES],
                        .routes = routes};
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);

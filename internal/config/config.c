@@ -13,8 +13,9 @@
 #include "auth/auth.h"
 #include "cors/cors.h"
 #include "logsink/logsink.h"
+#include "proxy/proxy.h"
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES, K_LOG_SINK } kind_t;
+typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES, K_LOG_SINK, K_CIDRS } kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -86,6 +87,12 @@ static const meta_t META[CFG_COUNT] = {
     [CFG_SHUTDOWN_DELAY_S] = {"SHUTDOWN_DELAY_S", "--shutdown-delay-s", "an integer from 0 to 3600",
                               "seconds SIGTERM keeps serving with /health/ready at 503 before the drain", "0",
                               K_UINT, 0, 3600, 1, 1},
+    [CFG_TRUSTED_PROXIES] = {"TRUSTED_PROXIES", "--trusted-proxies",
+                             "empty, or a comma-separated list of at most 64 IPv4 or IPv6 addresses or CIDRs "
+                             "(127.0.0.1, 10.0.0.0/8, ::1, fd00::/8)",
+                             "reverse proxies whose X-Forwarded-For / X-Real-IP name the client in the request log; "
+                             "empty: nobody; can change at run time through etcd",
+                             "", K_CIDRS, 0, 0, 1, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -310,6 +317,8 @@ static int valid_value(cfg_key_t k, const char *v)
         return cors_list_ok(v);
     case K_HASHES:
         return auth_hashes_parse(v, NULL, 0) >= 0;
+    case K_CIDRS:
+        return proxy_list_check(v, NULL, 0) >= 0;
     case K_LOG_SINK:
         return n == 0 || cfg_url_parse(v, n, LOGSINK_SCHEME, LOGSINK_DEFAULT_PORT, NULL, 0, NULL) == 0;
     case K_PREFIX:
@@ -332,8 +341,11 @@ int cfg_validate(cfg_key_t k, const char *value, char *err, size_t errlen)
     }
     if (valid_value(k, value))
         return 0;
+    char why[128] = ""; /* which entry of a list is wrong, where the kind says */
+    if (META[k].kind == K_CIDRS)
+        proxy_list_check(value, why, sizeof(why));
     if (err && errlen)
-        snprintf(err, errlen, "must be %s", META[k].allowed);
+        snprintf(err, errlen, "must be %s%s%s", META[k].allowed, why[0] != '\0' ? "; " : "", why);
     return -1;
 }
 

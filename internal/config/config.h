@@ -26,6 +26,7 @@ typedef enum {
     CFG_ADMIN_TOKENS,
     CFG_LOG_SINK,
     CFG_SHUTDOWN_DELAY_S,
+    CFG_TRUSTED_PROXIES,
     CFG_COUNT
 } cfg_key_t;
 
@@ -72,7 +73,8 @@ const char *cfg_allowed(cfg_key_t k);
 /* One-line meaning of k, for --help; static string. */
 const char *cfg_describe(cfg_key_t k);
 /* 1 for the settings applied without a restart: LOG_LEVEL, MAX_BODY_BYTES, SHUTDOWN_GRACE_S,
- * SHUTDOWN_DELAY_S, CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS, ADMIN_TOKENS, LOG_SINK. */
+ * SHUTDOWN_DELAY_S, CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS, ADMIN_TOKENS, LOG_SINK,
+ * TRUSTED_PROXIES. */
 int cfg_is_live(cfg_key_t k);
 /* 0 for ETCD_ENDPOINTS and ETCD_PREFIX, which are never read from or written to etcd; else 1. */
 int cfg_from_etcd(cfg_key_t k);
@@ -86,7 +88,8 @@ int cfg_default_is_computed(cfg_key_t k);
 int cfg_default(cfg_key_t k, char *buf, size_t len);
 
 /* Checks a raw value for k against cfg_allowed(k). 0 if valid; -1 with err set to
- * "must be " + cfg_allowed(k), e.g. "must be an integer from 1 to 65535". */
+ * "must be " + cfg_allowed(k), e.g. "must be an integer from 1 to 65535", and for a list of
+ * CIDRs "; " and the first bad entry with what is wrong with it. */
 int cfg_validate(cfg_key_t k, const char *value, char *err, size_t errlen);
 
 /* CFG_LOG_* for "debug", "info", "warn" or "error" (exact, lowercase); -1 otherwise. */

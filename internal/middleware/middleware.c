@@ -145,6 +145,7 @@ typedef struct {
 typedef struct {
     h2o_logger_t super;
     const route_table_t *routes;
+    proxy_t *proxies;
 } logger_t;
 
 /* CORS (README, HTTP conventions): when CORS_ORIGINS is set every answer varies by Origin; one
@@ -238,6 +239,34 @@ static void metric_labels(const route_table_t *routes, h2o_req_t *req, const cha
     }
 }
 
+/* Collects the request's forwarding headers, every X-Forwarded-For line in order. */
+static void forwarding_headers(h2o_req_t *req, proxy_headers_t *h)
+{
+    memset(h, 0, sizeof(*h));
+    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), i)) != -1; h->nxff++)
+        if (h->nxff < PROXY_XFF_LINES)
+            h->xff[h->nxff] = (proxy_span_t){req->headers.entries[i].value.base, req->headers.entries[i].value.len};
+    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-real-ip"), i)) != -1; h->nreal_ip++)
+        h->real_ip = (proxy_span_t){req->headers.entries[i].value.base, req->headers.entries[i].value.len};
+}
+
+/* The log's remote_addr: the TCP peer, or the client a trusted proxy names (README: Logs). When
+ * that client is not the peer, peer gets the peer's address; else it stays "". */
+static void client_addr(proxy_t *proxies, h2o_req_t *req, char addr[PROXY_ADDR_STRLEN], char peer[PROXY_ADDR_STRLEN])
+{
+    struct sockaddr_storage ss;
+    proxy_addr_t from, client;
+    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
+    if (sslen == 0 || proxy_addr_from_sockaddr((void *)&ss, sslen, &from) != 0)
+        return;
+    proxy_headers_t h;
+    forwarding_headers(req, &h);
+    int forwarded = proxy_client(proxies, &from, &h, &client);
+    proxy_addr_format(&client, addr);
+    if (forwarded && proxy_addr_format(&from, peer) > 0 && strcmp(addr, peer) == 0)
+        peer[0] = '\0';
+}
+
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     struct timeval now;
@@ -251,20 +280,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     metrics_request(route, method, req->res.status, ms / 1e3);
     if (!jlog_enabled(JLOG_INFO))
         return;
-    char addr[NI_MAXHOST] = "";
-    struct sockaddr_storage ss;
-    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
-    if (sslen != 0 && ss.ss_family == AF_INET) {
-        const unsigned char *b = (const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr;
-        char *p = addr;
-        for (int i = 0; i < 4; i++) {
-            if (b[i] >= 100) *p++ = (char)('0' + b[i] / 100);
-            if (b[i] >= 10) *p++ = (char)('0' + b[i] / 10 % 10);
-            *p++ = (char)('0' + b[i] % 10);
-            *p++ = i < 3 ? '.' : '\0';
-        }
-    } else if (sslen != 0)
-        h2o_socket_getnumerichost((void *)&ss, sslen, addr);
+    char addr[PROXY_ADDR_STRLEN] = "", peer[PROXY_ADDR_STRLEN] = "";
+    client_addr(((logger_t *)self)->proxies, req, addr, peer);
     h2o_iovec_t id = header_value(&req->res.headers, H2O_STRLIT(RID_HEADER));
     char fresh[17];
     if (id.base == NULL) { /* no answer was started: the client went away first */
@@ -278,6 +295,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_line_t l;
     jlog_begin(&l, JLOG_INFO, "request");
     jlog_str(&l, "remote_addr", addr);
+    if (peer[0] != '\0')
+        jlog_str(&l, "peer_addr", peer);
     jlog_int(&l, "status", req->res.status);
     jlog_num(&l, "duration_ms", ms, 3);
     jlog_int(&l, "bytes", (long long)req->bytes_sent);
@@ -288,7 +307,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_end(&l);
 }
 
-void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors, const route_table_t *routes)
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors, proxy_t *proxies,
+                         const route_table_t *routes)
 {
     filter_t *f = (void *)h2o_create_filter(pathconf, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
@@ -297,4 +317,5 @@ void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_
     logger_t *lg = (void *)h2o_create_logger(pathconf, sizeof(*lg));
     lg->super.log_access = log_access;
     lg->routes = routes;
+    lg->proxies = proxies;
 }

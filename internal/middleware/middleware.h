@@ -2,27 +2,31 @@
  * middleware: what happens around every request, whoever answers it (a route, the static file
  * handler, or h2o itself rejecting a request): an X-Request-Id on every answer, the CORS headers,
  * gzip for the answers reply chose to compress, h2o's plain-text errors rewritten as JSON
- * errors, one JSON log line per request (README: Logs) and its count in the metrics.
+ * errors, one JSON log line per request (README: Logs; the client behind a trusted proxy) and its
+ * count in the metrics.
  */
 #ifndef PORRIO_MIDDLEWARE_H
 #define PORRIO_MIDDLEWARE_H
 #include <h2o.h>
 
 #include "cors/cors.h"
+#include "proxy/proxy.h"
 #include "route/route.h"
 
-/**
- * Installs the filter and the request logger on a path configuration. max_body is read (it may
- * change while serving) to tell a client the limit its body broke; cors says which origins are
- * allowed (it may change too); routes name the route each request is counted under in the
- * metrics. All must outlive the server. Cannot fail.
- */
 /**
  * Notes on req the route template the router took it to (405s included; tmpl owned by the route
  * table), so that the request's metric labels need not match the path a second time. Cannot fail.
  */
 void middleware_note_route(h2o_req_t *req, const char *tmpl);
 
-void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors, const route_table_t *routes);
+/**
+ * Installs the filter and the request logger on a path configuration. max_body is read (it may
+ * change while serving) to tell a client the limit its body broke; cors says which origins are
+ * allowed and proxies which peers name the client the log line shows (both may change too);
+ * routes name the route each request is counted under in the metrics. All must outlive the
+ * server. Cannot fail.
+ */
+void middleware_register(h2o_pathconf_t *pathconf, const size_t *max_body, cors_t *cors, proxy_t *proxies,
+                         const route_table_t *routes);
 
 #endif

@@ -2,7 +2,7 @@
  * reload: follows the settings in etcd after start. A thread runs an etcd watch on the prefix;
  * each change is validated and, for settings applied live (LOG_LEVEL, MAX_BODY_BYTES, LOG_SINK,
  * SHUTDOWN_GRACE_S, SHUTDOWN_DELAY_S, CORS_ORIGINS, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS,
- * ADMIN_TOKENS), handed to the service at once. A change to any other setting is logged as
+ * ADMIN_TOKENS, TRUSTED_PROXIES), handed to the service at once. A change to any other setting is logged as
  * needing a restart. A deleted key falls back to environment / .env / default. etcd going away
  * keeps the last values; the watch reconnects and resumes from the last revision it saw.
  */

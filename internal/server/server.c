@@ -64,6 +64,7 @@ struct server {
     char *host, *static_dir;
     size_t max_body; /* MAX_BODY_BYTES; h2o's own limit is one more, see server_set_max_body */
     cors_t *cors;    /* CORS_ORIGINS */
+    proxy_t *proxies; /* TRUSTED_PROXIES */
     h2o_globalconf_t conf;
     worker_t *workers;
     int state, started, grace_s, delay_s;
@@ -103,6 +104,7 @@ void server_set_max_body(server_t *s, size_t bytes)
 void server_set_grace(server_t *s, int seconds) { __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED); }
 void server_set_delay(server_t *s, int seconds) { __atomic_store_n(&s->delay_s, seconds, __ATOMIC_RELAXED); }
 int server_set_cors(server_t *s, const char *origins) { return cors_set(s->cors, origins); }
+int server_set_trusted_proxies(server_t *s, const char *cidrs) { return proxy_set(s->proxies, cidrs); }
 
 /* Interrupts every worker's wait for events: it then finishes its waiters and looks at the state. */
 static void wake_all(server_t *s)
@@ -544,8 +546,9 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
         s->static_dir = strdup(opts->static_dir);
     for (int i = 0; i < opts->workers; i++)
         s->workers[i] = (worker_t){.srv = s, .index = i, .fd = -1, .wakefd = -1};
-    if ((s->cors = cors_new(opts->cors_origins)) == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if ((s->cors = cors_new(opts->cors_origins)) == NULL ||
+        (s->proxies = proxy_new(opts->trusted_proxies != NULL ? opts->trusted_proxies : "")) == NULL) {
+        snprintf(err, errlen, s->cors == NULL ? "out of memory" : "TRUSTED_PROXIES is invalid or memory ran out");
         server_free(s);
         return NULL;
     }
@@ -567,8 +570,8 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     s->conf.http1.upgrade_to_http2 = 0; /* h2c from 2018 code: not exposed */
     h2o_hostconf_t *host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    middleware_register(path, &s->max_body, s->cors, s->o.routes);
-    middleware_register(&host->fallback_path, &s->max_body, s->cors, s->o.routes); /* errors h2o answers before routing */
+    middleware_register(path, &s->max_body, s->cors, s->proxies, s->o.routes);
+    middleware_register(&host->fallback_path, &s->max_body, s->cors, s->proxies, s->o.routes); /* errors h2o answers before routing */
     dispatch_t *d = (void *)h2o_create_handler(path, sizeof(*d));
     d->super.on_req = on_req;
     d->srv = s;
@@ -613,6 +616,7 @@ void server_free(server_t *s)
     free(s->host);
     free(s->static_dir);
     cors_free(s->cors);
+    proxy_free(s->proxies);
     free(s->workers);
     free(s);
 }

@@ -32,6 +32,7 @@ typedef struct server_opts {
     int shutdown_grace_s;
     int shutdown_delay_s;       /* SIGTERM to the drain: ready answers 503, all else is served */
     const char *cors_origins;   /* CORS_ORIGINS; NULL or "": no CORS headers */
+    const char *trusted_proxies; /* TRUSTED_PROXIES, valid (proxy_list_check); NULL or "": nobody */
     const route_table_t *routes; /* handlers are server_handler_t; owned by the caller */
 } server_opts_t;
 
@@ -79,6 +80,8 @@ void server_set_grace(server_t *s, int seconds);
 void server_set_delay(server_t *s, int seconds);
 /** As the two above, for CORS_ORIGINS. 0; -1 on OOM (the old list stays). */
 int server_set_cors(server_t *s, const char *origins);
+/** As server_set_cors, for TRUSTED_PROXIES. 0; -1 for an invalid value or on OOM (the old list stays). */
+int server_set_trusted_proxies(server_t *s, const char *cidrs);
 
 /**
  * Makes answers wait on the tickets of `ledger` (server_await), and registers a ledger watcher

@@ -64,7 +64,7 @@ static void test_key_properties(void)
                    k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S ||
                        k == CFG_CORS_ORIGINS || k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL ||
                        k == CFG_MAX_HITOS || k == CFG_ADMIN_TOKENS || k == CFG_LOG_SINK ||
-                       k == CFG_SHUTDOWN_DELAY_S);
+                       k == CFG_SHUTDOWN_DELAY_S || k == CFG_TRUSTED_PROXIES);
         EXPECT_INT(cfg_from_etcd((cfg_key_t)k), k != CFG_ETCD_ENDPOINTS && k != CFG_ETCD_PREFIX);
         EXPECT_INT(cfg_default_is_computed((cfg_key_t)k), k == CFG_WORKERS || k == CFG_HITOS_FILE);
     }
