@@ -3,7 +3,7 @@
 # see etcd.bash) on free loopback ports: precedence flag > etcd > env > .env > default at start;
 # ETCD_ENDPOINTS / ETCD_PREFIX never read from etcd; invalid values; `porrio config set|get|list`
 # and their exit codes; the watch (live LOG_LEVEL / MAX_BODY_BYTES / MAX_POOLS / LOG_SINK /
-# SHUTDOWN_DELAY_S, restart-only settings, invalid and deleted keys); etcd going away and coming
+# SHUTDOWN_DELAY_S / TRUSTED_PROXIES, restart-only settings, invalid and deleted keys); etcd going away and coming
 # back; etcd unreachable at start.
 # One etcd serves the file; each test uses its own prefix (t<N>:), and the tests that stop etcd
 # or need it on a given port start their own.
@@ -567,6 +567,34 @@ while time.time() < end:
   assert_equal "$(jfield "$line" .delay_s)" 1
   porrio_wait_exit "$PORRIO_PID" 50
   assert_equal "$PORRIO_STATUS" 0
+}
+
+# forwarded_as TENTHS ADDR: sends GET /status with X-Forwarded-For: 203.0.113.7 until its log
+# line's remote_addr is ADDR (at most TENTHS tenths of a second).
+forwarded_as() {
+  local i id
+  for ((i = 0; i < $1; i++)); do
+    FWD_N=$((${FWD_N:-0} + 1))
+    id="fwd-$BATS_TEST_NUMBER-$FWD_N"
+    curl -s -o /dev/null --max-time 2 -H "X-Request-Id: $id" -H 'X-Forwarded-For: 203.0.113.7' "$PORRIO_URL/status"
+    [ "$(log_request "$id" | jq -r .remote_addr)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "remote_addr never became $2"
+}
+
+@test "watch: TRUSTED_PROXIES put with etcdctl applies live; an invalid list is refused; deleted, nobody is trusted" {
+  porrio_start "${ETCD[@]}"
+  log_wait_for 50 "etcd watch connected"
+  forwarded_as 1 127.0.0.1
+  put TRUSTED_PROXIES 127.0.0.1
+  forwarded_as 20 203.0.113.7
+  put TRUSTED_PROXIES 'nginx'
+  log_wait_for 20 "invalid setting from etcd refused; the previous value stays" '.name == "TRUSTED_PROXIES"'
+  forwarded_as 1 203.0.113.7
+  del TRUSTED_PROXIES
+  forwarded_as 20 127.0.0.1
+  porrio_stop
 }
 
 @test "watch: a change to a restart-only setting (PORT) warns that a restart is needed; the old port stays" {

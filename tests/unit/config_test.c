@@ -234,6 +234,27 @@ static void test_validate_admin_tokens(void)
     EXPECT_STR(dflt, "");
 }
 
+/* The grammar is proxy's (proxy_test.c): here, that the setting uses it and names the bad entry. */
+static void test_validate_trusted_proxies(void)
+{
+    const char *allowed = "must be empty, or a comma-separated list of at most 64 IPv4 or IPv6 addresses or CIDRs "
+                          "(127.0.0.1, 10.0.0.0/8, ::1, fd00::/8)";
+    char want[512], dflt[8] = "x";
+    EXPECT(valid(CFG_TRUSTED_PROXIES, ""));
+    EXPECT(valid(CFG_TRUSTED_PROXIES, "127.0.0.1"));
+    EXPECT(valid(CFG_TRUSTED_PROXIES, "10.0.0.0/8, ::1,fd00::/8"));
+    EXPECT(!valid(CFG_TRUSTED_PROXIES, "10.0.0.0/8,nginx"));
+    snprintf(want, sizeof want, "%s; 'nginx': not an IPv4 or IPv6 address", allowed);
+    EXPECT_STR(err, want);
+    EXPECT(!valid(CFG_TRUSTED_PROXIES, "10.0.0.1/8"));
+    snprintf(want, sizeof want, "%s; '10.0.0.1/8': bits are set past the prefix length", allowed);
+    EXPECT_STR(err, want);
+    EXPECT_INT(cfg_default(CFG_TRUSTED_PROXIES, dflt, sizeof dflt), 0);
+    EXPECT_STR(dflt, "");
+    EXPECT_INT(cfg_lookup("TRUSTED_PROXIES"), CFG_TRUSTED_PROXIES);
+    EXPECT_INT(cfg_flag_lookup("--trusted-proxies"), CFG_TRUSTED_PROXIES);
+}
+
 static void test_etcd_endpoint_split(void)
 {
     char host[64];
@@ -496,6 +517,10 @@ static void test_invalid_values_fail(void)
                          "comma-separated list of http://host:port");
     expect_resolve_fails(CFG_SRC_ENV, CFG_HITOS_FILE, "",
                          "HITOS_FILE= (from env): must be a non-empty path");
+    expect_resolve_fails(CFG_SRC_ENV, CFG_TRUSTED_PROXIES, "127.0.0.1,::1/200",
+                         "TRUSTED_PROXIES=127.0.0.1,::1/200 (from env): must be empty, or a comma-separated list of "
+                         "at most 64 IPv4 or IPv6 addresses or CIDRs (127.0.0.1, 10.0.0.0/8, ::1, fd00::/8); "
+                         "'::1/200': the prefix length is past 128");
 }
 
 static void test_long_invalid_value_message(void)
@@ -750,6 +775,7 @@ int main(void)
     RUN(test_validate_strings);
     RUN(test_validate_endpoints);
     RUN(test_validate_admin_tokens);
+    RUN(test_validate_trusted_proxies);
     RUN(test_etcd_endpoint_split);
     RUN(test_defaults_resolve);
     RUN(test_default_workers);
