@@ -4,22 +4,21 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 
-/* One ADMIN_TOKENS value, parsed; never changed once published. */
+#include "live/live.h"
+
+/* One ADMIN_TOKENS value, parsed; never changed once published (live.h). */
 typedef struct {
-    int refs; /* the holder's reference and one per check in progress; atomic */
     size_t n;
     uint8_t hash[][AUTH_HASH_LEN];
 } list_t;
 
 struct auth {
-    pthread_spinlock_t lock; /* guards `cur`: held for one load and increment, or one swap */
-    list_t *cur;             /* NULL: no list in force, every route open */
+    live_t live; /* a list_t; NULL: no list in force, every route open */
 };
 
 static int hex_digit(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
@@ -49,46 +48,30 @@ int auth_hashes_parse(const char *value, uint8_t (*out)[AUTH_HASH_LEN], size_t m
     }
 }
 
-/* The list `hashes` gives with one reference; *out NULL for "". -1 when malformed or out of memory. */
+/* The list `hashes` gives, live_alloc'd; *out NULL for "". -1 when malformed or out of memory. */
 static int list_new(const char *hashes, list_t **out)
 {
     int n = auth_hashes_parse(hashes, NULL, 0);
     *out = NULL;
     if (n <= 0)
         return n;
-    list_t *l = malloc(sizeof(*l) + (size_t)n * AUTH_HASH_LEN);
+    list_t *l = live_alloc(sizeof(*l) + (size_t)n * AUTH_HASH_LEN);
     if (l == NULL)
         return -1;
-    l->refs = 1;
     l->n = (size_t)auth_hashes_parse(hashes, l->hash, (size_t)n);
     *out = l;
     return 0;
 }
 
-static void list_release(list_t *l)
-{
-    if (l != NULL && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(l);
-}
-
-static list_t *list_acquire(auth_t *a)
-{
-    pthread_spin_lock(&a->lock);
-    list_t *l = a->cur;
-    if (l != NULL)
-        __atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
-    pthread_spin_unlock(&a->lock);
-    return l;
-}
-
 auth_t *auth_new(const char *hashes)
 {
-    auth_t *a = calloc(1, sizeof(*a));
-    if (a == NULL || list_new(hashes, &a->cur) != 0) {
+    list_t *l;
+    auth_t *a = malloc(sizeof(*a));
+    if (a == NULL || list_new(hashes, &l) != 0) {
         free(a);
         return NULL;
     }
-    pthread_spin_init(&a->lock, PTHREAD_PROCESS_PRIVATE);
+    live_init(&a->live, l);
     return a;
 }
 
@@ -97,21 +80,15 @@ int auth_set(auth_t *a, const char *hashes)
     list_t *l;
     if (list_new(hashes, &l) != 0)
         return -1;
-    pthread_spin_lock(&a->lock);
-    list_t *old = a->cur;
-    a->cur = l;
-    pthread_spin_unlock(&a->lock);
-    list_release(old);
+    live_swap(&a->live, l);
     return 0;
 }
 
 int auth_enabled(auth_t *a)
 {
-    if (a == NULL)
-        return 0;
-    pthread_spin_lock(&a->lock);
-    int on = a->cur != NULL;
-    pthread_spin_unlock(&a->lock);
+    list_t *l = a != NULL ? live_acquire(&a->live) : NULL;
+    int on = l != NULL;
+    live_release(l);
     return on;
 }
 
@@ -152,7 +129,7 @@ static const char *bearer_token(const char *value, size_t len, size_t *tlen)
 
 auth_verdict_t auth_check(auth_t *a, const char *value, size_t len)
 {
-    list_t *l = a != NULL ? list_acquire(a) : NULL;
+    list_t *l = a != NULL ? live_acquire(&a->live) : NULL;
     if (l == NULL)
         return AUTH_OK;
     size_t tlen;
@@ -168,7 +145,7 @@ auth_verdict_t auth_check(auth_t *a, const char *value, size_t len)
         OPENSSL_cleanse(digest, sizeof(digest));
         v = found ? AUTH_OK : AUTH_DENIED;
     }
-    list_release(l);
+    live_release(l);
     return v;
 }
 
@@ -176,8 +153,7 @@ void auth_free(auth_t *a)
 {
     if (a == NULL)
         return;
-    list_release(a->cur);
-    pthread_spin_destroy(&a->lock);
+    live_destroy(&a->live);
     free(a);
 }
 

@@ -1,14 +1,14 @@
 #include "cors/cors.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "live/live.h"
 
 #define LIST_MAX 4096
 
 struct cors {
-    pthread_rwlock_t lock; /* guards list: taken for reading by every request that has an Origin */
-    char *list;
+    live_t live; /* the CORS_ORIGINS in force, a string; NULL for "" */
 };
 
 static int is_space(char c) { return c == ' ' || c == '\t'; }
@@ -76,43 +76,52 @@ int cors_list_ok(const char *list)
     return n == 0 || strcmp(list, "*") == 0 || !each_element(list, bad_origin, NULL);
 }
 
+/* origins as a live value: NULL for "" (no CORS), else a copy. -1 on OOM. */
+static int list_new(const char *origins, char **out)
+{
+    size_t n = origins != NULL ? strlen(origins) : 0;
+    *out = n > 0 ? live_alloc(n + 1) : NULL;
+    if (n > 0 && *out == NULL)
+        return -1;
+    if (n > 0)
+        memcpy(*out, origins, n + 1);
+    return 0;
+}
+
 cors_t *cors_new(const char *origins)
 {
-    cors_t *c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->list = strdup(origins != NULL ? origins : "")) == NULL) {
+    char *list;
+    cors_t *c = malloc(sizeof(*c));
+    if (c == NULL || list_new(origins, &list) != 0) {
         free(c);
         return NULL;
     }
-    pthread_rwlock_init(&c->lock, NULL);
+    live_init(&c->live, list);
     return c;
 }
 
 int cors_set(cors_t *c, const char *origins)
 {
-    char *copy = strdup(origins != NULL ? origins : "");
-    if (copy == NULL)
+    char *list;
+    if (list_new(origins, &list) != 0)
         return -1;
-    pthread_rwlock_wrlock(&c->lock);
-    char *old = c->list;
-    c->list = copy;
-    pthread_rwlock_unlock(&c->lock);
-    free(old);
+    live_swap(&c->live, list);
     return 0;
 }
 
 int cors_enabled(cors_t *c)
 {
-    pthread_rwlock_rdlock(&c->lock);
-    int on = c->list[0] != '\0';
-    pthread_rwlock_unlock(&c->lock);
+    char *list = live_acquire(&c->live);
+    int on = list != NULL;
+    live_release(list);
     return on;
 }
 
 int cors_allows(cors_t *c, const char *origin, size_t len)
 {
-    pthread_rwlock_rdlock(&c->lock);
-    int ok = cors_listed(c->list, origin, len);
-    pthread_rwlock_unlock(&c->lock);
+    char *list = live_acquire(&c->live);
+    int ok = cors_listed(list, origin, len);
+    live_release(list);
     return ok;
 }
 
@@ -120,7 +129,6 @@ void cors_free(cors_t *c)
 {
     if (c == NULL)
         return;
-    pthread_rwlock_destroy(&c->lock);
-    free(c->list);
+    live_destroy(&c->live);
     free(c);
 }

@@ -2,26 +2,25 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "live/live.h"
 
 typedef struct {
     uint8_t net[16]; /* IPv4 networks IPv4-mapped, their prefix counted from bit 0 of ::ffff:0:0/96 */
     unsigned bits;   /* 0-128 */
 } cidr_t;
 
-/* One TRUSTED_PROXIES value, parsed; never changed once published. */
+/* One TRUSTED_PROXIES value, parsed; never changed once published (live.h). */
 typedef struct {
-    int refs; /* the holder's reference and one per proxy_client in progress; atomic */
     size_t n;
     cidr_t cidr[];
 } list_t;
 
 struct proxy {
-    pthread_spinlock_t lock; /* guards `cur`: held for one load and increment, or one swap */
-    list_t *cur;             /* NULL: nobody trusted */
+    live_t live; /* a list_t; NULL: nobody trusted */
 };
 
 static const uint8_t V4_MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -175,7 +174,7 @@ static int list_parse(const char *value, cidr_t *out, size_t max, char *err, siz
 
 int proxy_list_check(const char *value, char *err, size_t errlen) { return list_parse(value, NULL, 0, err, errlen); }
 
-/* The list `value` gives with one reference; *out NULL for "". -1 when malformed or out of memory. */
+/* The list `value` gives, live_alloc'd; *out NULL for "". -1 when malformed or out of memory. */
 static int list_new(const char *value, list_t **out)
 {
     char err[128];
@@ -183,39 +182,23 @@ static int list_new(const char *value, list_t **out)
     *out = NULL;
     if (n <= 0)
         return n;
-    list_t *l = malloc(sizeof(*l) + (size_t)n * sizeof(cidr_t));
+    list_t *l = live_alloc(sizeof(*l) + (size_t)n * sizeof(cidr_t));
     if (l == NULL)
         return -1;
-    l->refs = 1;
     l->n = (size_t)list_parse(value, l->cidr, (size_t)n, err, sizeof(err));
     *out = l;
     return 0;
 }
 
-static void list_release(list_t *l)
-{
-    if (l != NULL && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(l);
-}
-
-static list_t *list_acquire(proxy_t *p)
-{
-    pthread_spin_lock(&p->lock);
-    list_t *l = p->cur;
-    if (l != NULL)
-        __atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
-    pthread_spin_unlock(&p->lock);
-    return l;
-}
-
 proxy_t *proxy_new(const char *value)
 {
-    proxy_t *p = calloc(1, sizeof(*p));
-    if (p == NULL || list_new(value, &p->cur) != 0) {
+    list_t *l;
+    proxy_t *p = malloc(sizeof(*p));
+    if (p == NULL || list_new(value, &l) != 0) {
         free(p);
         return NULL;
     }
-    pthread_spin_init(&p->lock, PTHREAD_PROCESS_PRIVATE);
+    live_init(&p->live, l);
     return p;
 }
 
@@ -224,11 +207,7 @@ int proxy_set(proxy_t *p, const char *value)
     list_t *l;
     if (list_new(value, &l) != 0)
         return -1;
-    pthread_spin_lock(&p->lock);
-    list_t *old = p->cur;
-    p->cur = l;
-    pthread_spin_unlock(&p->lock);
-    list_release(old);
+    live_swap(&p->live, l);
     return 0;
 }
 
@@ -257,7 +236,7 @@ static int forwarded_for(const list_t *l, const proxy_headers_t *h, proxy_addr_t
 
 int proxy_client(proxy_t *p, const proxy_addr_t *peer, const proxy_headers_t *h, proxy_addr_t *client)
 {
-    list_t *l = p != NULL ? list_acquire(p) : NULL;
+    list_t *l = p != NULL ? live_acquire(&p->live) : NULL;
     int found = 0;
     if (l != NULL && list_has(l, peer)) {
         if (h->nxff > 0)
@@ -265,7 +244,7 @@ int proxy_client(proxy_t *p, const proxy_addr_t *peer, const proxy_headers_t *h,
         else if (h->nreal_ip == 1)
             found = proxy_addr_parse(h->real_ip.base, h->real_ip.len, client) == 0;
     }
-    list_release(l);
+    live_release(l);
     if (!found)
         *client = *peer;
     return found;
@@ -275,7 +254,6 @@ void proxy_free(proxy_t *p)
 {
     if (p == NULL)
         return;
-    list_release(p->cur);
-    pthread_spin_destroy(&p->lock);
+    live_destroy(&p->live);
     free(p);
 }

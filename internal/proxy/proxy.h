@@ -1,8 +1,8 @@
 /*
  * proxy: which TCP peers are trusted reverse proxies (TRUSTED_PROXIES) and, for a request one of
  * them forwarded, the client it names in X-Forwarded-For or X-Real-IP (README: Logs, Behind a
- * reverse proxy). The list in force is an immutable value published by a pointer swap, as
- * ADMIN_TOKENS is (auth.h), so the reload thread can replace it while workers read it. Knows
+ * reverse proxy). The list in force is an immutable value published by a pointer swap (live.h),
+ * so the reload thread can replace it while workers read it. Knows
  * nothing of HTTP libraries: the middleware hands it the header values.
  */
 #ifndef PORRIO_PROXY_H
