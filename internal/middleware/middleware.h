@@ -2,7 +2,7 @@
  * middleware: what happens around every request, whoever answers it (a route, the static file
  * handler, or h2o itself rejecting a request): an X-Request-Id on every answer, the CORS headers,
  * gzip for the answers reply chose to compress, h2o's plain-text errors rewritten as JSON
- * errors, one JSON log line per request (README: Logs; the client behind a trusted proxy) and its
+ * errors, one JSON log line per request (README: Logs, Behind a reverse proxy) and its
  * count in the metrics.
  */
 #ifndef PORRIO_MIDDLEWARE_H
