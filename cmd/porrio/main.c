@@ -183,6 +183,11 @@ static int serve_logged(settings_t *s)
 
     struct stat st;
     const char *hitos_file = c->value[CFG_HITOS_FILE];
+    if (strcmp(c->value[CFG_STORE], "etcd") == 0 && s->etcd == NULL) {
+        fprintf(stderr, "porrio: STORE=etcd (from %s) needs ETCD_ENDPOINTS: %s\n", cfg_source_name(c->source[CFG_STORE]),
+                s->etcd_err);
+        return 2;
+    }
     if (c->source[CFG_HITOS_FILE] != CFG_SRC_DEFAULT && stat(hitos_file, &st) != 0) {
         fprintf(stderr, "porrio: HITOS_FILE=%s (from %s): file does not exist\n", hitos_file,
                 cfg_source_name(c->source[CFG_HITOS_FILE]));
@@ -211,7 +216,9 @@ static int serve_logged(settings_t *s)
                        .shutdown_delay_s = c->shutdown_delay_s,
                        .cors_origins = c->value[CFG_CORS_ORIGINS],
                        .trusted_proxies = c->value[CFG_TRUSTED_PROXIES],
-                       .routes = routes};
+                       .routes = routes,
+                       /* STORE=etcd's writes wait for etcd: as many in flight as etcd batches well */
+                       .offload_threads = strcmp(c->value[CFG_STORE], "etcd") == 0 ? 64 : 0};
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);
         fprintf(stderr, "porrio: %s\n", err);
@@ -223,6 +230,10 @@ static int serve_logged(settings_t *s)
     store_error_t se;
     app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store,
                      .info = info_store, .limits = limits_of(c)};
+    char data_prefix[256];
+    snprintf(data_prefix, sizeof(data_prefix), "%s%s", c->value[CFG_ETCD_PREFIX], CFG_ETCD_DATA);
+    if (strcmp(c->value[CFG_STORE], "etcd") == 0)
+        ao.etcd = s->etcd, ao.etcd_prefix = data_prefix;
     if ((api.app = app_open(&ao, &bad_input, &se)) == NULL || server_watch(api.server, app_ledger(api.app)) != 0) {
         if (api.app == NULL)
             store_failure(&se, bad_input, c->value[CFG_DATA_DIR]);
@@ -233,6 +244,7 @@ static int serve_logged(settings_t *s)
         return bad_input ? 2 : 1;
     }
 
+    api_use_epoch(app_epoch(api.app));
     reload_t *watch = NULL;
     if (s->etcd != NULL) {
         reload_opts_t ro = {.cfg = c, .etcd = s->etcd, .prefix = c->value[CFG_ETCD_PREFIX], .revision = s->revision,

@@ -22,7 +22,7 @@ static void read_etcd(settings_t *s)
     size_t n = 0;
     const char *prefix = s->cfg.value[CFG_ETCD_PREFIX];
     size_t plen = strlen(prefix);
-    if (etcd_range(s->etcd, prefix, ETCD_START_TIMEOUT_MS, &kvs, &n, &s->revision, s->etcd_err, sizeof(s->etcd_err)) != 0) {
+    if (etcd_range(s->etcd, prefix, CFG_ETCD_DATA, ETCD_START_TIMEOUT_MS, &kvs, &n, &s->revision, s->etcd_err, sizeof(s->etcd_err)) != 0) {
         s->revision = 0;
         return;
     }

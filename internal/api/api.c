@@ -175,7 +175,6 @@ static size_t pct_encode(char *out, const char *s)
 #define HANDLER(name) static int name(h2o_req_t *req, const route_match_t *m, void *data)
 #define PARAM(n) route_param(m, n)
 #define APP ((api_t *)data)->app
-#define BODY req->entity.base != NULL ? req->entity.base : "", req->entity.len
 
 HANDLER(get_status)
 {
@@ -214,7 +213,8 @@ HANDLER(get_ready)
     (void)m;
     switch (server_state(a->server)) {
     case SERVER_SERVING:
-        reply_json(req, 200, json_pack("{s:s, s:b}", "status", "ready", "writable", app_writable(a->app)));
+        reply_json(req, 200, json_pack("{s:s, s:b, s:s}", "status", "ready", "writable", app_writable(a->app), "store",
+                                       app_writable(a->app) ? "ok" : app_remote(a->app) ? "unreachable" : "unwritable"));
         break;
     case SERVER_DELAYING:
     case SERVER_DRAINING:
@@ -249,6 +249,11 @@ HANDLER(get_metrics)
         {"porrio_store_compactions_total", "counter", "Snapshots written since start.", (double)st.store.compactions},
         {"porrio_store_pending", "gauge", "Changes written or queued and not yet durable.", (double)st.pending},
         {"porrio_state_nodes", "gauge", "Nodes of the state's maps and vectors, every version held together.", (double)st.nodes},
+        {"porrio_store_view_revision", "gauge", "STORE=etcd: the etcd revision this replica's view shows (0 with STORE=local).",
+         (double)st.view_revision},
+        {"porrio_store_view_lag_revisions", "gauge",
+         "STORE=etcd: revisions of the state etcd acknowledged or sent that this replica's view does not show yet.",
+         (double)st.view_lag},
         {"porrio_log_dropped_total", "counter", "Log lines LOG_SINK's queue had no room for (stdout has them all).", (double)logsink_dropped()},
     };
     char *text = metrics_render(extra, sizeof(extra) / sizeof(extra[0]), &len);
@@ -279,32 +284,115 @@ HANDLER(get_hitos) { app_result_t r = {0}; (void)m; app_hitos_list(APP, &r); ret
 HANDLER(get_one) { app_result_t r = {0}; app_hito_get(APP, PARAM("id"), 1, &r); return finish(req, &r, -1); }
 HANDLER(get_hito) { app_result_t r = {0}; app_hito_get(APP, PARAM("id"), 0, &r); return finish(req, &r, -1); }
 
-HANDLER(post_hito)
+/* ---- writes: run here, or on the server's offload threads when the store's writes block ---- */
+
+typedef enum { W_HITO, W_CREATE, W_DELETE, W_BET, W_RESULT } write_kind_t;
+
+/* One write: what it needs of the request, and its result. Offloaded, it is a malloc'd copy
+ * holding its own copies of the strings, since the request may go away meanwhile. */
+typedef struct write {
+    write_kind_t kind;
+    app_t *app;
+    const char *p[4];    /* path parameters, by kind: W_CREATE the four segments; ID; quien */
+    const char *body;
+    size_t len;
+    app_match_t match;
+    app_result_t res;
+} write_t;
+
+static void write_run(void *data)
 {
-    app_result_t r = {0};
-    (void)m;
-    if (api_guard(req, data) != 0)
-        return 0;
-    app_hito_add(APP, BODY, &r);
-    return finish(req, &r, r.status == APP_CREATED ? r.index : -1);
+    write_t *w = data;
+    switch (w->kind) {
+    case W_HITO: app_hito_add(w->app, w->body, w->len, &w->res); break;
+    case W_CREATE: app_porra_create(w->app, w->p[0], w->p[1], w->p[2], w->p[3], &w->res); break;
+    case W_DELETE: app_porra_delete(w->app, w->p[0], &w->match, &w->res); break;
+    case W_BET: app_porra_bet(w->app, w->p[0], w->p[1], w->body, w->len, &w->match, &w->res); break;
+    case W_RESULT: app_porra_result(w->app, w->p[0], w->body, w->len, &w->match, &w->res); break;
+    }
 }
 
-/* The course's route answers 200 with the pool whether it is new or not (README), pointing at
- * the pool's own resource. */
-HANDLER(put_porra)
+/* Answers a write. The course's route answers 200 with the pool whether it is new or not
+ * (README), pointing at the pool's own resource; a new milestone points at itself. */
+static void write_answer(h2o_req_t *req, write_t *w)
 {
-    app_result_t r = {0};
+    app_result_t *r = &w->res;
     char id[PORRA_ID_MAX + 1], *loc = NULL;
-    app_porra_create(APP, PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"), &r);
-    if (r.status == APP_CREATED)
-        r.status = APP_OK;
-    if (r.status == APP_OK) {
-        snprintf(id, sizeof(id), "%s-%s-%s-%s", PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year"));
+    if (w->kind == W_HITO) {
+        finish(req, r, r->status == APP_CREATED ? r->index : -1);
+        return;
+    }
+    if (w->kind == W_CREATE && r->status == APP_CREATED)
+        r->status = APP_OK;
+    if (w->kind == W_CREATE && r->status == APP_OK) {
+        snprintf(id, sizeof(id), "%s-%s-%s-%s", w->p[0], w->p[1], w->p[2], w->p[3]);
         loc = h2o_mem_alloc_pool(&req->pool, sizeof("/porras/") + 3 * strlen(id));
         memcpy(loc, "/porras/", 8);
         loc[8 + pct_encode(loc + 8, id)] = '\0';
     }
-    return finish_at(req, &r, loc);
+    finish_at(req, r, loc);
+}
+
+static void write_done(h2o_req_t *req, void *data)
+{
+    write_t *w = data;
+    if (req != NULL)
+        write_answer(req, w);
+    else
+        app_result_release(&w->res);
+    free(w);
+}
+
+/* A string of the copy: s's bytes at *at, which moves past them. */
+static const char *copy_in(char **at, const char *s, size_t len)
+{
+    char *d = *at;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    *at += len + 1;
+    return d;
+}
+
+static int write_start(h2o_req_t *req, write_t *w)
+{
+    if (w->body == NULL)
+        w->body = "";
+    if (!app_remote(w->app)) {
+        write_run(w);
+        write_answer(req, w);
+        return 0;
+    }
+    size_t n[4] = {0}, total = sizeof(*w) + w->len + 1;
+    for (int i = 0; i < 4; i++)
+        total += w->p[i] != NULL ? (n[i] = strlen(w->p[i])) + 1 : 0;
+    write_t *c = malloc(total);
+    if (c == NULL) {
+        reply_error(req, 503, "out of memory");
+        return 0;
+    }
+    *c = *w;
+    char *at = (char *)(c + 1);
+    for (int i = 0; i < 4; i++)
+        if (w->p[i] != NULL)
+            c->p[i] = copy_in(&at, w->p[i], n[i]);
+    c->body = copy_in(&at, w->body, w->len);
+    server_offload(req, write_run, write_done, c);
+    return 0;
+}
+
+#define WRITE(k, ...) (write_t){.kind = k, .app = APP, __VA_ARGS__}
+
+HANDLER(post_hito)
+{
+    (void)m;
+    if (api_guard(req, data) != 0)
+        return 0;
+    return write_start(req, &WRITE(W_HITO, .body = req->entity.base, .len = req->entity.len));
+}
+
+HANDLER(put_porra)
+{
+    return write_start(req, &WRITE(W_CREATE, .p = {PARAM("local"), PARAM("visitante"), PARAM("competition"), PARAM("year")}));
 }
 
 /* `</porras?limit=N&after=ID>; rel="next"`, the ID percent-encoded. */
@@ -349,29 +437,27 @@ HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(APP, PARAM("ID"),
 
 HANDLER(delete_porra)
 {
-    app_result_t r = {0};
-    app_match_t im;
     if (api_guard(req, data) != 0)
         return 0;
-    app_porra_delete(APP, PARAM("ID"), if_match(req, &im), &r);
-    return finish(req, &r, -1);
+    write_t w = WRITE(W_DELETE, .p = {PARAM("ID")});
+    if_match(req, &w.match);
+    return write_start(req, &w);
 }
+
 HANDLER(put_bet)
 {
-    app_result_t r = {0};
-    app_match_t im;
-    app_porra_bet(APP, PARAM("ID"), PARAM("quien"), BODY, if_match(req, &im), &r);
-    return finish(req, &r, -1);
+    write_t w = WRITE(W_BET, .p = {PARAM("ID"), PARAM("quien")}, .body = req->entity.base, .len = req->entity.len);
+    if_match(req, &w.match);
+    return write_start(req, &w);
 }
 
 HANDLER(put_result)
 {
-    app_result_t r = {0};
-    app_match_t im;
     if (api_guard(req, data) != 0)
         return 0;
-    app_porra_result(APP, PARAM("ID"), BODY, if_match(req, &im), &r);
-    return finish(req, &r, -1);
+    write_t w = WRITE(W_RESULT, .p = {PARAM("ID")}, .body = req->entity.base, .len = req->entity.len);
+    if_match(req, &w.match);
+    return write_start(req, &w);
 }
 
 int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)
@@ -406,4 +492,10 @@ int api_register(route_table_t *t, api_t *a, char *err, size_t errlen)
         if (route_add(t, routes[i].methods, routes[i].tmpl, (void *)routes[i].handler, a, err, errlen) != 0)
             return -1;
     return 0;
+}
+
+void api_use_epoch(uint32_t e)
+{
+    if (e != 0)
+        epoch = e;
 }

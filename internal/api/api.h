@@ -25,4 +25,8 @@ int api_register(route_table_t *t, api_t *a, char *err, size_t errlen);
 extern const char api_openapi_json[];
 extern const char api_openapi_json_end[];
 
+/** Makes the entity tags' epoch e (app_epoch's: the same on every replica) instead of the one
+ * api_register drew; 0 keeps the drawn one. Before serving. */
+void api_use_epoch(uint32_t e);
+
 #endif

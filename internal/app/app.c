@@ -44,8 +44,7 @@ app_version_t *app_acquire(app_t *a)
     return v;
 }
 
-/* Makes v (whose reference moves in) the version readers see. */
-static void publish(app_t *a, app_version_t *v)
+void app_publish(app_t *a, app_version_t *v)
 {
     pthread_spin_lock(&a->pub_lock);
     app_version_t *old = a->published;
@@ -72,7 +71,7 @@ static void on_decided(void *ctx, uint64_t upto, ticket_state_t fate)
     pthread_mutex_unlock(&a->pending_lock);
     if (fate == TICKET_DURABLE) {
         if (newest != NULL)
-            publish(a, newest);
+            app_publish(a, newest);
         return;
     }
     app_version_release(newest);
@@ -196,6 +195,15 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
         return NULL;
     }
     *bad_input = 0;
+    if (opts->etcd != NULL) {
+        app_version_release(a->head);
+        a->head = NULL;
+        if (app_remote_open(a, e) != 0) {
+            app_close(a);
+            return NULL;
+        }
+        return a;
+    }
     store_opts_t so = {.dir = opts->data_dir, .compact_bytes = opts->compact_bytes, .ledger = a->ledger,
                        .replay = replay, .warn = store_warn, .info = store_info, .freeze = freeze, .dump = dump, .thaw = thaw, .ctx = a};
     a->store = store_open(&so, e);
@@ -219,7 +227,14 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
 
 ticket_ledger_t *app_ledger(app_t *a) { return a->ledger; }
 
-int app_writable(app_t *a) { return store_writable(a->store); }
+int app_writable(app_t *a)
+{
+    return a->remote != NULL ? app_remote_reachable(a, NULL) : store_writable(a->store);
+}
+
+int app_remote(const app_t *a) { return a->remote != NULL; }
+
+uint32_t app_epoch(const app_t *a) { return a->epoch; }
 
 void app_set_limits(app_t *a, const app_limits_t *l)
 {
@@ -235,7 +250,13 @@ void app_stats(app_t *a, app_stats_t *out)
     out->apuestas = porra_bets_total(v->porras);
     out->hitos = hito_count(v->hitos);
     app_version_release(v);
-    store_stats(a->store, &out->store);
+    out->remote = a->remote != NULL;
+    if (a->remote != NULL) {
+        out->store = (store_stats_t){.writable = app_writable(a)};
+        app_remote_stats(a->remote, &out->view_revision, &out->view_lag);
+    } else {
+        store_stats(a->store, &out->store);
+    }
     pthread_mutex_lock(&a->pending_lock);
     out->pending = a->pcount;
     pthread_mutex_unlock(&a->pending_lock);
@@ -246,6 +267,7 @@ void app_close(app_t *a)
 {
     if (a == NULL)
         return;
+    app_remote_close(a);
     store_close(a->store); /* decides every ticket: the pending list empties */
     for (; a->pcount > 0; a->pcount--, a->pfirst = (a->pfirst + 1) % a->pcap)
         app_version_release(a->pending[a->pfirst].v);

@@ -83,7 +83,9 @@ typedef struct app_limits {
 } app_limits_t;
 
 typedef struct app_opts {
-    const char *data_dir;
+    const char *data_dir;    /* STORE=local: the store's directory */
+    struct etcd *etcd;       /* non-NULL: STORE=etcd, the state under etcd_prefix (the caller's client) */
+    const char *etcd_prefix; /* <ETCD_PREFIX>data/: docs/store.md */
     const char *hitos_file;  /* "" or NULL: no milestones file */
     size_t compact_bytes;    /* 0: the store's default */
     void (*warn)(const char *msg); /* problems that do not stop the service */
@@ -92,7 +94,8 @@ typedef struct app_opts {
 } app_opts_t;
 
 /**
- * Loads the milestones file and opens the store, replaying it. NULL on failure, with *e filled
+ * Loads the milestones file and opens the store, replaying it (STORE=etcd: reads the data prefix
+ * and starts the watch that keeps the view current). NULL on failure, with *e filled
  * (e->damaged for a damaged store, whose files were not changed); *bad_input is then 1 when the
  * milestones file is the problem (exit 2), 0 for the store (exit 1).
  */
@@ -101,8 +104,17 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e);
 /** The ledger of the store's tickets (owned by the app), for the server to hold answers on. */
 ticket_ledger_t *app_ledger(app_t *a);
 
-/** Non-zero when writes can succeed: false from a failed write until one succeeds. */
+/** Non-zero when writes can succeed: false from a failed write until one succeeds (STORE=etcd:
+ * while etcd is unreachable, by the watch or by a write). */
 int app_writable(app_t *a);
+
+/** Non-zero when the state lives in etcd (STORE=etcd): then the writes block until etcd answered
+ * (at most a few seconds), and callers run them off their event loops. */
+int app_remote(const app_t *a);
+
+/** The epoch the entity tags of every replica share (STORE=etcd), so that a tag read from one
+ * replica is good on another; 0 when the store has none (STORE=local: the caller draws one). */
+uint32_t app_epoch(const app_t *a);
 
 /** Replaces the limits, for the writes that follow (any thread; a write in progress keeps the
  * ones it read). Cannot fail. */
@@ -148,6 +160,9 @@ void app_result_release(app_result_t *r);
 
 typedef struct app_stats {
     size_t porras, apuestas, hitos;    /* in the published version */
+    int remote;                        /* STORE=etcd: the next two are set, store is zero but writable */
+    int64_t view_revision;             /* etcd's revision the published version shows */
+    int64_t view_lag;                  /* revisions of the data etcd acknowledged or sent that it does not show yet */
     store_stats_t store;
     uint64_t pending;                  /* tickets issued and not yet decided */
     size_t nodes;                      /* map and vector nodes alive, every version together */

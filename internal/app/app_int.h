@@ -1,10 +1,13 @@
 /* What app's own files share: the versions, the state's shape, applying one record. */
 #ifndef PORRIO_APP_INT_H
 #define PORRIO_APP_INT_H
+#include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "app/app.h"
 #include "hito/hito.h"
+#include "etcd/etcd.h"
 #include "porra/porra.h"
 
 /* One version of the whole state. Immutable once published or pending; refs is atomic. */
@@ -12,6 +15,7 @@ struct app_version {
     unsigned refs;
     porra_db_t *porras;
     hito_db_t *hitos;
+    uint64_t hito_slots; /* STORE=etcd: milestone keys taken, so the next add's key (0 otherwise) */
 };
 
 typedef struct app_pending {
@@ -33,7 +37,83 @@ struct app {
     app_version_t *published;   /* only durable changes; what readers read; NULL while opening */
     char conflict[512];         /* replay found a milestone both added and in HITOS_FILE */
     app_limits_t limits;        /* atomic loads and stores: set from the etcd watch's thread */
+    struct app_remote *remote;  /* STORE=etcd; then store, head and pending are unused */
+    uint32_t epoch;             /* STORE=etcd: the entity tags' epoch every replica shares */
 };
+
+/* Makes v (whose reference moves in) the version readers see. */
+void app_publish(app_t *a, app_version_t *v);
+
+/* ---- answers, shared by both stores' operations (ops.c) ---- */
+
+/* r's status and its message. */
+void app_fail(app_result_t *r, app_status_t status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Answers with *len bytes of v, whose reference moves into r (out of memory when body is NULL). */
+void app_answer_in(app_result_t *r, app_status_t status, app_version_t *v, const char *body, const size_t *len);
+/* Answers with a malloc'd buffer, which moves into r. */
+void app_answer_owned(app_result_t *r, app_status_t status, char *body, size_t len);
+/* Answers with pool `id` of v (whose reference moves into r), tagged with the pool's version. */
+void app_answer_pool(app_result_t *r, app_status_t status, app_version_t *v, const char *id);
+/* Answers a bet with itself, tagged with the pool's version after it. */
+void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv,
+                    uint64_t version);
+/* A request body as JSON; NULL with err naming what is wrong. */
+json_t *app_parse_body(const char *body, size_t len, char *err, size_t errlen);
+/* 1 when id is a pool ID; else 0 with r set to APP_BAD_PATH. */
+int app_id_ok(const char *id, app_result_t *r);
+/* 1 with r set to APP_STALE when pool id of db is not at a version m expects; else 0. */
+int app_stale(const porra_db_t *db, const char *id, const app_match_t *m, app_result_t *r);
+
+/* ---- STORE=etcd (remote.c, remote_ops.c) ---- */
+
+enum { APP_REMOTE_WATCH, APP_REMOTE_WRITE };
+
+typedef struct app_remote {
+    etcd_t *etcd;               /* the caller's */
+    char *data;                 /* the prefix of the state's keys, "<ETCD_PREFIX>data/" */
+    size_t dlen;
+    pthread_t thread;           /* the watch */
+    int started;
+    atomic_int stop;
+    porra_db_t *porras;         /* the watch thread's working state, ahead of the published one */
+    hito_db_t *hitos;           /*   by the events of a revision being read */
+    uint64_t slots;
+    pthread_mutex_t lock;       /* guards what follows; moved is signalled when rev grows */
+    pthread_cond_t moved;
+    int64_t rev;                /* the revision of the published version */
+    int64_t seen;               /* the newest revision of the data etcd acknowledged or sent */
+    int write_ok;               /* the last write reached etcd */
+    int64_t watch_lost_ms;      /* when the watch was lost (etcd_clock_ms), 0 while it is up */
+    int reachable;              /* as last judged and logged */
+    char why[400];              /* the last failure */
+} app_remote_t;
+
+/* Loads the data prefix (retrying while etcd elects a leader), publishes it and starts the
+ * watch. 0; -1 with e->problem. a->remote is set either way: app_remote_close frees it. */
+int app_remote_open(app_t *a, store_error_t *e);
+void app_remote_close(app_t *a);
+/* Blocks until the published version is at revision rev or later: 0; -1 after timeout_ms. */
+int app_remote_wait(app_remote_t *r, int64_t rev, int timeout_ms);
+/* The watch (APP_REMOTE_WATCH) or the writes (APP_REMOTE_WRITE) reached etcd or not. */
+void app_remote_health(app_t *a, int which, int ok, const char *why);
+/* Whether etcd is reachable: the last write reached it and the watch is up (or was lost less
+ * than a second ago: failing over to another member). A change since the last judgement is
+ * logged, a warning one way and news the other, so one outage gives one line each way. why, if
+ * not NULL, is the newest failure. */
+int app_remote_reachable(app_t *a, const char *why);
+void app_remote_stats(app_remote_t *r, int64_t *rev, int64_t *lag);
+/* r->data followed by fmt's text into out: 0; -1 when it does not fit in cap. */
+int app_remote_key(const app_remote_t *r, char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The writes of STORE=etcd: app.h's, as transactions; they block until etcd answered and the
+ * view shows the change. */
+void app_remote_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
+void app_remote_create(app_t *a, const char *const seg[4], app_result_t *r);
+void app_remote_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
+/* A bet (quien not NULL) or the result: body_err is NULL when the body gave the goals gl, gv,
+ * else why it did not (answered after the checks of the path and of existence). */
+void app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv,
+                      const app_match_t *match, app_result_t *r);
 
 /* A new version holding porras and hitos (the caller's references move in). NULL on OOM. */
 app_version_t *app_version_new(porra_db_t *porras, hito_db_t *hitos);

@@ -10,8 +10,7 @@
 
 #include "jsonw/jsonw.h"
 
-static void set(app_result_t *r, app_status_t status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set(app_result_t *r, app_status_t status, const char *fmt, ...)
+void app_fail(app_result_t *r, app_status_t status, const char *fmt, ...)
 {
     va_list ap;
     r->status = status;
@@ -22,28 +21,28 @@ static void set(app_result_t *r, app_status_t status, const char *fmt, ...)
 
 /* Answers with *len bytes of v (whose reference moves into r). len is read here, after the
  * call that returned body has set it. */
-static void answer_in(app_result_t *r, app_status_t status, app_version_t *v, const char *body, const size_t *len)
+void app_answer_in(app_result_t *r, app_status_t status, app_version_t *v, const char *body, const size_t *len)
 {
     r->status = status, r->hold = v, r->body = body, r->len = body != NULL ? *len : 0;
     if (body == NULL)
-        set(r, APP_UNAVAILABLE, "out of memory");
+        app_fail(r, APP_UNAVAILABLE, "out of memory");
 }
 
 /* Answers with a malloc'd buffer, which moves into r. */
-static void answer_owned(app_result_t *r, app_status_t status, char *body, size_t len)
+void app_answer_owned(app_result_t *r, app_status_t status, char *body, size_t len)
 {
     r->status = status, r->owned = body, r->body = body, r->len = len;
     if (body == NULL)
-        set(r, APP_UNAVAILABLE, "out of memory");
+        app_fail(r, APP_UNAVAILABLE, "out of memory");
 }
 
 /* Answers with pool `id` of v (whose reference moves into r), tagged with the pool's version. */
-static void answer_pool(app_result_t *r, app_status_t status, app_version_t *v, const char *id)
+void app_answer_pool(app_result_t *r, app_status_t status, app_version_t *v, const char *id)
 {
     size_t len;
     const porra_t *p = porra_find(v->porras, id);
     const char *j = porra_json(p, &len);
-    answer_in(r, status, v, j, &len);
+    app_answer_in(r, status, v, j, &len);
     if (j != NULL)
         r->len--; /* the pool's JSON alone, without the ',' listings join with */
     r->of = APP_OF_POOL, r->version = porra_version(p);
@@ -61,7 +60,7 @@ void app_result_release(app_result_t *r)
 }
 
 /* Parses a request body; NULL with a message naming it when it is not JSON. */
-static json_t *parse_body(const char *body, size_t len, char *err, size_t errlen)
+json_t *app_parse_body(const char *body, size_t len, char *err, size_t errlen)
 {
     json_error_t je;
     if (len == 0) {
@@ -75,11 +74,11 @@ static json_t *parse_body(const char *body, size_t len, char *err, size_t errlen
 }
 
 /* The pool ID of a path, checked before anything else (README: path segments first). */
-static int id_ok(const char *id, app_result_t *r)
+int app_id_ok(const char *id, app_result_t *r)
 {
     if (porra_id_ok(id))
         return 1;
-    set(r, APP_BAD_PATH, "ID: must be local-visitante-competition-year, each part " PORRA_SEGMENT_RULE);
+    app_fail(r, APP_BAD_PATH, "ID: must be local-visitante-competition-year, each part " PORRA_SEGMENT_RULE);
     return 0;
 }
 
@@ -144,7 +143,7 @@ static int room(app_t *a, const size_t *limit, size_t n, const char *name, const
     size_t max = __atomic_load_n(limit, __ATOMIC_RELAXED);
     if (max == 0 || n < max)
         return 1;
-    set(r, APP_CONFLICT, "%s reached: %zu %s, at most %zu", name, n, what, max);
+    app_fail(r, APP_CONFLICT, "%s reached: %zu %s, at most %zu", name, n, what, max);
     r->ticket = observed(a);
     return 0;
 }
@@ -160,7 +159,7 @@ static app_version_t *with_porra_change(app_t *a, const porra_change_t *c, app_r
     }
     app_version_t *v = app_version_new(p, hito_db_ref(a->head->hitos));
     if (v == NULL)
-        set(r, APP_UNAVAILABLE, "out of memory");
+        app_fail(r, APP_UNAVAILABLE, "out of memory");
     return v;
 }
 
@@ -181,7 +180,7 @@ void app_hitos_all(app_t *a, app_result_t *r)
     size_t len;
     app_version_t *v = app_acquire(a);
     of_hitos(r, v->hitos);
-    answer_in(r, APP_OK, v, hito_all_json(v->hitos, &len), &len);
+    app_answer_in(r, APP_OK, v, hito_all_json(v->hitos, &len), &len);
 }
 
 void app_hitos_list(app_t *a, app_result_t *r)
@@ -189,7 +188,7 @@ void app_hitos_list(app_t *a, app_result_t *r)
     size_t len;
     app_version_t *v = app_acquire(a);
     of_hitos(r, v->hitos);
-    answer_in(r, APP_OK, v, hito_list_json(v->hitos, &len), &len);
+    app_answer_in(r, APP_OK, v, hito_list_json(v->hitos, &len), &len);
 }
 
 void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
@@ -197,13 +196,13 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
     long i;
     size_t len;
     if (hito_index_parse(id, &i) != 0) {
-        set(r, APP_BAD_PATH, "id: must be a milestone index: 0, or decimal digits without sign or leading zeros");
+        app_fail(r, APP_BAD_PATH, "id: must be a milestone index: 0, or decimal digits without sign or leading zeros");
         return;
     }
     app_version_t *v = app_acquire(a);
     const char *h = hito_json(v->hitos, (size_t)i, &len);
     if (h == NULL) {
-        set(r, APP_NOT_FOUND, "no milestone with index %s (there are %zu)", id, hito_count(v->hitos));
+        app_fail(r, APP_NOT_FOUND, "no milestone with index %s (there are %zu)", id, hito_count(v->hitos));
         app_version_release(v);
     } else if (wrap) {
         jsonw_t w = JSONW_INIT;
@@ -213,10 +212,10 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
         jsonw_raw(&w, "}", 1);
         app_version_release(v);
         char *body = jsonw_finish(&w, &len);
-        answer_owned(r, APP_OK, body, len);
+        app_answer_owned(r, APP_OK, body, len);
     } else {
         of_hitos(r, v->hitos);
-        answer_in(r, APP_OK, v, h, &len);
+        app_answer_in(r, APP_OK, v, h, &len);
     }
 }
 
@@ -224,7 +223,11 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
 {
     hito_change_t c;
     char rec[HITO_CHANGE_MAX];
-    json_t *b = parse_body(body, len, r->err, sizeof(r->err));
+    if (a->remote != NULL) {
+        app_remote_hito_add(a, body, len, r);
+        return;
+    }
+    json_t *b = app_parse_body(body, len, r->err, sizeof(r->err));
     if (b == NULL) {
         r->status = APP_BAD_BODY;
         return;
@@ -251,7 +254,7 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
         }
         next = app_version_new(porra_db_ref(a->head->porras), h);
         if (next == NULL) {
-            set(r, APP_UNAVAILABLE, "out of memory");
+            app_fail(r, APP_UNAVAILABLE, "out of memory");
         } else if (commit(a, next, rec, hito_change_encode(&c, rec, sizeof(rec)), r) == 0) {
             r->index = index;
             app_version_ref(next);
@@ -264,7 +267,7 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
     pthread_mutex_unlock(&a->writer);
     json_decref(b);
     if (next != NULL)
-        answer_in(r, APP_CREATED, next, hito_json(next->hitos, (size_t)r->index, &len), &len);
+        app_answer_in(r, APP_CREATED, next, hito_json(next->hitos, (size_t)r->index, &len), &len);
 }
 
 /* ---- pools ---- */
@@ -276,6 +279,10 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
     char id[PORRA_ID_MAX + 1];
     app_version_t *v = NULL;
     app_status_t st = APP_OK;
+    if (a->remote != NULL) {
+        app_remote_create(a, (const char *[]){local, visitante, competition, year}, r);
+        return;
+    }
     snprintf(id, sizeof(id), "%s-%s-%s-%s", local, visitante, competition, year);
     pthread_mutex_lock(&a->writer);
     switch (porra_plan_create(a->head->porras, local, visitante, competition, year, &c, r->err, sizeof(r->err))) {
@@ -295,51 +302,55 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
     }
     pthread_mutex_unlock(&a->writer);
     if (v != NULL)
-        answer_pool(r, st, v, id);
+        app_answer_pool(r, st, v, id);
 }
 
 void app_porra_get(app_t *a, const char *id, app_result_t *r)
 {
-    if (!id_ok(id, r))
+    if (!app_id_ok(id, r))
         return;
     app_version_t *v = app_acquire(a);
     if (porra_find(v->porras, id) == NULL) {
-        set(r, APP_NOT_FOUND, "no pool with that ID");
+        app_fail(r, APP_NOT_FOUND, "no pool with that ID");
         app_version_release(v);
         return;
     }
-    answer_pool(r, APP_OK, v, id);
+    app_answer_pool(r, APP_OK, v, id);
 }
 
 /* Whether pool `id` of the head is not at a version the writer expects; then r is set to
  * APP_STALE. Under the writer mutex. */
-static int stale(app_t *a, const char *id, const app_match_t *m, app_result_t *r)
+int app_stale(const porra_db_t *db, const char *id, const app_match_t *m, app_result_t *r)
 {
     if (m == NULL || !m->given)
         return 0;
-    const porra_t *p = porra_find(a->head->porras, id);
+    const porra_t *p = porra_find(db, id);
     for (size_t i = 0; p != NULL && i < m->n; i++)
         if (m->versions[i] == porra_version(p))
             return 0;
     if (p != NULL && m->any)
         return 0;
     if (p == NULL)
-        set(r, APP_STALE, "no pool with that ID, and a version of it was expected (If-Match)");
+        app_fail(r, APP_STALE, "no pool with that ID, and a version of it was expected (If-Match)");
     else
-        set(r, APP_STALE, "the pool has changed since the version expected (If-Match): read it again");
+        app_fail(r, APP_STALE, "the pool has changed since the version expected (If-Match): read it again");
     return 1;
 }
 
 void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r)
 {
     porra_change_t c;
-    if (!id_ok(id, r))
+    if (!app_id_ok(id, r))
         return;
+    if (a->remote != NULL) {
+        app_remote_delete(a, id, match, r);
+        return;
+    }
     pthread_mutex_lock(&a->writer);
-    if (stale(a, id, match, r)) {
+    if (app_stale(a->head->porras, id, match, r)) {
         r->ticket = observed(a); /* the version it saw may be in pending changes alone */
     } else if (porra_plan_delete(a->head->porras, id, &c) != PORRA_OK) {
-        set(r, APP_NOT_FOUND, "no pool with that ID");
+        app_fail(r, APP_NOT_FOUND, "no pool with that ID");
         r->ticket = observed(a);
     } else {
         app_version_t *v = write_porra(a, &c, r);
@@ -357,32 +368,36 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     char berr[256];
     int gl = 0, gv = 0;
     porra_change_t c;
-    if (!id_ok(id, r))
+    if (!app_id_ok(id, r))
         return;
     if (quien != NULL && !porra_segment_ok(quien, 1, berr, sizeof(berr))) {
-        set(r, APP_BAD_PATH, "quien: %s", berr);
+        app_fail(r, APP_BAD_PATH, "quien: %s", berr);
         return;
     }
-    json_t *b = parse_body(body, len, berr, sizeof(berr));
+    json_t *b = app_parse_body(body, len, berr, sizeof(berr));
     int body_ok = b != NULL && porra_score_parse(b, &gl, &gv, berr, sizeof(berr)) == 0;
     json_decref(b);
+    if (a->remote != NULL) {
+        app_remote_score(a, id, quien, body_ok ? NULL : berr, gl, gv, match, r);
+        return;
+    }
     app_version_t *v = NULL;
     porra_status_t st = PORRA_NOT_FOUND;
     pthread_mutex_lock(&a->writer);
-    if (stale(a, id, match, r)) {
+    if (app_stale(a->head->porras, id, match, r)) {
         r->ticket = observed(a);
     } else if (porra_find(a->head->porras, id) == NULL) {
-        set(r, APP_NOT_FOUND, "no pool with that ID");
+        app_fail(r, APP_NOT_FOUND, "no pool with that ID");
         r->ticket = observed(a);
     } else if (!body_ok) {
-        set(r, APP_BAD_BODY, "%s", berr);
+        app_fail(r, APP_BAD_BODY, "%s", berr);
         r->ticket = observed(a); /* the pool it found may exist in pending changes alone */
     } else {
         st = quien != NULL ? porra_plan_bet(a->head->porras, id, quien, gl, gv, &c, r->err, sizeof(r->err))
                            : porra_plan_result(a->head->porras, id, gl, gv, &c, r->err, sizeof(r->err));
         if (st == PORRA_CLOSED || st == PORRA_INVALID) {
             if (st == PORRA_CLOSED)
-                set(r, APP_CONFLICT, "betting is closed: the result is set");
+                app_fail(r, APP_CONFLICT, "betting is closed: the result is set");
             else
                 r->status = APP_BAD_BODY;
             r->ticket = observed(a);
@@ -397,11 +412,18 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     if (v == NULL)
         return;
     if (quien == NULL) {
-        answer_pool(r, APP_OK, v, id);
+        app_answer_pool(r, APP_OK, v, id);
         return;
     }
     uint64_t version = porra_version(porra_find(v->porras, id));
     app_version_release(v); /* a bet answers with itself: a pool may hold thousands */
+    app_answer_bet(r, st == PORRA_CREATED ? APP_CREATED : APP_OK, id, quien, gl, gv, version);
+}
+
+void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv,
+                    uint64_t version)
+{
+    size_t len;
     jsonw_t w = JSONW_INIT;
     jsonw_lit(&w, "{\"ID\":");
     jsonw_str(&w, id, strlen(id));
@@ -413,7 +435,7 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     jsonw_int(&w, gv);
     jsonw_raw(&w, "}", 1);
     char *out = jsonw_finish(&w, &len);
-    answer_owned(r, st == PORRA_CREATED ? APP_CREATED : APP_OK, out, len);
+    app_answer_owned(r, status, out, len);
     r->of = APP_OF_POOL, r->version = version; /* the pool's, for the writer's next If-Match */
 }
 
@@ -433,16 +455,16 @@ void app_porra_winners(app_t *a, const char *id, app_result_t *r)
 {
     char *out;
     size_t len;
-    if (!id_ok(id, r))
+    if (!app_id_ok(id, r))
         return;
     app_version_t *v = app_acquire(a);
     const porra_t *p = porra_find(v->porras, id);
     if (p == NULL)
-        set(r, APP_NOT_FOUND, "no pool with that ID");
+        app_fail(r, APP_NOT_FOUND, "no pool with that ID");
     else if (porra_winners_json(p, &out, &len) == PORRA_NO_RESULT)
-        set(r, APP_CONFLICT, "no result yet: set it with PUT /porras/{ID}/resultado");
+        app_fail(r, APP_CONFLICT, "no result yet: set it with PUT /porras/{ID}/resultado");
     else {
-        answer_owned(r, APP_OK, out, len);
+        app_answer_owned(r, APP_OK, out, len);
         r->of = APP_OF_POOL, r->version = porra_version(p);
     }
     app_version_release(v);

@@ -15,7 +15,7 @@
 #include "logsink/logsink.h"
 #include "proxy/proxy.h"
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES, K_LOG_SINK, K_CIDRS } kind_t;
+typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES, K_LOG_SINK, K_CIDRS, K_STORE } kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -93,6 +93,10 @@ static const meta_t META[CFG_COUNT] = {
                              "reverse proxies whose X-Forwarded-For / X-Real-IP name the client in the request log; "
                              "empty: nobody; can change at run time through etcd",
                              "", K_CIDRS, 0, 0, 1, 1},
+    [CFG_STORE] = {"STORE", "--store", "local or etcd",
+                   "where the state lives: local (the journal under DATA_DIR) or etcd (under ETCD_PREFIX's data/, "
+                   "shared by every replica)",
+                   "local", K_STORE, 0, 0, 0, 1},
 };
 
 static const char *const SOURCES[CFG_SRC_COUNT] = {"default", "dotenv", "env", "etcd", "flag"};
@@ -299,6 +303,8 @@ static int valid_value(cfg_key_t k, const char *v)
         return valid_hostname(v, n) || valid_ipv6(v, n);
     case K_LOG_LEVEL:
         return cfg_log_level_parse(v) >= 0;
+    case K_STORE:
+        return strcmp(v, "local") == 0 || strcmp(v, "etcd") == 0;
     case K_PATH:
         return n > 0 && n < PATH_MAX;
     case K_ENDPOINTS:

@@ -27,8 +27,13 @@ typedef enum {
     CFG_LOG_SINK,
     CFG_SHUTDOWN_DELAY_S,
     CFG_TRUSTED_PROXIES,
+    CFG_STORE,
     CFG_COUNT
 } cfg_key_t;
+
+/* With STORE=etcd the state's keys are under ETCD_PREFIX followed by this (docs/store.md); the
+ * settings are the keys under ETCD_PREFIX that sort before it (their names are upper case). */
+#define CFG_ETCD_DATA "data/"
 
 /* Precedence order: a higher value wins. */
 typedef enum {

@@ -107,18 +107,23 @@ bad:
 
 /* ---- request bodies ---- */
 
-/* {"key", "range_end"} selecting every key under prefix, as etcd's own clients compute it. */
-static json_t *prefix_range(const char *prefix)
+/* {"key", "range_end"} selecting every key under prefix, as etcd's own clients compute it; with
+ * below, only those sorting before prefix + below. */
+static json_t *prefix_range(const char *prefix, const char *below)
 {
-    size_t n = strlen(prefix), m = n;
-    while (m > 0 && (unsigned char)prefix[m - 1] == 0xff)
+    size_t n = strlen(prefix), m = n, blen = below != NULL ? strlen(below) : 0;
+    while (below == NULL && m > 0 && (unsigned char)prefix[m - 1] == 0xff)
         m--;
-    char *end = malloc(m > 0 ? m : 1);
+    char *end = malloc(below != NULL ? n + blen + 1 : m > 0 ? m : 1);
     if (!end)
         return NULL;
     size_t endlen = 1;
     end[0] = '\0';
-    if (m > 0) {
+    if (below != NULL) {
+        memcpy(end, prefix, n);
+        memcpy(end + n, below, blen);
+        endlen = n + blen;
+    } else if (m > 0) {
         memcpy(end, prefix, m);
         end[m - 1] = (char)((unsigned char)end[m - 1] + 1);
         endlen = m;
@@ -132,17 +137,17 @@ static json_t *prefix_range(const char *prefix)
     return j;
 }
 
-char *etcd_range_request(const char *prefix)
+char *etcd_range_request(const char *prefix, const char *below)
 {
-    json_t *j = prefix_range(prefix ? prefix : "");
+    json_t *j = prefix_range(prefix ? prefix : "", below);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
 }
 
-char *etcd_watch_request(const char *prefix, int64_t start_revision)
+char *etcd_watch_request(const char *prefix, const char *below, int64_t start_revision)
 {
-    json_t *range = prefix_range(prefix ? prefix : "");
+    json_t *range = prefix_range(prefix ? prefix : "", below);
     if (!range)
         return NULL;
     if (start_revision > 0) {
@@ -278,4 +283,93 @@ bad:
 int etcd_chunked_done(const etcd_chunked_t *c)
 {
     return c->state == CH_DONE;
+}
+
+/* ---- transactions ---- */
+
+/* {"key"} of one key, or {"key", "range_end"} of every key under it. */
+static json_t *key_range(const char *key, int prefix)
+{
+    if (prefix)
+        return prefix_range(key, NULL);
+    char *k = etcd_base64_encode(key, strlen(key));
+    json_t *j = k ? json_pack("{s:s}", "key", k) : NULL;
+    free(k);
+    return j;
+}
+
+static int set_int64(json_t *obj, const char *name, int64_t v)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%" PRId64, v);
+    return json_object_set_new(obj, name, json_string(s));
+}
+
+static json_t *compare(const etcd_cmp_t *c)
+{
+    static const char *const target[] = {[ETCD_CMP_CREATE] = "CREATE", [ETCD_CMP_MOD] = "MOD"};
+    static const char *const result[] = {[ETCD_CMP_EQUAL] = "EQUAL", [ETCD_CMP_LESS] = "LESS", [ETCD_CMP_GREATER] = "GREATER"};
+    json_t *j = key_range(c->key, c->prefix);
+    if (j && (json_object_set_new(j, "target", json_string(target[c->target])) < 0 ||
+              json_object_set_new(j, "result", json_string(result[c->result])) < 0 ||
+              set_int64(j, c->target == ETCD_CMP_CREATE ? "create_revision" : "mod_revision", c->revision) < 0)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *request_op(const etcd_op_t *o)
+{
+    json_t *j = key_range(o->key, o->kind != ETCD_OP_PUT && o->prefix);
+    int bad = j == NULL;
+    if (!bad && o->kind == ETCD_OP_PUT) {
+        const char *v = o->value ? o->value : "";
+        char *b = etcd_base64_encode(v, strlen(v));
+        bad = b == NULL || json_object_set_new(j, "value", json_string(b)) < 0 ||
+              (o->prev_kv && json_object_set_new(j, "prev_kv", json_true()) < 0);
+        free(b);
+    }
+    if (!bad && o->kind == ETCD_OP_RANGE && o->newest)
+        bad = json_object_set_new(j, "sort_order", json_string("DESCEND")) < 0 ||
+              json_object_set_new(j, "sort_target", json_string("MOD")) < 0 || set_int64(j, "limit", 1) < 0;
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    static const char *const name[] = {[ETCD_OP_PUT] = "request_put", [ETCD_OP_DELETE] = "request_delete_range",
+                                       [ETCD_OP_RANGE] = "request_range"};
+    return json_pack("{s:o}", name[o->kind], j);
+}
+
+/* A JSON array of n items made by one of the two makers above; NULL when any fails. */
+static json_t *array_of(const void *items, size_t size, size_t n, json_t *(*make)(const void *))
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, make((const char *)items + i * size)) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
+static json_t *make_compare(const void *c) { return compare(c); }
+static json_t *make_op(const void *o) { return request_op(o); }
+
+char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
+                       const etcd_op_t *fail, size_t nfail)
+{
+    json_t *c = array_of(cmp, sizeof(*cmp), ncmp, make_compare);
+    json_t *s = array_of(ok, sizeof(*ok), nok, make_op);
+    json_t *f = array_of(fail, sizeof(*fail), nfail, make_op);
+    json_t *j = c && s && f ? json_pack("{s:o, s:o, s:o}", "compare", c, "success", s, "failure", f) : NULL;
+    if (j == NULL) {
+        json_decref(c);
+        json_decref(s);
+        json_decref(f);
+    }
+    char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return out;
 }

@@ -2,8 +2,9 @@
  * /v3/kv/deleterange, /v3/watch) over plain HTTP/1.1 sockets, with every call bounded by a
  * deadline and a watch loop that survives etcd restarts.
  *
- * Nothing here logs, prints or keeps global state. An etcd_t is read-only after etcd_new, so
- * several threads may use one at once (each call opens its own connection). Errors come back as
+ * Nothing here logs, prints or keeps global state. An etcd_t is read-only after etcd_new but for
+ * an atomic hint of the endpoint that answered last, so several threads may use one at once
+ * (each call opens its own connection), and the calls begin with the endpoint that worked. Errors come back as
  * text in `char *err, size_t errlen` (err may be NULL). Keys and values travel as base64; the
  * decoded bytes are handed out NUL-terminated, so a value holding a NUL byte reads as cut short.
  *
@@ -33,6 +34,10 @@ void etcd_free(etcd_t *e);
 /* Number of endpoints of e (at least 1). */
 size_t etcd_endpoint_count(const etcd_t *e);
 
+/* The endpoint the calls try first: the last one that answered (0 at first). Any thread. */
+size_t etcd_endpoint_preferred(const etcd_t *e);
+void etcd_endpoint_prefer(etcd_t *e, size_t i);
+
 /* "http://" and the authority (host:port, an IPv6 host in brackets) of endpoint i, for messages
  * and the Host header; owned by e. NULL when i is out of range. */
 const char *etcd_endpoint_name(const etcd_t *e, size_t i);
@@ -40,19 +45,20 @@ const char *etcd_endpoint_name(const etcd_t *e, size_t i);
 /* One key and its value, both malloc'd and NUL-terminated (an empty value is ""). */
 typedef struct {
     char *key, *value;
-    int64_t mod_revision;
+    int64_t create_revision, mod_revision;
 } etcd_kv_t;
 
 /* Frees the n entries of kvs and the array itself (NULL is fine). */
 void etcd_kvs_free(etcd_kv_t *kvs, size_t n);
 
-/* Reads every key that starts with prefix ("" means every key), in key order. The endpoints are
+/* Reads every key that starts with prefix ("" means every key), in key order; with below not
+ * NULL, only those sorting before prefix + below (the settings, before the state's "data/"). The endpoints are
  * tried in order until one answers, all within one deadline of timeout_ms from the call; each
  * try gets an equal share of the time still left, so a silent endpoint cannot starve the others.
  * On success: 0, *kvs a malloc'd array of *n entries to free with etcd_kvs_free (NULL and 0 when
  * nothing matches), *revision the store's revision at read time (a watch resumes from it + 1).
  * On failure: -1 with err naming each endpoint tried and why it failed; *kvs NULL, *n 0. */
-int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, size_t *n,
+int etcd_range(etcd_t *e, const char *prefix, const char *below, int timeout_ms, etcd_kv_t **kvs, size_t *n,
                int64_t *revision, char *err, size_t errlen);
 
 /* Reads one key, with etcd_range's endpoint and deadline rules. 0 with *value a malloc'd copy of
@@ -69,13 +75,73 @@ int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char
  * rules and results as etcd_put. */
 int etcd_delete(etcd_t *e, const char *key, int timeout_ms, char *err, size_t errlen);
 
+/* ---- transactions (POST /v3/kv/txn) ---- */
+
+typedef enum { ETCD_CMP_CREATE, ETCD_CMP_MOD } etcd_cmp_target_t;
+typedef enum { ETCD_CMP_EQUAL, ETCD_CMP_LESS, ETCD_CMP_GREATER } etcd_cmp_result_t;
+
+/* One compare: the key's create_revision or mod_revision (0 for a missing key) against
+ * revision. With prefix, every key under key must pass (an empty range compares as one missing
+ * key). */
+typedef struct {
+    const char *key;
+    int prefix;
+    etcd_cmp_target_t target;
+    etcd_cmp_result_t result;
+    int64_t revision;
+} etcd_cmp_t;
+
+typedef enum { ETCD_OP_PUT, ETCD_OP_DELETE, ETCD_OP_RANGE } etcd_op_kind_t;
+
+/* One operation of a branch. */
+typedef struct {
+    etcd_op_kind_t kind;
+    const char *key;
+    const char *value; /* PUT: the value ("" when NULL) */
+    int prefix;        /* DELETE, RANGE: every key under key */
+    int prev_kv;       /* PUT: hand back the key's previous value, if it had one */
+    int newest;        /* RANGE: only the key with the highest mod_revision */
+} etcd_op_t;
+
+/* What one operation of the branch that ran handed back: RANGE its keys, PUT with prev_kv the
+ * previous key (n 0 when it is new), DELETE the number deleted in n with kvs NULL. */
+typedef struct {
+    etcd_kv_t *kvs;
+    size_t n;
+} etcd_op_result_t;
+
+typedef struct {
+    int succeeded;          /* every compare held: the success branch ran */
+    int64_t revision;       /* the store's revision after the transaction */
+    size_t n;               /* results, one per operation of the branch that ran */
+    etcd_op_result_t *ops;
+} etcd_txn_result_t;
+
+/* The /v3/kv/txn body: malloc'd JSON, NULL when out of memory. */
+char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
+                       const etcd_op_t *fail, size_t nfail);
+
+/* Parses a /v3/kv/txn answer into *r (free with etcd_txn_result_free). 0; -1 with err when it is
+ * not such an answer. */
+int etcd_parse_txn(const char *body, size_t len, etcd_txn_result_t *r, char *err, size_t errlen);
+
+/* Frees what *r holds and empties it; harmless twice. */
+void etcd_txn_result_free(etcd_txn_result_t *r);
+
+/* Runs one transaction, with etcd_range's endpoint and deadline rules. 0 with *r filled whether
+ * or not the compares held (r->succeeded says); -1 with err (*r empty) when no endpoint answered
+ * with a transaction's answer. After a timeout the transaction may or may not have been applied. */
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
+             const etcd_op_t *fail, size_t nfail, int timeout_ms, etcd_txn_result_t *r, char *err,
+             size_t errlen);
+
 /* ---- watch ---- */
 
 /* One change. key and value are valid only during the callback; value is NULL when deleted. */
 typedef struct {
     int deleted;
     const char *key, *value;
-    int64_t mod_revision;
+    int64_t create_revision, mod_revision; /* create_revision is 0 for a delete */
 } etcd_event_t;
 
 /* Callbacks of etcd_watch_run, all called on the thread running it; any may be NULL. */
@@ -91,10 +157,14 @@ typedef struct {
      * replaces what it knows, treating keys it had and kvs lacks as deleted). kvs is valid only
      * during the callback. */
     void (*on_resync)(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revision);
+    /* After the events of every message read so far were delivered: events_revision is the
+     * highest mod_revision delivered (every event of that revision included: etcd never splits
+     * one over messages), header_revision the highest store revision etcd reported. */
+    void (*on_progress)(void *ctx, int64_t events_revision, int64_t header_revision);
     void *ctx;
 } etcd_watch_cb_t;
 
-/* Follows every key under prefix until *stop becomes non-zero (checked at least every 200 ms;
+/* Follows every key under prefix (only those before prefix + below when below is not NULL) until *stop becomes non-zero (checked at least every 200 ms;
  * an atomic, because another thread sets it while this one reads it),
  * then returns 0. With start_revision 0 it first reads the prefix (on_resync) and watches from
  * the revision after that read; otherwise it watches from start_revision. On any failure
@@ -103,7 +173,7 @@ typedef struct {
  * established, resuming from the last mod_revision delivered + 1 so no change is missed or
  * repeated; after a compaction it reads the prefix again (on_resync) and goes on from there.
  * A silent peer is detected by TCP keepalive. Returns -1 only for invalid arguments. */
-int etcd_watch_run(etcd_t *e, const char *prefix, int64_t start_revision,
+int etcd_watch_run(etcd_t *e, const char *prefix, const char *below, int64_t start_revision,
                    const etcd_watch_cb_t *cb, atomic_int *stop);
 
 /* ---- base64 (standard alphabet, with padding) ---- */
@@ -119,13 +189,14 @@ char *etcd_base64_decode(const char *in, size_t len, size_t *outlen);
 /* ---- request bodies and answers (JSON text; the strings are malloc'd, NULL if out of memory) ---- */
 
 /* The /v3/kv/range body for every key under prefix: {"key", "range_end"} with range_end the
- * prefix with its last byte + 1 (trailing 0xff bytes dropped first); for "" (or a prefix of only
+ * prefix with its last byte + 1 (trailing 0xff bytes dropped first), or prefix + below when below
+ * is not NULL; for "" (or a prefix of only
  * 0xff bytes) the key "\0" and range_end "\0", meaning every key from there on. */
-char *etcd_range_request(const char *prefix);
+char *etcd_range_request(const char *prefix, const char *below);
 
 /* The /v3/watch body for every key under prefix (same key range as etcd_range_request) from
  * start_revision (left out when <= 0: changes from now on). */
-char *etcd_watch_request(const char *prefix, int64_t start_revision);
+char *etcd_watch_request(const char *prefix, const char *below, int64_t start_revision);
 
 /* Parses a /v3/kv/range answer: as etcd_range's results (an answer without "kvs" is an empty
  * range). 0; -1 with err when it is not such an answer (not JSON, no header, bad base64). */
@@ -227,6 +298,7 @@ typedef struct {
     int fd;
     int status;  /* the answer's status code */
     int chunked; /* the body is in chunked transfer coding */
+    int closes;  /* the answer said Connection: close */
     int done;
     int64_t left; /* body bytes still due by Content-Length; -1 when it runs to EOF or chunks */
     etcd_chunked_t dec;
@@ -263,5 +335,13 @@ void etcd_answer_error(const char *body, size_t len, char *out, size_t cap);
 int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
                    int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
                    char *err, size_t errlen);
+
+/* etcd_http_post on a connection the calling thread keeps open between its calls to the same
+ * endpoint (made anew when the endpoint changes, or once when the server closed it while idle),
+ * for long-lived threads that call often: etcd's gateway halves its throughput when every call
+ * opens a connection. The connection lives as long as the thread. */
+int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body,
+                        int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
+                        char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,6 @@
-/* The HTTP/1.1 exchange with an endpoint: one POST per connection, the answer's head, and its
- * body framed by Content-Length, chunks or the end of the connection. */
+/* The HTTP/1.1 exchange with an endpoint: a POST, the answer's head, and its body framed by
+ * Content-Length, chunks or the end of the connection; one exchange per connection, but for
+ * etcd_http_post_kept's connection that each thread keeps. */
 #include "etcd/etcd.h"
 
 #include <errno.h>
@@ -80,6 +81,7 @@ static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
     h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
     h->left = -1;
     h->chunked = 0;
+    h->closes = 0;
     int has_length = 0;
     for (p = memchr(p, '\n', (size_t)(end - p)) + 1; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *v;
@@ -97,6 +99,8 @@ static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
             }
             h->left = cl;
             has_length = 1;
+        } else if (header_is(p, len, "Connection", &v)) {
+            h->closes = memmem(v, (size_t)(p + len - v), "close", 5) != NULL;
         } else if (header_is(p, len, "Transfer-Encoding", &v)) {
             h->chunked = memmem(v, (size_t)(p + len - v), "chunked", 7) != NULL;
         }
@@ -151,11 +155,10 @@ static int read_head(etcd_http_t *h, int64_t deadline, const atomic_int *cancel,
     return 0;
 }
 
-int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const atomic_int *cancel, etcd_http_t *h, char *err,
-                   size_t errlen)
+/* Sends POST path with body on h->fd (connected to endpoint i) and reads the answer's head. */
+static int start(const etcd_t *e, size_t i, const char *path, const char *body, int keep, int64_t deadline,
+                 const atomic_int *cancel, etcd_http_t *h, char *err, size_t errlen)
 {
-    h->fd = -1;
     h->status = 0;
     h->done = 0;
     h->off = h->len = 0;
@@ -173,14 +176,20 @@ int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body
     }
     int n = snprintf(req, cap,
                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                     path, authority, blen);
+                     "Content-Length: %zu\r\n%s\r\n",
+                     path, authority, blen, keep ? "" : "Connection: close\r\n");
     memcpy(req + n, body, blen);
-    h->fd = etcd_connect(e, i, deadline, cancel, err, errlen);
-    int rc = h->fd < 0 ? -1 : send_all(h->fd, req, (size_t)n + blen, deadline, cancel, err, errlen);
+    int rc = send_all(h->fd, req, (size_t)n + blen, deadline, cancel, err, errlen);
     free(req);
-    if (rc == 0)
-        rc = read_head(h, deadline, cancel, err, errlen);
+    return rc == 0 ? read_head(h, deadline, cancel, err, errlen) : -1;
+}
+
+int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
+                   int64_t deadline, const atomic_int *cancel, etcd_http_t *h, char *err,
+                   size_t errlen)
+{
+    h->fd = etcd_connect(e, i, deadline, cancel, err, errlen);
+    int rc = h->fd < 0 ? -1 : start(e, i, path, body, 0, deadline, cancel, h, err, errlen);
     if (rc < 0)
         etcd_http_close(h);
     return rc;
@@ -260,23 +269,16 @@ void etcd_answer_error(const char *body, size_t len, char *out, size_t cap)
     json_decref(j);
 }
 
-int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
-                   char *err, size_t errlen)
+/* Reads the whole body of h's answer: 0 for a 2xx, with *resp and *resp_len as etcd_http_post's. */
+static int read_body(etcd_http_t *h, int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
+                     char *err, size_t errlen)
 {
-    etcd_http_t *h = malloc(sizeof *h);
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
     ssize_t r = -1;
-    *resp = NULL;
-    if (!h || !buf) {
+    if (!buf) {
         etcd_seterr(err, errlen, "out of memory");
-        goto out;
-    }
-    if (etcd_http_open(e, i, path, body, deadline, cancel, h, err, errlen) < 0) {
-        free(h);
-        h = NULL;
-        goto out;
+        return -1;
     }
     for (;;) {
         if (cap - len < 4096) {
@@ -311,11 +313,66 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
             r = -1;
         }
     }
-out:
-    if (h) {
-        etcd_http_close(h);
-        free(h);
-    }
     free(buf);
     return r == 0 ? 0 : -1;
+}
+
+int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
+                   int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
+                   char *err, size_t errlen)
+{
+    etcd_http_t *h = malloc(sizeof *h);
+    int rc = -1;
+    *resp = NULL;
+    if (!h)
+        etcd_seterr(err, errlen, "out of memory");
+    else if (etcd_http_open(e, i, path, body, deadline, cancel, h, err, errlen) == 0)
+        rc = read_body(h, deadline, cancel, resp, resp_len, err, errlen);
+    if (h)
+        etcd_http_close(h);
+    free(h);
+    return rc;
+}
+
+/* The calling thread's kept connection: the endpoint's name (of whichever client) and the fd. */
+static __thread int kept_fd = -1;
+static __thread char kept_name[300];
+
+int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body,
+                        int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
+                        char *err, size_t errlen)
+{
+    const char *name = etcd_endpoint_name(e, i);
+    etcd_http_t *h = malloc(sizeof *h);
+    int rc = -1;
+    *resp = NULL;
+    if (!h || !name) {
+        etcd_seterr(err, errlen, h ? "no endpoint %zu" : "out of memory", i);
+        free(h);
+        return -1;
+    }
+    for (int fresh = 0; fresh < 2; fresh++) {
+        int reused = kept_fd >= 0 && strcmp(kept_name, name) == 0;
+        if (!reused) {
+            if (kept_fd >= 0)
+                close(kept_fd);
+            snprintf(kept_name, sizeof kept_name, "%s", name);
+            if ((kept_fd = etcd_connect(e, i, deadline, cancel, err, errlen)) < 0)
+                break;
+        }
+        h->fd = kept_fd;
+        rc = start(e, i, path, body, 1, deadline, cancel, h, err, errlen);
+        if (rc == 0)
+            rc = read_body(h, deadline, cancel, resp, resp_len, err, errlen);
+        int whole = h->done && (h->chunked || h->left >= 0) && !h->closes;
+        if (rc == 0 && whole)
+            break;
+        close(kept_fd);
+        kept_fd = -1;
+        /* a kept connection the server closed while idle fails before any answer: once more, anew */
+        if (rc == 0 || !reused || h->status != 0)
+            break;
+    }
+    free(h);
+    return rc;
 }

@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Posts body to path on each endpoint in turn until one answers 2xx. Every endpoint gets an
+/* Posts body to path on each endpoint in turn, from the one that answered last, until one
+ * answers 2xx. Every endpoint gets an
  * equal share of the time left when its turn comes, so one that accepts and stays silent costs
  * its share only. The error names every endpoint tried and its reason. body is freed here; NULL
  * stands for a body that could not be built for want of memory. */
-static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **resp,
-                size_t *resp_len, char *err, size_t errlen)
+static int call_on(etcd_t *e, const char *path, char *body, int timeout_ms, int keep, char **resp,
+                   size_t *resp_len, char *err, size_t errlen)
 {
     int64_t deadline = etcd_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     size_t n = etcd_endpoint_count(e), used = 0;
@@ -24,12 +25,15 @@ static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **
     }
     if (err && errlen)
         err[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
+    size_t first = etcd_endpoint_preferred(e);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (first + k) % n;
         int64_t now = etcd_clock_ms(), left = deadline - now;
         if (left <= 0) {
             snprintf(why, sizeof why, "not tried: no time left");
-        } else if (etcd_http_post(e, i, path, body, now + left / (int64_t)(n - i), NULL, resp,
-                                  resp_len, why, sizeof why) == 0) {
+        } else if ((keep ? etcd_http_post_kept : etcd_http_post)(e, i, path, body, now + left / (int64_t)(n - k), NULL,
+                                                                 resp, resp_len, why, sizeof why) == 0) {
+            etcd_endpoint_prefer(e, i);
             free(body);
             return 0;
         }
@@ -41,6 +45,12 @@ static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **
     }
     free(body);
     return -1;
+}
+
+static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **resp, size_t *resp_len, char *err,
+                size_t errlen)
+{
+    return call_on(e, path, body, timeout_ms, 0, resp, resp_len, err, errlen);
 }
 
 /* call() with {"key": base64(key)} plus, when value is not NULL, "value": base64(value). */
@@ -64,14 +74,14 @@ static int key_call(etcd_t *e, const char *path, const char *key, const char *va
     return call(e, path, body, timeout_ms, resp, resp_len, err, errlen);
 }
 
-int etcd_range(etcd_t *e, const char *prefix, int timeout_ms, etcd_kv_t **kvs, size_t *n,
+int etcd_range(etcd_t *e, const char *prefix, const char *below, int timeout_ms, etcd_kv_t **kvs, size_t *n,
                int64_t *revision, char *err, size_t errlen)
 {
     char *resp;
     size_t len = 0;
     *kvs = NULL;
     *n = 0;
-    if (call(e, "/v3/kv/range", etcd_range_request(prefix), timeout_ms, &resp, &len, err,
+    if (call(e, "/v3/kv/range", etcd_range_request(prefix, below), timeout_ms, &resp, &len, err,
              errlen) < 0)
         return -1;
     int rc = etcd_parse_range(resp, len, kvs, n, revision, err, errlen);
@@ -120,4 +130,20 @@ int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char
 int etcd_delete(etcd_t *e, const char *key, int timeout_ms, char *err, size_t errlen)
 {
     return write_call(e, "/v3/kv/deleterange", key, NULL, timeout_ms, err, errlen);
+}
+
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
+             const etcd_op_t *fail, size_t nfail, int timeout_ms, etcd_txn_result_t *r, char *err,
+             size_t errlen)
+{
+    char *resp;
+    size_t len = 0;
+    *r = (etcd_txn_result_t){0};
+    /* transactions come often, from long-lived threads: on kept connections */
+    if (call_on(e, "/v3/kv/txn", etcd_txn_request(cmp, ncmp, ok, nok, fail, nfail), timeout_ms, 1, &resp, &len, err,
+                errlen) < 0)
+        return -1;
+    int rc = etcd_parse_txn(resp, len, r, err, errlen);
+    free(resp);
+    return rc;
 }

@@ -29,6 +29,7 @@ typedef struct {
 
 struct etcd {
     size_t n;
+    atomic_size_t preferred; /* the endpoint that answered last */
     endpoint_t ep[];
 };
 
@@ -70,6 +71,14 @@ void etcd_free(etcd_t *e)
 size_t etcd_endpoint_count(const etcd_t *e)
 {
     return e->n;
+}
+
+size_t etcd_endpoint_preferred(const etcd_t *e) { return atomic_load_explicit(&e->preferred, memory_order_relaxed); }
+
+void etcd_endpoint_prefer(etcd_t *e, size_t i)
+{
+    if (i < e->n && atomic_load_explicit(&e->preferred, memory_order_relaxed) != i)
+        atomic_store_explicit(&e->preferred, i, memory_order_relaxed);
 }
 
 const char *etcd_endpoint_name(const etcd_t *e, size_t i)

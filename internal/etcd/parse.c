@@ -46,6 +46,16 @@ static char *get_b64(const json_t *obj, const char *name)
     return etcd_base64_decode(json_string_value(v), json_string_length(v), NULL);
 }
 
+/* One key-value object of an answer into *o (whose strings the caller frees). 0; -1 when malformed. */
+static int parse_kv(const json_t *kv, etcd_kv_t *o)
+{
+    if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) || !(o->key = get_b64(kv, "key")) ||
+        !(o->value = get_b64(kv, "value")) || get_int64(kv, "create_revision", &o->create_revision) < 0 ||
+        get_int64(kv, "mod_revision", &o->mod_revision) < 0)
+        return -1;
+    return 0;
+}
+
 static json_t *load(const char *body, size_t len, char *err, size_t errlen)
 {
     json_error_t je;
@@ -119,10 +129,7 @@ int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
         size_t i;
         json_t *kv;
         json_array_foreach(arr, i, kv) {
-            etcd_kv_t *o = &out[count++];
-            if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) ||
-                !(o->key = get_b64(kv, "key")) || !(o->value = get_b64(kv, "value")) ||
-                get_int64(kv, "mod_revision", &o->mod_revision) < 0) {
+            if (parse_kv(kv, &out[count++]) < 0) {
                 etcd_seterr(err, errlen, "answer's kvs[%zu] is malformed", i);
                 goto fail;
             }
@@ -138,6 +145,80 @@ fail:
     etcd_kvs_free(out, count);
     json_decref(j);
     return -1;
+}
+
+/* ---- transactions ---- */
+
+void etcd_txn_result_free(etcd_txn_result_t *r)
+{
+    for (size_t i = 0; r->ops != NULL && i < r->n; i++)
+        etcd_kvs_free(r->ops[i].kvs, r->ops[i].kvs != NULL ? r->ops[i].n : 0);
+    free(r->ops);
+    *r = (etcd_txn_result_t){0};
+}
+
+/* One response of a branch: response_range's kvs, response_put's prev_kv, response_delete_range's count. */
+static int parse_op_result(const json_t *resp, etcd_op_result_t *o)
+{
+    const json_t *v;
+    int64_t deleted;
+    if ((v = json_object_get(resp, "response_range")) != NULL) {
+        const json_t *arr = json_object_get(v, "kvs");
+        if (arr != NULL && !json_is_array(arr))
+            return -1;
+        size_t n = json_array_size(arr);
+        if (n > 0 && (o->kvs = calloc(n, sizeof(*o->kvs))) == NULL)
+            return -1;
+        for (size_t i = 0; i < n; i++, o->n++)
+            if (parse_kv(json_array_get(arr, i), &o->kvs[i]) < 0)
+                return o->n++, -1;
+        return 0;
+    }
+    if ((v = json_object_get(resp, "response_put")) != NULL) {
+        const json_t *prev = json_object_get(v, "prev_kv");
+        if (prev == NULL)
+            return 0;
+        if ((o->kvs = calloc(1, sizeof(*o->kvs))) == NULL)
+            return -1;
+        o->n = 1;
+        return parse_kv(prev, o->kvs);
+    }
+    if ((v = json_object_get(resp, "response_delete_range")) != NULL && get_int64(v, "deleted", &deleted) == 0) {
+        o->n = (size_t)deleted;
+        return 0;
+    }
+    return -1;
+}
+
+int etcd_parse_txn(const char *body, size_t len, etcd_txn_result_t *r, char *err, size_t errlen)
+{
+    *r = (etcd_txn_result_t){0};
+    json_t *j = load(body, len, err, errlen);
+    if (!j)
+        return -1;
+    const json_t *arr = json_object_get(j, "responses");
+    if (get_int64(json_object_get(j, "header"), "revision", &r->revision) < 0 || (arr != NULL && !json_is_array(arr))) {
+        etcd_seterr(err, errlen, "answer is not a transaction's");
+        json_decref(j);
+        return -1;
+    }
+    r->succeeded = json_is_true(json_object_get(j, "succeeded"));
+    size_t n = json_array_size(arr);
+    if (n > 0 && (r->ops = calloc(n, sizeof(*r->ops))) == NULL) {
+        etcd_seterr(err, errlen, "out of memory");
+        json_decref(j);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++, r->n++)
+        if (parse_op_result(json_array_get(arr, i), &r->ops[i]) < 0) {
+            r->n++;
+            etcd_seterr(err, errlen, "the transaction's responses[%zu] is malformed", i);
+            json_decref(j);
+            etcd_txn_result_free(r);
+            return -1;
+        }
+    json_decref(j);
+    return 0;
 }
 
 /* ---- the watch stream ---- */
@@ -202,8 +283,8 @@ static int deliver_events(etcd_stream_t *s, const json_t *arr)
             o->ev.deleted = 1;
         }
         if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) ||
-            !(o->key = get_b64(kv, "key")) ||
-            get_int64(kv, "mod_revision", &o->ev.mod_revision) < 0)
+            !(o->key = get_b64(kv, "key")) || get_int64(kv, "mod_revision", &o->ev.mod_revision) < 0 ||
+            get_int64(kv, "create_revision", &o->ev.create_revision) < 0)
             goto bad;
         if (!o->ev.deleted && !(o->value = get_b64(kv, "value")))
             goto bad;

@@ -14,7 +14,7 @@
 
 typedef struct {
     etcd_t *e;
-    const char *prefix;
+    const char *prefix, *below;
     const etcd_watch_cb_t *cb;
     atomic_int *stop;
     int64_t next;  /* revision the next watch starts from; 0: read the prefix first */
@@ -45,7 +45,7 @@ static void on_stream_event(void *ctx, const etcd_event_t *ev)
 /* Reads the whole prefix from the current endpoint and hands it to on_resync. */
 static int resync(watch_t *w, char *err, size_t errlen)
 {
-    char *body = etcd_range_request(w->prefix), *resp = NULL, why[256];
+    char *body = etcd_range_request(w->prefix, w->below), *resp = NULL, why[256];
     size_t len = 0, n = 0;
     etcd_kv_t *kvs = NULL;
     int64_t rev = 0;
@@ -95,10 +95,13 @@ static int stream(watch_t *w, etcd_http_t *h, int *created, char *err, size_t er
             snprintf(err, errlen, "%s", r == 0 ? "etcd ended the watch stream" : why);
             break;
         }
+        int64_t rev = s.revision, hrev = s.header_revision;
         if (etcd_stream_feed(&s, buf, (size_t)r) < 0) {
             snprintf(err, errlen, "%s", s.error);
             break;
         }
+        if ((s.revision != rev || s.header_revision != hrev) && w->cb->on_progress)
+            w->cb->on_progress(w->cb->ctx, s.revision, s.header_revision);
         if (s.created && !*created) {
             char msg[300];
             *created = 1;
@@ -143,7 +146,7 @@ static int session(watch_t *w, int *created, char *err, size_t errlen)
     *created = 0;
     if (w->next <= 0 && resync(w, err, errlen) < 0)
         return *w->stop ? SESSION_STOPPED : SESSION_FAILED;
-    char *body = etcd_watch_request(w->prefix, w->next);
+    char *body = etcd_watch_request(w->prefix, w->below, w->next);
     if (!body) {
         snprintf(err, errlen, "out of memory");
         return SESSION_FAILED;
@@ -182,12 +185,12 @@ static void pause_ms(watch_t *w, int ms)
     }
 }
 
-int etcd_watch_run(etcd_t *e, const char *prefix, int64_t start_revision,
+int etcd_watch_run(etcd_t *e, const char *prefix, const char *below, int64_t start_revision,
                    const etcd_watch_cb_t *cb, atomic_int *stop)
 {
     if (!e || !cb || !stop)
         return -1;
-    watch_t w = {.e = e, .prefix = prefix ? prefix : "", .cb = cb, .stop = stop,
+    watch_t w = {.e = e, .prefix = prefix ? prefix : "", .below = below, .cb = cb, .stop = stop,
                  .next = start_revision > 0 ? start_revision : 0, .connected = -1};
     int backoff = BACKOFF_MIN_MS;
     while (!*stop) {

@@ -111,6 +111,12 @@ void hito_db_seal(hito_db_t *db) { db->transient = 0; }
 
 size_t hito_count(const hito_db_t *db) { return db->list.count; }
 
+long hito_find(const hito_db_t *db, const char *file)
+{
+    uint64_t index;
+    return file != NULL && pmap_get(&db->by_file, &hito_by_file_ops, (uintptr_t)file, &index) ? (long)index : -1;
+}
+
 int hito_from_file(const hito_db_t *db, const char *file)
 {
     uint64_t index;

@@ -41,6 +41,9 @@ void hito_db_release(hito_db_t *db);
 /* Number of milestones: those from the file plus those added. */
 size_t hito_count(const hito_db_t *db);
 
+/* The index of the milestone whose file is `file`, or -1. */
+long hito_find(const hito_db_t *db, const char *file);
+
 /* 1 when a milestone named `file` came from the milestones file (not from an addition). */
 int hito_from_file(const hito_db_t *db, const char *file);
 

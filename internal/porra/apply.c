@@ -12,13 +12,15 @@ static porra_t *writable_pool(porra_db_t *db, porra_t *p)
     if (db->transient) {
         free(p->json); /* nobody has read it: a transient db is not shared */
         p->json = NULL;
-        p->version = db->clock;
+        p->version = p->version > db->clock ? p->version : db->clock;
         return p;
     }
     porra_t *np = malloc(sizeof(*np));
     if (np == NULL)
         return NULL;
-    *np = (porra_t){.refs = 1, .ident = p->ident, .rl = p->rl, .rv = p->rv, .version = db->clock};
+    /* the clock only goes back under porra_db_apply_at, whose pools keep their newest change */
+    *np = (porra_t){.refs = 1, .ident = p->ident, .rl = p->rl, .rv = p->rv,
+                    .version = p->version > db->clock ? p->version : db->clock};
     __atomic_add_fetch(&p->ident->refs, 1, __ATOMIC_RELAXED);
     np->bets = pvec_share(&p->bets);
     np->by_quien = pmap_share(&p->by_quien);
@@ -77,6 +79,7 @@ static int apply_create(porra_db_t *db, const porra_change_t *c, char *err, size
     }
     *p = (porra_t){.refs = 1, .ident = ident, .rl = -1, .rv = -1, .version = db->clock};
     ident->refs = 2; /* the pool's, and the by_id entry's */
+    ident->created = db->clock;
     if (pmap_put(&db->by_seq, &porra_by_seq_ops, ident->seq, (uintptr_t)p) != 0) {
         free(p), free(ident);
         return porra_fail(err, errlen, "out of memory");
@@ -157,7 +160,8 @@ static int apply_to(porra_db_t *db, const porra_change_t *c, char *err, size_t e
     }
 }
 
-int porra_db_apply(porra_db_t **dbp, const porra_change_t *c, char *err, size_t errlen)
+/* Applies c as a change numbered `at` on the clock, or as the next number when at is 0. */
+static int apply_numbered(porra_db_t **dbp, const porra_change_t *c, uint64_t at, char *err, size_t errlen)
 {
     porra_db_t *db = *dbp, *nd = db;
     if (!db->transient) {
@@ -167,16 +171,29 @@ int porra_db_apply(porra_db_t **dbp, const porra_change_t *c, char *err, size_t 
         *nd = (porra_db_t){.refs = 1, .next_seq = db->next_seq, .clock = db->clock, .nbets = db->nbets,
                            .by_id = pmap_share(&db->by_id), .by_seq = pmap_share(&db->by_seq)};
     }
-    uint64_t clock = nd->clock++;
+    uint64_t clock = nd->clock;
+    nd->clock = at != 0 ? at : clock + 1;
     if (apply_to(nd, c, err, errlen) != 0) {
         nd->clock = clock; /* a transient db stays as it was: no pool took the new number */
         if (nd != db)
             porra_db_release(nd);
         return -1;
     }
+    if (nd->clock < clock)
+        nd->clock = clock;
     if (nd != db) {
         porra_db_release(db);
         *dbp = nd;
     }
     return 0;
+}
+
+int porra_db_apply(porra_db_t **dbp, const porra_change_t *c, char *err, size_t errlen)
+{
+    return apply_numbered(dbp, c, 0, err, errlen);
+}
+
+int porra_db_apply_at(porra_db_t **dbp, const porra_change_t *c, uint64_t at, char *err, size_t errlen)
+{
+    return apply_numbered(dbp, c, at != 0 ? at : 1, err, errlen);
 }

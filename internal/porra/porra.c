@@ -105,6 +105,7 @@ size_t porra_bets_total(const porra_db_t *db) { return db->nbets; }
 size_t porra_bets(const porra_t *p) { return p->by_quien.count; }
 const char *porra_id(const porra_t *p) { return p->ident->id; }
 uint64_t porra_version(const porra_t *p) { return p->version; }
+uint64_t porra_created(const porra_t *p) { return p->ident->created; }
 uint64_t porra_db_version(const porra_db_t *db) { return db->clock; }
 
 const porra_t *porra_find(const porra_db_t *db, const char *id)

@@ -142,6 +142,14 @@ void porra_db_release(porra_db_t *db);
  */
 int porra_db_apply(porra_db_t **db, const porra_change_t *c, char *err, size_t errlen);
 
+/**
+ * porra_db_apply for changes numbered by someone else (a replicated store's revisions): the
+ * change takes the number `at` instead of the clock's next one. Numbers may come out of order
+ * (a state rebuilt key by key): the clock keeps the highest seen, and a pool its newest change's
+ * number, so the result does not depend on the order. at 0 is taken as 1.
+ */
+int porra_db_apply_at(porra_db_t **db, const porra_change_t *c, uint64_t at, char *err, size_t errlen);
+
 /* Number of pools, and of bets in every pool together. */
 size_t porra_count(const porra_db_t *db);
 size_t porra_bets_total(const porra_db_t *db);
@@ -161,6 +169,8 @@ const char *porra_id(const porra_t *p);
  * version of the one before it. Two versions of one lineage with the same clock are equal; a
  * lineage that goes back (a db discarded, the older one applied again) may reuse numbers. */
 uint64_t porra_version(const porra_t *p);
+/* The clock's value when the pool was created: tells a pool from one re-created with its ID. */
+uint64_t porra_created(const porra_t *p);
 uint64_t porra_db_version(const porra_db_t *db);
 
 /**

@@ -12,6 +12,7 @@
 typedef struct porra_ident {
     unsigned refs;
     uint64_t seq;        /* creation order */
+    uint64_t created;    /* the db's clock when the pool was created */
     arena_t names;       /* the bettors' names */
     const char *seg[4];  /* point into id[] past the ID */
     char id[];           /* "local-visitante-competition-year\0local\0visitante\0competition\0year\0" */

@@ -131,7 +131,7 @@ static void *watch_main(void *arg)
 {
     reload_t *r = arg;
     etcd_watch_cb_t cb = {.on_event = on_event, .on_state = on_state, .on_resync = on_resync, .ctx = r};
-    etcd_watch_run(r->o.etcd, r->o.prefix, r->o.revision > 0 ? r->o.revision + 1 : 0, &cb, &r->stop);
+    etcd_watch_run(r->o.etcd, r->o.prefix, CFG_ETCD_DATA, r->o.revision > 0 ? r->o.revision + 1 : 0, &cb, &r->stop);
     return NULL;
 }
 

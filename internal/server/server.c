@@ -1,4 +1,5 @@
 #include "server/server.h"
+#include "server/server_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -70,6 +71,7 @@ struct server {
     int state, started, grace_s, delay_s;
     long long drain_started_ms, delay_ends_ms;
     unsigned long long accept_exhausted; /* episodes, every worker together */
+    offload_t *offload;                  /* NULL: no offload threads */
 };
 
 typedef struct waiter {
@@ -563,6 +565,11 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
         server_free(s);
         return NULL;
     }
+    if (opts->offload_threads > 0 && (s->offload = offload_new(opts->offload_threads)) == NULL) {
+        snprintf(err, errlen, "cannot start the offload threads");
+        server_free(s);
+        return NULL;
+    }
 
     h2o_config_init(&s->conf);
     s->conf.server_name = h2o_iovec_init(H2O_STRLIT("porrio"));
@@ -603,7 +610,20 @@ int server_run(server_t *s)
     worker_main(&s->workers[0]); /* on the process's own stack, as large as the main thread's */
     for (int i = 1; i < n; i++)
         pthread_join(s->workers[i].tid, NULL);
+    offload_free(s->offload); /* the loops are gone: nothing runs on behalf of a request any more */
+    s->offload = NULL;
     return rc;
+}
+
+void server_offload(h2o_req_t *req, server_work_cb work, server_work_done_cb done, void *data)
+{
+    worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, ctx, req->conn->ctx);
+    if (w->srv->offload == NULL) {
+        work(data);
+        done(req, data);
+        return;
+    }
+    offload_submit(w->srv->offload, req, work, done, data);
 }
 
 void server_free(server_t *s)
@@ -613,6 +633,7 @@ void server_free(server_t *s)
     for (int i = 0; i < s->o.workers; i++)
         if (s->workers[i].wakefd >= 0)
             close(s->workers[i].wakefd);
+    offload_free(s->offload);
     free(s->host);
     free(s->static_dir);
     cors_free(s->cors);

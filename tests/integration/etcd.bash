@@ -78,3 +78,106 @@ _etcd_start_tracked() {
 
 # etcd_value KEY: KEY's value alone ("" and status 0 when absent).
 etcd_value() { etcdctl get --print-value-only "$1"; }
+
+# ---- a three-member cluster ------------------------------------------------------------------
+
+# etcd_cluster_start: three members on free loopback ports forming one cluster (each with its own
+# data directory); teardown_file ends them with etcd_cluster_load and etcd_cluster_stop. Sets ETCD_URLS (the three client URLs, comma-
+# separated, for ETCD_ENDPOINTS), ETCD_URL (the first, for etcdctl), and per member i (0-2)
+# ETCD_M_URL[i], ETCD_M_PID[i], ETCD_M_DIR[i], ETCD_M_NAME[i].
+etcd_cluster_start() {
+  etcd_install || return 1
+  local i cluster="" peer=()
+  ETCD_M_URL=() ETCD_M_PID=() ETCD_M_DIR=() ETCD_M_NAME=() ETCD_M_PEER=()
+  for i in 0 1 2; do
+    ETCD_M_NAME[i]=m$i
+    ETCD_M_URL[i]=http://127.0.0.1:$(free_port)
+    ETCD_M_PEER[i]=http://127.0.0.1:$(free_port)
+    ETCD_M_DIR[i]=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/etcd-m$i.XXXXXX")
+    cluster+="${cluster:+,}m$i=${ETCD_M_PEER[i]}"
+  done
+  ETCD_CLUSTER=$cluster
+  for i in 0 1 2; do _etcd_member_run "$i" new; done
+  ETCD_URLS="${ETCD_M_URL[0]},${ETCD_M_URL[1]},${ETCD_M_URL[2]}" ETCD_URL=${ETCD_M_URL[0]}
+  for i in 0 1 2; do _etcd_member_healthy "$i" || return 1; done
+  _etcd_cluster_save
+}
+
+# The cluster's variables, for the tests of a file (arrays do not pass from setup_file to them):
+# saved by every function here that changes them, read back by etcd_cluster_load.
+_etcd_cluster_save() {
+  declare -p ETCD_M_URL ETCD_M_PID ETCD_M_DIR ETCD_M_NAME ETCD_M_PEER ETCD_CLUSTER ETCD_URLS ETCD_URL |
+    sed 's/^declare -\([a-z]*\)/declare -g\1/; s/^declare -g- /declare -g /' >"${BATS_FILE_TMPDIR:-/tmp}/etcd-cluster.sh"
+}
+etcd_cluster_load() { etcd_install && source "${BATS_FILE_TMPDIR:-/tmp}/etcd-cluster.sh"; }
+
+_etcd_member_run() {
+  local i=$1
+  "$ETCD_BIN" --name "${ETCD_M_NAME[i]}" --data-dir "${ETCD_M_DIR[i]}/data" \
+    --listen-client-urls "${ETCD_M_URL[i]}" --advertise-client-urls "${ETCD_M_URL[i]}" \
+    --listen-peer-urls "${ETCD_M_PEER[i]}" --initial-advertise-peer-urls "${ETCD_M_PEER[i]}" \
+    --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state "$2" --initial-cluster-token porrio-test \
+    >>"${ETCD_M_DIR[i]}/etcd.log" 2>&1 3>&- &
+  ETCD_M_PID[i]=$! # not tracked: a member a test resumes outlives it; etcd_cluster_stop ends them
+}
+
+# _etcd_member_healthy I: waits (at most 10 s) for member I to answer its health check with a leader.
+_etcd_member_healthy() {
+  local i=$1 n
+  for ((n = 0; n < 100; n++)); do
+    curl -sf --max-time 1 "${ETCD_M_URL[i]}/health" 2>/dev/null | grep -q '"health":"true"' && return 0
+    sleep 0.1
+  done
+  echo "etcd member $i not healthy:" >&2; tail -n 20 "${ETCD_M_DIR[i]}/etcd.log" >&2
+  return 1
+}
+
+# etcd_member_stop I [SIGNAL]: stops member I (SIGTERM by default) and waits for it.
+etcd_member_stop() {
+  local i=$1 pid=${ETCD_M_PID[$1]} n
+  [ -n "$pid" ] || return 0
+  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+  for ((n = 0; n < 50; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if declare -F untrack_pid >/dev/null; then untrack_pid "$pid"; fi
+  ETCD_M_PID[i]=
+  _etcd_cluster_save
+}
+
+# etcd_member_resume I: starts member I again on its ports and data (it rejoins the cluster).
+# Does not wait for its health: without a quorum it has none.
+etcd_member_resume() { _etcd_member_run "$1" existing; _etcd_cluster_save; }
+
+# etcd_cluster_heal: starts again every member a test left stopped, and waits for their health.
+etcd_cluster_heal() {
+  local i
+  for i in 0 1 2; do [ -n "${ETCD_M_PID[i]}" ] || etcd_member_resume "$i"; done
+  for i in 0 1 2; do _etcd_member_healthy "$i" || return 1; done
+}
+
+# etcd_cluster_stop: stops every member.
+etcd_cluster_stop() { local i; for i in 0 1 2; do etcd_member_stop "$i"; done; }
+
+# etcd_leader: prints the index (0-2) of the member that is the leader, as a running member sees it.
+etcd_leader() {
+  local i status
+  for i in 0 1 2; do
+    [ -n "${ETCD_M_PID[i]}" ] || continue
+    status=$(curl -s --max-time 1 -X POST "${ETCD_M_URL[i]}/v3/maintenance/status" -d '{}') || continue
+    "$PYTHON" - "$status" "${ETCD_M_URL[@]}" <<'PY' && return 0
+import json, sys, urllib.request
+leader = json.loads(sys.argv[1]).get("leader")
+for i, url in enumerate(sys.argv[2:]):
+    try:
+        s = json.load(urllib.request.urlopen(urllib.request.Request(url + "/v3/maintenance/status", b"{}"), timeout=1))
+    except OSError:
+        continue
+    if s["header"]["member_id"] == leader:
+        print(i)
+        sys.exit(0)
+sys.exit(1)
+PY
+  done
+  return 1
+}

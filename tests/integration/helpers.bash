@@ -18,7 +18,7 @@ fi
 # The settings of the README: never inherited from the environment the suite runs in.
 PORRIO_SETTINGS=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
   ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S CORS_ORIGINS MAX_POOLS MAX_BETS_PER_POOL MAX_HITOS
-  ADMIN_TOKENS LOG_SINK SHUTDOWN_DELAY_S TRUSTED_PROXIES)
+  ADMIN_TOKENS LOG_SINK SHUTDOWN_DELAY_S TRUSTED_PROXIES STORE)
 
 # Where this scope (a test, or setup_file/teardown_file) keeps its temporary files.
 _scope_tmp() { printf '%s\n' "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}"; }

@@ -255,6 +255,21 @@ static void test_validate_trusted_proxies(void)
     EXPECT_INT(cfg_flag_lookup("--trusted-proxies"), CFG_TRUSTED_PROXIES);
 }
 
+static void test_validate_store(void)
+{
+    char dflt[16] = "x";
+    EXPECT(valid(CFG_STORE, "local"));
+    EXPECT(valid(CFG_STORE, "etcd"));
+    EXPECT(!valid(CFG_STORE, ""));
+    EXPECT(!valid(CFG_STORE, "ETCD"));
+    EXPECT(!valid(CFG_STORE, "etcd "));
+    EXPECT_STR(err, "must be local or etcd");
+    EXPECT_INT(cfg_default(CFG_STORE, dflt, sizeof dflt), 0);
+    EXPECT_STR(dflt, "local");
+    EXPECT_INT(cfg_is_live(CFG_STORE), 0);
+    EXPECT_INT(cfg_from_etcd(CFG_STORE), 1);
+}
+
 static void test_etcd_endpoint_split(void)
 {
     char host[64];
@@ -776,6 +791,7 @@ int main(void)
     RUN(test_validate_endpoints);
     RUN(test_validate_admin_tokens);
     RUN(test_validate_trusted_proxies);
+    RUN(test_validate_store);
     RUN(test_etcd_endpoint_split);
     RUN(test_defaults_resolve);
     RUN(test_default_workers);

@@ -121,28 +121,28 @@ static void check_range(const char *json, const char *under, const char *key, si
 
 static void test_range_request(void)
 {
-    char *r = etcd_range_request("porrio:");
+    char *r = etcd_range_request("porrio:", NULL);
     EXPECT_STR(r, "{\"key\":\"cG9ycmlvOg==\",\"range_end\":\"cG9ycmlvOw==\"}");
     free(r);
-    r = etcd_range_request("");
+    r = etcd_range_request("", NULL);
     EXPECT_STR(r, "{\"key\":\"AA==\",\"range_end\":\"AA==\"}");
     check_range(r, NULL, "", 1, "", 1);
     free(r);
-    r = etcd_range_request("a\xff\xff");
+    r = etcd_range_request("a\xff\xff", NULL);
     check_range(r, NULL, "a\xff\xff", 3, "b", 1);
     free(r);
-    r = etcd_range_request("\xff");
+    r = etcd_range_request("\xff", NULL);
     check_range(r, NULL, "\xff", 1, "", 1);
     free(r);
 }
 
 static void test_watch_request(void)
 {
-    char *r = etcd_watch_request("porrio:", 7);
+    char *r = etcd_watch_request("porrio:", NULL, 7);
     EXPECT_STR(r, "{\"create_request\":{\"key\":\"cG9ycmlvOg==\",\"range_end\":\"cG9ycmlvOw==\","
                   "\"start_revision\":\"7\"}}");
     free(r);
-    r = etcd_watch_request("", 0);
+    r = etcd_watch_request("", NULL, 0);
     check_range(r, "create_request", "", 1, "", 1);
     EXPECT(r && strstr(r, "start_revision") == NULL);
     free(r);
@@ -681,7 +681,7 @@ static void expect_range_answer(etcd_t *e, int timeout_ms)
     size_t n = 0;
     int64_t rev = 0;
     char err[512] = "";
-    EXPECT_INT(etcd_range(e, "", timeout_ms, &kvs, &n, &rev, err, sizeof err), 0);
+    EXPECT_INT(etcd_range(e, "", NULL, timeout_ms, &kvs, &n, &rev, err, sizeof err), 0);
     EXPECT_INT(n, 2);
     EXPECT_INT(rev, 5);
     if (n == 2) {
@@ -713,7 +713,7 @@ static void test_failover(void)
     char want1[64], want2[64];
     snprintf(want1, sizeof want1, "http://127.0.0.1:%d: ", dead);
     snprintf(want2, sizeof want2, "; http://localhost:%d: ", dead2);
-    EXPECT_INT(etcd_range(e, "p", 1000, &kvs, &n, &rev, err, sizeof err), -1);
+    EXPECT_INT(etcd_range(e, "p", NULL, 1000, &kvs, &n, &rev, err, sizeof err), -1);
     EXPECT(kvs == NULL && n == 0);
     EXPECT(strstr(err, want1) == err && strstr(err, want2) != NULL && strstr(err, "refused"));
     if (!strstr(err, "refused"))
@@ -817,7 +817,7 @@ static void test_silent_server_times_out(void)
     int64_t rev = 0;
     char err[256] = "";
     int64_t t0 = now_ms();
-    EXPECT_INT(etcd_range(f->e, "", 300, &kvs, &n, &rev, err, sizeof err), -1);
+    EXPECT_INT(etcd_range(f->e, "", NULL, 300, &kvs, &n, &rev, err, sizeof err), -1);
     int64_t took = now_ms() - t0;
     EXPECT(took >= 250 && took < 600);
     EXPECT(strstr(err, "timed out") != NULL);
@@ -891,8 +891,8 @@ static void w_resync(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revision
 static void *watch_main(void *arg)
 {
     wctx_t *w = arg;
-    etcd_watch_cb_t cb = {w_event, w_state, w_resync, w};
-    w->rc = etcd_watch_run(w->e, "", w->start, &cb, &w->stop);
+    etcd_watch_cb_t cb = {.on_event = w_event, .on_state = w_state, .on_resync = w_resync, .ctx = w};
+    w->rc = etcd_watch_run(w->e, "", NULL, w->start, &cb, &w->stop);
     return NULL;
 }
 

@@ -1834,6 +1834,49 @@ static void test_versions_numbered(void)
     }
 }
 
+/* Numbers given by a replicated store (porra_db_apply_at): a pool takes its change's number and
+ * keeps its newest when they come out of order; created tells a pool from one made again with
+ * its ID; a refused change moves nothing. */
+static void test_versions_given(void)
+{
+    const char *a = "A-B-Liga-2020";
+    porra_change_t ca = {.op = PORRA_OP_CREATE, .seg = {"A", "B", "Liga", "2020"}};
+    porra_change_t cb = {.op = PORRA_OP_CREATE, .seg = {"C", "D", "Liga", "2020"}};
+    porra_change_t ana = {.op = PORRA_OP_BET, .id = a, .quien = "ana", .local = 1, .visitante = 0};
+    porra_change_t res = {.op = PORRA_OP_RESULT, .id = a, .local = 1, .visitante = 0};
+    porra_change_t del = {.op = PORRA_OP_DELETE, .id = a};
+    for (int sealed = 0; sealed < 2; sealed++) {
+        porra_db_t *db = porra_db_new();
+        if (sealed)
+            porra_db_seal(db);
+        EXPECT_INT(porra_db_apply_at(&db, &ca, 10, err, sizeof(err)), 0);
+        EXPECT_INT(porra_db_apply_at(&db, &cb, 12, err, sizeof(err)), 0);
+        EXPECT_INT(version_of(db, a), 10);
+        EXPECT_INT(porra_created(porra_find(db, a)), 10);
+        EXPECT_INT(porra_db_version(db), 12);
+        EXPECT_INT(porra_db_apply_at(&db, &res, 20, err, sizeof(err)), 0);
+        EXPECT_INT(porra_db_apply_at(&db, &ana, 15, err, sizeof(err)), -1); /* after the result: refused */
+        EXPECT_INT(version_of(db, a), 20);
+        porra_db_release(db);
+        /* the same keys rebuilt in the order they were created: the result (changed at 20) last */
+        db = porra_db_new();
+        if (sealed)
+            porra_db_seal(db);
+        EXPECT_INT(porra_db_apply_at(&db, &ca, 10, err, sizeof(err)), 0);
+        EXPECT_INT(porra_db_apply_at(&db, &ana, 25, err, sizeof(err)), 0); /* replaced at 25 */
+        EXPECT_INT(porra_db_apply_at(&db, &res, 20, err, sizeof(err)), 0);
+        EXPECT_INT(version_of(db, a), 25); /* the newest change of the pool, whatever the order */
+        EXPECT_INT(porra_db_version(db), 25);
+        EXPECT_INT(porra_created(porra_find(db, a)), 10);
+        EXPECT_INT(porra_db_apply_at(&db, &del, 30, err, sizeof(err)), 0);
+        EXPECT_INT(porra_db_apply_at(&db, &ca, 31, err, sizeof(err)), 0);
+        EXPECT_INT(porra_created(porra_find(db, a)), 31);
+        EXPECT_INT(version_of(db, a), 31);
+        EXPECT_INT(porra_db_version(db), 31);
+        porra_db_release(db);
+    }
+}
+
 int main(void)
 {
     RUN(test_segment_table);
@@ -1854,6 +1897,7 @@ int main(void)
     RUN(test_iteration);
     RUN(test_versions_random);
     RUN(test_versions_numbered);
+    RUN(test_versions_given);
     RUN(test_dump_replay);
     RUN(test_threads_render_shared);
     RUN(test_chunks);
