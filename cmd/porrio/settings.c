@@ -67,6 +67,20 @@ int settings_load(settings_t *s, char *err, size_t errlen)
     return 0;
 }
 
+static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
+static void info_store(const char *msg) { jlog_log(JLOG_INFO, "store", "detail", msg, NULL); }
+
+app_limits_t settings_limits(const cfg_t *c)
+{
+    return (app_limits_t){.pools = c->max_pools, .bets_per_pool = c->max_bets_per_pool, .hitos = c->max_hitos};
+}
+
+app_opts_t settings_app_opts(const cfg_t *c)
+{
+    return (app_opts_t){.data_dir = c->value[CFG_DATA_DIR], .hitos_file = c->value[CFG_HITOS_FILE], .warn = warn_store,
+                        .info = info_store, .limits = settings_limits(c)};
+}
+
 void settings_free(settings_t *s)
 {
     cfg_free(&s->cfg);
