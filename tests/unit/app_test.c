@@ -2610,6 +2610,36 @@ out:
     end_test(dir);
 }
 
+/* A store that fails while the lines are applied: -2, and the same file merged afterwards
+ * completes the import (docs/store.md, "Export and import"). */
+static void test_import_store_fails(void)
+{
+    char *dir, *dir2 = test_tmpdir("porrio-app"), err[600] = "";
+    app_counts_t n;
+    size_t skipped;
+    app_t *a = start_app(&dir), *b = open_app(dir2, 0);
+    if (a == NULL || b == NULL)
+        goto out;
+    exported_state(a);
+    set_faults(1, 0, -1); /* the first fdatasync fails: its changes are LOST */
+    EXPECT_INT(import_text(b, EXPORTED, 0, &n, &skipped, err, sizeof(err)), -2);
+    EXPECT(strstr(err, "the store") != NULL);
+    set_faults(0, 0, -1);
+    EXPECT_INT(import_text(b, EXPORTED, 1, &n, &skipped, err, sizeof(err)), 0);
+    char *la = list_copy(a), *ha = hitos_list_copy(a);
+    b = reopen_app(b, dir2, 0);
+    char *lb = b ? list_copy(b) : NULL, *hb = b ? hitos_list_copy(b) : NULL;
+    EXPECT(la != NULL && ha != NULL);
+    EXPECT_STR(lb, la);
+    EXPECT_STR(hb, ha);
+    free(la), free(ha), free(lb), free(hb);
+out:
+    app_close(a);
+    app_close(b);
+    test_rmtree(dir2);
+    end_test(dir);
+}
+
 /* Into a store that holds something: only with merge, which keeps what it holds. */
 static void test_import_merge(void)
 {
@@ -2681,5 +2711,6 @@ int main(void)
     RUN(test_export_import);
     RUN(test_import_refused);
     RUN(test_import_merge);
+    RUN(test_import_store_fails);
     return TEST_END();
 }
