@@ -313,12 +313,14 @@ int app_import_line(app_import_t *im, const char *line, size_t len, char *err, s
 
 /* ---- applying ---- */
 
-/* Makes one staged change through the operation a request would use; r as it answers. */
+/* Makes one staged change through the operation a request would use; r as it answers, and the
+ * change counted in *out when it was taken. */
 static void apply(app_t *a, const char *rec, size_t n, app_counts_t *out, app_result_t *r)
 {
     char body[64];
     porra_change_t c;
     hito_change_t h;
+    size_t *count = NULL;
     if (n > 0 && (unsigned char)rec[0] == HITO_OP_ADD && hito_change_decode(rec, n, &h, r->err, sizeof(r->err)) == 0) {
         jsonw_t w = JSONW_INIT;
         size_t len;
@@ -327,21 +329,19 @@ static void apply(app_t *a, const char *rec, size_t n, app_counts_t *out, app_re
         if (j == NULL)
             snprintf(r->err, sizeof(r->err), "out of memory");
         else
-            app_hito_add(a, j, len, r);
+            app_hito_add(a, j, len, r), count = &out->hitos;
         free(j);
-        out->hitos++;
-        return;
+    } else if (porra_change_decode(rec, n, &c, r->err, sizeof(r->err)) == 0) {
+        int bl = snprintf(body, sizeof(body), "{\"local\":%d,\"visitante\":%d}", c.local, c.visitante);
+        if (c.op == PORRA_OP_CREATE)
+            app_porra_create(a, c.seg[0], c.seg[1], c.seg[2], c.seg[3], r), count = &out->pools;
+        else if (c.op == PORRA_OP_BET)
+            app_porra_bet(a, c.id, c.quien, body, (size_t)bl, NULL, r), count = &out->bets;
+        else if (c.op == PORRA_OP_RESULT)
+            app_porra_result(a, c.id, body, (size_t)bl, NULL, r), count = &out->results;
     }
-    r->status = APP_UNAVAILABLE; /* unless an operation answers */
-    if (porra_change_decode(rec, n, &c, r->err, sizeof(r->err)) != 0)
-        return;
-    int bl = snprintf(body, sizeof(body), "{\"local\":%d,\"visitante\":%d}", c.local, c.visitante);
-    if (c.op == PORRA_OP_CREATE)
-        app_porra_create(a, c.seg[0], c.seg[1], c.seg[2], c.seg[3], r), out->pools++;
-    else if (c.op == PORRA_OP_BET)
-        app_porra_bet(a, c.id, c.quien, body, (size_t)bl, NULL, r), out->bets++;
-    else if (c.op == PORRA_OP_RESULT)
-        app_porra_result(a, c.id, body, (size_t)bl, NULL, r), out->results++;
+    if (count != NULL && (r->status == APP_OK || r->status == APP_CREATED))
+        (*count)++;
 }
 
 int app_import_commit(app_import_t *im, app_counts_t *out, size_t *skipped, char *err, size_t errlen)
