@@ -24,6 +24,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: porrio [--SETTING VALUE]...                serve\n"
                  "       porrio [--SETTING VALUE]... config set KEY [VALUE] | get KEY | list\n"
                  "       porrio [--SETTING VALUE]... store verify [DATA_DIR] | recover --to NEWDIR [DATA_DIR]\n"
+                 "       porrio [--SETTING VALUE]... store export [FILE] | import [--merge] [FILE]\n"
                  "       porrio token new | hash                       (hash reads the token on stdin)\n"
                  "       porrio --version | --help\n\n"
                  "Each setting's value comes from, highest first: its flag, etcd (key <ETCD_PREFIX>NAME),\n"
@@ -47,14 +48,6 @@ static void log_settings(const cfg_t *c)
         jlog_str(&l, "source", cfg_source_name(c->source[k]));
         jlog_end(&l);
     }
-}
-
-static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
-static void info_store(const char *msg) { jlog_log(JLOG_INFO, "store", "detail", msg, NULL); }
-
-static app_limits_t limits_of(const cfg_t *c)
-{
-    return (app_limits_t){.pools = c->max_pools, .bets_per_pool = c->max_bets_per_pool, .hitos = c->max_hitos};
 }
 
 /* Said at start and whenever etcd empties the list: anyone may make the guarded writes. */
@@ -85,7 +78,7 @@ static void apply_live(void *ctx, cfg_key_t k, const cfg_t *c)
         if (server_set_trusted_proxies(api->server, c->value[k]) != 0)
             jlog_log(JLOG_ERROR, "out of memory: the previous TRUSTED_PROXIES stay in force", NULL);
     } else if (k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL || k == CFG_MAX_HITOS) {
-        app_limits_t l = limits_of(c);
+        app_limits_t l = settings_limits(c);
         app_set_limits(api->app, &l);
     } else if (k == CFG_ADMIN_TOKENS) {
         if (auth_set(api->auth, c->value[k]) != 0)
@@ -228,12 +221,7 @@ static int serve_logged(settings_t *s)
     }
     int bad_input = 0;
     store_error_t se;
-    app_opts_t ao = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = hitos_file, .warn = warn_store,
-                     .info = info_store, .limits = limits_of(c)};
-    char data_prefix[256];
-    snprintf(data_prefix, sizeof(data_prefix), "%s%s", c->value[CFG_ETCD_PREFIX], CFG_ETCD_DATA);
-    if (strcmp(c->value[CFG_STORE], "etcd") == 0)
-        ao.etcd = s->etcd, ao.etcd_prefix = data_prefix;
+    app_opts_t ao = settings_app_opts(s);
     if ((api.app = app_open(&ao, &bad_input, &se)) == NULL || server_watch(api.server, app_ledger(api.app)) != 0) {
         if (api.app == NULL)
             store_failure(&se, bad_input, c->value[CFG_DATA_DIR]);

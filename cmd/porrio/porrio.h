@@ -3,6 +3,7 @@
 #define PORRIO_CMD_H
 #include <stdint.h>
 
+#include "app/app.h"
 #include "config/config.h"
 #include "etcd/etcd.h"
 
@@ -15,6 +16,7 @@ typedef struct settings {
     etcd_t *etcd;        /* NULL when ETCD_ENDPOINTS is empty */
     int64_t revision;    /* etcd's revision when read, 0 when not reached */
     char etcd_err[512];  /* why etcd was not reached, "" when it was */
+    char data_prefix[160]; /* STORE=etcd: <ETCD_PREFIX>data/, which settings_app_opts points at */
 } settings_t;
 
 /**
@@ -31,7 +33,17 @@ int settings_load(settings_t *s, char *err, size_t errlen);
 /** Frees what settings_flags and settings_load allocated. */
 void settings_free(settings_t *s);
 
-/** `porrio store verify|recover …`: argv[0] is "store". Returns the exit code. */
+/** The limits the settings give the state (MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS). */
+app_limits_t settings_limits(const cfg_t *c);
+
+/**
+ * How the settings open the state: the one place that fills app_opts_t, for serving and for
+ * every `porrio store` command (which may replace data_dir). Store warnings and news go to the
+ * log. Borrows c's strings: valid while c is. Cannot fail.
+ */
+app_opts_t settings_app_opts(settings_t *s);
+
+/** `porrio store verify|recover|export|import …`: argv[0] is "store". Returns the exit code. */
 int store_command(settings_t *s, int argc, char **argv);
 
 /** `porrio config set|get|list …`: argv[0] is "config". Returns the exit code. */

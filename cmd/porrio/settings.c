@@ -67,6 +67,26 @@ int settings_load(settings_t *s, char *err, size_t errlen)
     return 0;
 }
 
+static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
+static void info_store(const char *msg) { jlog_log(JLOG_INFO, "store", "detail", msg, NULL); }
+
+app_limits_t settings_limits(const cfg_t *c)
+{
+    return (app_limits_t){.pools = c->max_pools, .bets_per_pool = c->max_bets_per_pool, .hitos = c->max_hitos};
+}
+
+app_opts_t settings_app_opts(settings_t *s)
+{
+    const cfg_t *c = &s->cfg;
+    app_opts_t o = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = c->value[CFG_HITOS_FILE], .warn = warn_store,
+                    .info = info_store, .limits = settings_limits(c)};
+    if (strcmp(c->value[CFG_STORE], "etcd") == 0) {
+        snprintf(s->data_prefix, sizeof(s->data_prefix), "%s%s", c->value[CFG_ETCD_PREFIX], CFG_ETCD_DATA);
+        o.etcd = s->etcd, o.etcd_prefix = s->data_prefix;
+    }
+    return o;
+}
+
 void settings_free(settings_t *s)
 {
     cfg_free(&s->cfg);

@@ -187,6 +187,57 @@ int app_verify(const app_opts_t *opts, app_scan_report_t *rep, store_error_t *e)
 /** Copies every record of DATA_DIR that verifies and applies into a new store in `to`. 0; -1 with e. */
 int app_recover(const app_opts_t *opts, const char *to, app_scan_report_t *rep, store_error_t *e);
 
+/* ---- export and import (porrio store export / import; the lines: docs/store.md) ---- */
+
+#define APP_EXPORT_FORMAT 1     /* the header's "porrio_export" */
+#define APP_IMPORT_LINE_MAX 65536 /* bytes: an export's lines are far shorter (segments, 256-byte fields) */
+
+/* Lines of each kind: what an export holds, or what an import applied. */
+typedef struct app_counts {
+    size_t pools, bets, results, hitos;
+} app_counts_t;
+
+/** Receives one line of an export, without its newline. Non-zero stops the export. */
+typedef int (*app_line_fn)(void *ctx, const char *line, size_t len);
+
+/**
+ * Writes the published version as export lines through `line`: the header (format, porrio's
+ * version and the counts of what follows), every milestone added with POST /hitos in order, then
+ * every pool in creation order, each followed by its bets in bet order and its result. Readers
+ * and writers go on meanwhile: the lines show one version. 0 with *out the counts; -1 when
+ * `line` returned non-zero or memory ran out.
+ */
+int app_export(app_t *a, app_line_fn line, void *ctx, app_counts_t *out);
+
+typedef struct app_import app_import_t;
+
+/**
+ * Starts importing into a. NULL with err when a holds pools or added milestones and merge is 0
+ * (nothing to merge into was asked for), or on OOM. With merge, what a holds is kept: a line for
+ * a pool or a milestone it holds already is skipped, bets replace a bettor's bet, a result sets
+ * or corrects the pool's. Free with app_import_free.
+ */
+app_import_t *app_import_begin(app_t *a, int merge, char *err, size_t errlen);
+
+/**
+ * Checks the next line of the file (the first is the header) against the state as the lines
+ * before it leave it, with a write's rules and the limits; nothing is written yet. 0; -1 with
+ * err naming the line and why ("line 7: bet: quien: ..."): the file is bad (exit 2).
+ */
+int app_import_line(app_import_t *im, const char *line, size_t len, char *err, size_t errlen);
+
+/**
+ * Once every line passed: checks that the file holds what its header announces, then applies
+ * the lines through the operations above and waits until the store has them all. 0 with *out
+ * what was applied and *skipped the lines a merge skipped; -1 with err when the file is bad
+ * (nothing was changed: exit 2); -2 with err when the store failed (the lines before the one
+ * named may be in it: exit 1).
+ */
+int app_import_commit(app_import_t *im, app_counts_t *out, size_t *skipped, char *err, size_t errlen);
+
+/** Frees an import; NULL is a no-op. */
+void app_import_free(app_import_t *im);
+
 /** Waits for the store's pending writes and closes it; frees everything. NULL is a no-op. */
 void app_close(app_t *a);
 

@@ -8,6 +8,7 @@
 #include "app/app.h"
 #include "hito/hito.h"
 #include "etcd/etcd.h"
+#include "jsonw/jsonw.h"
 #include "porra/porra.h"
 
 /* One version of the whole state. Immutable once published or pending; refs is atomic. */
@@ -139,6 +140,25 @@ int app_dump_version(app_version_t *v, store_emit_t emit, void *ectx);
 
 /* A first-format (JSON) record, applied to a transient state. 0; -1 with err. */
 int app_apply_legacy(app_version_t *v, const char *rec, size_t len, char *err, size_t errlen);
+
+/* Adds {"ID", "quien", "local", "visitante"}: the answer to a bet, and an export's bet. */
+void app_bet_json(jsonw_t *w, const char *id, const char *quien, int local, int visitante);
+
+/* Adds {"file", "title", "fecha"}: a POST /hitos body, and an export's milestone. */
+void app_hito_json(jsonw_t *w, const hito_change_t *c);
+
+/* 1 when holding n leaves room for one more under max (0: no limit); else 0 with err naming
+ * the setting ("MAX_POOLS reached: 2 pools, at most 2"). */
+int app_room(size_t max, size_t n, const char *name, const char *what, char *err, size_t errlen);
+
+/* An export header's counts, in its order ("pools", "bets", "results", "hitos"), and the member
+ * of c each one is. */
+#define APP_COUNT_KINDS 4
+extern const char *const app_count_names[APP_COUNT_KINDS];
+size_t *app_count_at(app_counts_t *c, int k);
+
+/* What v holds beyond HITOS_FILE, counted from the records that rebuild it. 0; -1 on OOM. */
+int app_tally(app_version_t *v, app_counts_t *out);
 
 /* Frees a listing and lets go of its version; NULL is a no-op. */
 void app_list_free(app_list_t *l);

@@ -140,11 +140,18 @@ static uint64_t observed(app_t *a)
  * Under the writer mutex. */
 static int room(app_t *a, const size_t *limit, size_t n, const char *name, const char *what, app_result_t *r)
 {
-    size_t max = __atomic_load_n(limit, __ATOMIC_RELAXED);
+    if (app_room(__atomic_load_n(limit, __ATOMIC_RELAXED), n, name, what, r->err, sizeof(r->err)))
+        return 1;
+    r->status = APP_CONFLICT;
+    r->ticket = observed(a);
+    return 0;
+}
+
+int app_room(size_t max, size_t n, const char *name, const char *what, char *err, size_t errlen)
+{
     if (max == 0 || n < max)
         return 1;
-    app_fail(r, APP_CONFLICT, "%s reached: %zu %s, at most %zu", name, n, what, max);
-    r->ticket = observed(a);
+    snprintf(err, errlen, "%s reached: %zu %s, at most %zu", name, n, what, max);
     return 0;
 }
 
@@ -425,18 +432,23 @@ void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const 
 {
     size_t len;
     jsonw_t w = JSONW_INIT;
-    jsonw_lit(&w, "{\"ID\":");
-    jsonw_str(&w, id, strlen(id));
-    jsonw_lit(&w, ",\"quien\":");
-    jsonw_str(&w, quien, strlen(quien));
-    jsonw_lit(&w, ",\"local\":");
-    jsonw_int(&w, gl);
-    jsonw_lit(&w, ",\"visitante\":");
-    jsonw_int(&w, gv);
-    jsonw_raw(&w, "}", 1);
+    app_bet_json(&w, id, quien, gl, gv);
     char *out = jsonw_finish(&w, &len);
     app_answer_owned(r, status, out, len);
     r->of = APP_OF_POOL, r->version = version; /* the pool's, for the writer's next If-Match */
+}
+
+void app_bet_json(jsonw_t *w, const char *id, const char *quien, int local, int visitante)
+{
+    jsonw_lit(w, "{\"ID\":");
+    jsonw_str(w, id, strlen(id));
+    jsonw_lit(w, ",\"quien\":");
+    jsonw_str(w, quien, strlen(quien));
+    jsonw_lit(w, ",\"local\":");
+    jsonw_int(w, local);
+    jsonw_lit(w, ",\"visitante\":");
+    jsonw_int(w, visitante);
+    jsonw_raw(w, "}", 1);
 }
 
 void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len,

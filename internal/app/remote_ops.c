@@ -65,10 +65,9 @@ static void busy(app_result_t *r)
 /* 1 when holding n leaves room for one more under *limit (0: none); else 0 with r set. */
 static int room(const size_t *limit, size_t n, const char *name, const char *what, app_result_t *r)
 {
-    size_t max = __atomic_load_n(limit, __ATOMIC_RELAXED);
-    if (max == 0 || n < max)
+    if (app_room(__atomic_load_n(limit, __ATOMIC_RELAXED), n, name, what, r->err, sizeof(r->err)))
         return 1;
-    app_fail(r, APP_CONFLICT, "%s reached: %zu %s, at most %zu", name, n, what, max);
+    r->status = APP_CONFLICT;
     return 0;
 }
 

@@ -131,20 +131,19 @@ static int apply_result(porra_db_t *db, const porra_change_t *c, char *err, size
 static int apply_bets(porra_db_t *db, const porra_change_t *c, char *err, size_t errlen)
 {
     porra_t *p = named_pool(db, c->id, err, errlen);
-    const char *b = c->bets;
+    const char *quien;
+    int l, v;
+    size_t pos = 0;
     if (p == NULL)
         return -1;
-    for (unsigned i = 0; i < c->nbets; i++, b += strlen(b) + 3)
-        if (check_bet(p, b, (unsigned char)b[strlen(b) + 1], (unsigned char)b[strlen(b) + 2], err, errlen) != 0)
+    while (porra_change_next_bet(c, &pos, &quien, &l, &v))
+        if (check_bet(p, quien, l, v, err, errlen) != 0)
             return -1;
     if ((p = writable_pool(db, p)) == NULL)
         return porra_fail(err, errlen, "out of memory");
-    b = c->bets;
-    for (unsigned i = 0; i < c->nbets; i++, b += strlen(b) + 3) {
-        size_t n = strlen(b);
-        if (put_bet(db, p, b, (unsigned char)b[n + 1], (unsigned char)b[n + 2], err, errlen) != 0)
+    for (pos = 0; porra_change_next_bet(c, &pos, &quien, &l, &v);)
+        if (put_bet(db, p, quien, l, v, err, errlen) != 0)
             return -1;
-    }
     return 0;
 }
 

@@ -111,6 +111,17 @@ int porra_change_decode(const char *rec, size_t len, porra_change_t *c, char *er
     return 0;
 }
 
+int porra_change_next_bet(const porra_change_t *c, size_t *pos, const char **quien, int *local, int *visitante)
+{
+    if (*pos >= c->betslen)
+        return 0;
+    const char *q = c->bets + *pos;
+    size_t n = strlen(q); /* decode checked that every name ends, and two goals follow it */
+    *quien = q, *local = (unsigned char)q[n + 1], *visitante = (unsigned char)q[n + 2];
+    *pos += n + 3;
+    return 1;
+}
+
 /* Reads member name of o as goals; -1 with err naming it. */
 static int goals_member(const json_t *o, const char *name, int *out, char *err, size_t errlen)
 {

@@ -108,6 +108,22 @@ uint64_t porra_version(const porra_t *p) { return p->version; }
 uint64_t porra_created(const porra_t *p) { return p->ident->created; }
 uint64_t porra_db_version(const porra_db_t *db) { return db->clock; }
 
+int porra_bet_of(const porra_t *p, const char *quien, int *local, int *visitante)
+{
+    uint64_t index;
+    if (!pmap_get(&p->by_quien, &porra_by_quien_ops, (uintptr_t)quien, &index))
+        return 0;
+    pvec_entry_t e = pvec_get(&p->bets, index);
+    *local = PORRA_BET_L(e), *visitante = PORRA_BET_V(e);
+    return 1;
+}
+
+int porra_result_of(const porra_t *p, int *local, int *visitante)
+{
+    *local = p->rl, *visitante = p->rv;
+    return p->rl >= 0;
+}
+
 const porra_t *porra_find(const porra_db_t *db, const char *id)
 {
     uint64_t ident, pool;

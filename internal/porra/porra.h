@@ -94,6 +94,10 @@ size_t porra_change_encode(const porra_change_t *c, char *buf, size_t cap);
  * is not a well-formed porra record. The rules (segments, goals) are checked by porra_db_apply. */
 int porra_change_decode(const char *rec, size_t len, porra_change_t *c, char *err, size_t errlen);
 
+/* The bets of a decoded PORRA_OP_BETS change, one at a time: *pos starts at 0. 1 with the next
+ * bet's quien (borrowed from the record) and goals; 0 after the last. */
+int porra_change_next_bet(const porra_change_t *c, size_t *pos, const char **quien, int *local, int *visitante);
+
 /* ---- plans: a request checked against a version, in the API's order ---- */
 
 /* PUT /porra/{local}/{visitante}/{competition}/{year}: PORRA_INVALID with err naming the first
@@ -156,6 +160,12 @@ size_t porra_bets_total(const porra_db_t *db);
 
 /* Number of bets in one pool (one per bettor). */
 size_t porra_bets(const porra_t *p);
+
+/* The bet of `quien` in p: 1 with its goals; 0 when quien has none. Cannot fail. */
+int porra_bet_of(const porra_t *p, const char *quien, int *local, int *visitante);
+
+/* The result of p: 1 with its goals; 0 when it is not set. Cannot fail. */
+int porra_result_of(const porra_t *p, int *local, int *visitante);
 
 /* The pool with that exact ID, or NULL; borrowed, valid while the caller holds db. */
 const porra_t *porra_find(const porra_db_t *db, const char *id);

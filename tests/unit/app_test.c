@@ -2408,6 +2408,278 @@ out:
     end_test(dir);
 }
 
+/* ---- 10. export and import ---- */
+
+static int collect(void *ctx, const char *line, size_t len)
+{
+    str_add(ctx, line, len);
+    str_add(ctx, "\n", 1);
+    return 0;
+}
+
+/* a's export as text, its lines each ended by '\n'; NULL when app_export failed. */
+static char *export_text(app_t *a, app_counts_t *n)
+{
+    str_t s = {0};
+    str_add(&s, "", 0);
+    if (app_export(a, collect, &s, n) == 0)
+        return s.p;
+    free(s.p);
+    return NULL;
+}
+
+/* Imports text (lines ended by '\n') into a: -3 when app_import_begin refused, the first line's
+ * -1, or app_import_commit's result; err says why. */
+static int import_text(app_t *a, const char *text, int merge, app_counts_t *n, size_t *skipped, char *err, size_t errlen)
+{
+    app_import_t *im = app_import_begin(a, merge, err, errlen);
+    int rc = 0;
+    if (im == NULL)
+        return -3;
+    for (const char *p = text; rc == 0 && *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        rc = app_import_line(im, p, len, err, errlen);
+        p += len + (nl != NULL);
+    }
+    if (rc == 0)
+        rc = app_import_commit(im, n, skipped, err, errlen);
+    app_import_free(im);
+    return rc;
+}
+
+#define EXPECT_COUNTS(n, p, b, r, h)                                                               \
+    do {                                                                                           \
+        EXPECT_INT((n).pools, p);                                                                  \
+        EXPECT_INT((n).bets, b);                                                                   \
+        EXPECT_INT((n).results, r);                                                                \
+        EXPECT_INT((n).hitos, h);                                                                  \
+    } while (0)
+
+#define HQ "{\"file\":\"2.Comillas\",\"title\":\"Un \\\"título\\\" con \\\\ y ñ\",\"fecha\":\"29/2/2020\"}"
+#define EXPORT_HEADER(p, b, r, h)                                                                  \
+    "{\"porrio_export\":1,\"version\":\"" PORRIO_VERSION "\",\"pools\":" #p ",\"bets\":" #b ",\"results\":" #r \
+    ",\"hitos\":" #h "}\n"
+#define EXPORTED                                                                                   \
+    EXPORT_HEADER(2, 3, 1, 1)                                                                      \
+    "{\"hito\":" HQ "}\n"                                                                          \
+    "{\"pool\":{\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":\"Liga\",\"year\":\"2024\"}}\n" \
+    "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"zoe\",\"local\":1,\"visitante\":0}}\n"             \
+    "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"ana-m\",\"local\":2,\"visitante\":2}}\n"           \
+    "{\"result\":{\"ID\":\"" PID "\",\"local\":1,\"visitante\":0}}\n"                            \
+    "{\"pool\":{\"local\":\"Málaga\",\"visitante\":\"Sevilla\",\"competition\":\"Copa\",\"year\":\"2025\"}}\n" \
+    "{\"bet\":{\"ID\":\"" MS "\",\"quien\":\"Ñandú\",\"local\":0,\"visitante\":0}}\n"
+
+/* The state EXPORTED shows, made through the operations (a bet replaced, a pool deleted). */
+static void exported_state(app_t *a)
+{
+    app_result_t r = {0};
+    EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED);
+    EXPECT_INT(CREATE(a, "gone", "b", "c", "2024"), APP_CREATED);
+    EXPECT_INT(BET(a, PID, "zoe", SCORE(3, 3)), APP_CREATED);
+    EXPECT_INT(HITO_ADD(a, HQ), APP_CREATED);
+    EXPECT_INT(CREATE(a, "Málaga", "Sevilla", "Copa", "2025"), APP_CREATED);
+    EXPECT_INT(BET(a, PID, "ana-m", SCORE(2, 2)), APP_CREATED);
+    EXPECT_INT(BET(a, PID, "zoe", SCORE(1, 0)), APP_OK);
+    EXPECT_INT(BET(a, MS, "Ñandú", SCORE(0, 0)), APP_CREATED);
+    EXPECT_INT(RESULT(a, PID, SCORE(1, 0)), APP_OK);
+    EXPECT_INT(DELETE(a, "gone-b-c-2024"), APP_DELETED);
+    done(&r);
+    EXPECT(settle(a));
+}
+
+static void test_export_import(void)
+{
+    char *dir, *dir2 = test_tmpdir("porrio-app"), err[600];
+    app_counts_t n;
+    size_t skipped = 99;
+    app_t *a = start_app(&dir), *b = open_app(dir2, 0);
+    if (a == NULL || b == NULL)
+        goto out;
+    char *empty = export_text(b, &n);
+    EXPECT_STR(empty, EXPORT_HEADER(0, 0, 0, 0));
+    EXPECT_COUNTS(n, 0, 0, 0, 0);
+    free(empty);
+
+    exported_state(a);
+    char *text = export_text(a, &n);
+    EXPECT_STR(text, EXPORTED);
+    EXPECT_COUNTS(n, 2, 3, 1, 1);
+    EXPECT_INT(import_text(b, text ? text : "", 0, &n, &skipped, err, sizeof(err)), 0);
+    EXPECT_COUNTS(n, 2, 3, 1, 1);
+    EXPECT_INT(skipped, 0);
+    char *la = list_copy(a), *ha = hitos_list_copy(a);
+    b = reopen_app(b, dir2, 0); /* what the import wrote is in the store */
+    char *lb = b ? list_copy(b) : NULL, *hb = b ? hitos_list_copy(b) : NULL, *again = b ? export_text(b, &n) : NULL;
+    EXPECT(la != NULL && ha != NULL);
+    EXPECT_STR(lb, la);
+    EXPECT_STR(hb, ha);
+    EXPECT_STR(again, text);
+    free(la), free(ha), free(lb), free(hb), free(again), free(text);
+out:
+    app_close(a);
+    app_close(b);
+    test_rmtree(dir2);
+    end_test(dir);
+}
+
+/* The line of pool A-B-C-1. */
+#define ABC "{\"pool\":{\"local\":\"A\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}}\n"
+
+/* Each bad file is refused naming its line; nothing is written, and the store stays empty. */
+static void test_import_refused(void)
+{
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"", "the input is empty"},
+        {"{\"pool\":{}}\n", "line 1: not an export's header: pool: unknown field"},
+        {"{\"porrio_export\":2,\"version\":\"x\",\"pools\":0,\"bets\":0,\"results\":0,\"hitos\":0}\n",
+         "line 1: not an export's header: porrio_export: must be 1"},
+        {"{\"porrio_export\":1,\"version\":\"x\",\"pools\":-1,\"bets\":0,\"results\":0,\"hitos\":0}\n",
+         "line 1: not an export's header: pools: must be a count"},
+        {EXPORT_HEADER(1, 0, 0, 0) "{\"pool\":{\"local\":\"A\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}\n",
+         "line 2: not JSON: "},
+        {EXPORT_HEADER(1, 0, 0, 0) "\n", "line 2: not JSON: "},
+        {EXPORT_HEADER(1, 0, 0, 0) "{\"pools\":{}}\n", "line 2: pools: unknown kind of line"},
+        {EXPORT_HEADER(1, 0, 0, 0) "{\"pool\":{},\"bet\":{}}\n", "line 2: must be an object of one member"},
+        {EXPORT_HEADER(1, 0, 0, 0) "{\"pool\":{\"local\":\"A\",\"visitante\":\"B\",\"competition\":\"C\"}}\n",
+         "line 2: pool: year: missing"},
+        {EXPORT_HEADER(1, 0, 0, 0) "{\"pool\":{\"local\":\"A-B\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}}\n",
+         "line 2: pool: local: "},
+        {EXPORT_HEADER(1, 0, 0, 0) "{\"pool\":{\"local\":1,\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}}\n",
+         "line 2: pool: local: must be a string"},
+        {EXPORT_HEADER(2, 0, 0, 0) ABC ABC,
+         "line 3: pool: ID: pool \"A-B-C-1\" already exists"},
+        {EXPORT_HEADER(0, 1, 0, 0) "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":1,\"visitante\":1}}\n",
+         "line 2: bet: ID: no pool \"A-B-C-1\""},
+        {EXPORT_HEADER(1, 1, 0, 0) ABC "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":100,\"visitante\":1}}\n",
+         "line 3: bet: local: must be an integer from 0 to 99"},
+        {EXPORT_HEADER(1, 1, 0, 0) ABC "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":1,\"visitante\":1,\"extra\":1}}\n",
+         "line 3: bet: extra: unknown field"},
+        {EXPORT_HEADER(1, 1, 0, 0) ABC "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x/y\",\"local\":1,\"visitante\":1}}\n",
+         "line 3: bet: quien: "},
+        {EXPORT_HEADER(1, 1, 1, 0) ABC "{\"result\":{\"ID\":\"A-B-C-1\",\"local\":1,\"visitante\":0}}\n"
+                                   "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":1,\"visitante\":1}}\n",
+         "line 4: bet: betting is closed"},
+        {EXPORT_HEADER(0, 0, 1, 0) "{\"result\":{\"ID\":\"nope\",\"local\":1,\"visitante\":0}}\n",
+         "line 2: result: ID: must be local-visitante-competition-year"},
+        {EXPORT_HEADER(0, 0, 0, 1) "{\"hito\":" H0 "}\n", "line 2: hito: file: \"0.Repositorio\" already exists"},
+        {EXPORT_HEADER(0, 0, 0, 1) "{\"hito\":{\"file\":\"x\",\"title\":\"t\",\"fecha\":\"30/2/2020\"}}\n",
+         "line 2: hito: fecha: "},
+        {EXPORT_HEADER(1, 0, 0, 0) ABC "{\"pool\":{\"local\":\"D\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}}\n",
+         "the header announces 1 pools and the file holds 2"},
+        {EXPORT_HEADER(1, 1, 0, 0) ABC, "the header announces 1 bets and the file holds 0"},
+    };
+    char *dir, err[600];
+    app_counts_t n;
+    size_t skipped;
+    app_t *a = start_app(&dir);
+    if (a == NULL)
+        goto out;
+    char *before = dir_digest(dir);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        EXPECT_INT(import_text(a, bad[i].text, 0, &n, &skipped, err, sizeof(err)), -1);
+        if (strncmp(err, bad[i].err, strlen(bad[i].err)) != 0) {
+            test_failed_now = 1;
+            printf("# file %zu: err \"%s\", expected \"%s...\"\n", i, err, bad[i].err);
+        }
+    }
+    /* the limits hold as for requests */
+    app_set_limits(a, &(app_limits_t){.pools = 1, .bets_per_pool = 1, .hitos = 2});
+    EXPECT_INT(import_text(a, EXPORTED, 0, &n, &skipped, err, sizeof(err)), -1);
+    EXPECT_STR(err, "line 2: hito: MAX_HITOS reached: 2 milestones, at most 2");
+    app_set_limits(a, &(app_limits_t){.pools = 1, .bets_per_pool = 1, .hitos = 3});
+    EXPECT_INT(import_text(a, EXPORTED, 0, &n, &skipped, err, sizeof(err)), -1);
+    EXPECT_STR(err, "line 5: bet: MAX_BETS_PER_POOL reached: 1 bets in this pool, at most 1");
+    app_set_limits(a, &(app_limits_t){.pools = 1, .bets_per_pool = 2, .hitos = 3});
+    EXPECT_INT(import_text(a, EXPORTED, 0, &n, &skipped, err, sizeof(err)), -1);
+    EXPECT_STR(err, "line 7: pool: MAX_POOLS reached: 1 pools, at most 1");
+    EXPECT(settle(a));
+    char *list = list_copy(a), *after = dir_digest(dir);
+    EXPECT_STR(list, "[]");
+    EXPECT_STR(after, before);
+    free(list), free(before), free(after);
+    app_close(a);
+out:
+    end_test(dir);
+}
+
+/* A store that fails while the lines are applied: -2, and the same file merged afterwards
+ * completes the import (docs/store.md, "Export and import"). */
+static void test_import_store_fails(void)
+{
+    char *dir, *dir2 = test_tmpdir("porrio-app"), err[600] = "";
+    app_counts_t n;
+    size_t skipped;
+    app_t *a = start_app(&dir), *b = open_app(dir2, 0);
+    if (a == NULL || b == NULL)
+        goto out;
+    exported_state(a);
+    set_faults(1, 0, -1); /* the first fdatasync fails: its changes are LOST */
+    EXPECT_INT(import_text(b, EXPORTED, 0, &n, &skipped, err, sizeof(err)), -2);
+    EXPECT(strstr(err, "the store") != NULL);
+    set_faults(0, 0, -1);
+    settle(b); /* the failure decided: the store writes again (the command's process ends meanwhile) */
+    EXPECT_INT(import_text(b, EXPORTED, 1, &n, &skipped, err, sizeof(err)), 0);
+    char *la = list_copy(a), *ha = hitos_list_copy(a);
+    b = reopen_app(b, dir2, 0);
+    char *lb = b ? list_copy(b) : NULL, *hb = b ? hitos_list_copy(b) : NULL;
+    EXPECT(la != NULL && ha != NULL);
+    EXPECT_STR(lb, la);
+    EXPECT_STR(hb, ha);
+    free(la), free(ha), free(lb), free(hb);
+out:
+    app_close(a);
+    app_close(b);
+    test_rmtree(dir2);
+    end_test(dir);
+}
+
+/* Into a store that holds something: only with merge, which keeps what it holds. */
+static void test_import_merge(void)
+{
+    char *dir, err[600];
+    app_counts_t n;
+    size_t skipped;
+    app_result_t r = {0};
+    app_t *a = start_app(&dir);
+    if (a == NULL)
+        goto out;
+    EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED);
+    EXPECT_INT(BET(a, PID, "zoe", SCORE(5, 5)), APP_CREATED);
+    EXPECT_INT(BET(a, PID, "bea", SCORE(0, 1)), APP_CREATED);
+    EXPECT_INT(HITO_ADD(a, "{\"file\":\"2.Comillas\",\"title\":\"kept\",\"fecha\":\"1/1/2021\"}"), APP_CREATED);
+    done(&r);
+    EXPECT(settle(a));
+    EXPECT_INT(import_text(a, EXPORTED, 0, &n, &skipped, err, sizeof(err)), -3);
+    EXPECT_STR(err, "the store is not empty: it holds 1 pools and 1 milestones added with POST /hitos");
+
+    EXPECT_INT(import_text(a, EXPORTED, 1, &n, &skipped, err, sizeof(err)), 0);
+    EXPECT_COUNTS(n, 1, 3, 1, 0); /* Granada's pool and the milestone were there */
+    EXPECT_INT(skipped, 2);
+    EXPECT_INT(LIST(a), APP_OK);
+    EXPECT_BODY(r, "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("zoe", 1, 0) "," BETJ("bea", 0, 1) "," BETJ("ana-m", 2, 2),
+                            "\"1-0\"") "," POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("Ñandú", 0, 0), "null") "]");
+    EXPECT_INT(HITO_GET(a, "2", 0), APP_OK);
+    EXPECT_BODY(r, "{\"file\":\"2.Comillas\",\"title\":\"kept\",\"fecha\":\"1/1/2021\"}");
+    done(&r);
+
+    /* again: every line is held already, the bets of a pool whose result is set too */
+    EXPECT_INT(import_text(a, EXPORTED, 1, &n, &skipped, err, sizeof(err)), 0);
+    EXPECT_COUNTS(n, 0, 0, 0, 0);
+    EXPECT_INT(skipped, 7);
+    /* a different bet on a pool whose result is set is refused, as a request would be */
+    EXPECT_INT(import_text(a, EXPORT_HEADER(0, 1, 0, 0) "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"zoe\",\"local\":4,\"visitante\":0}}\n",
+                           1, &n, &skipped, err, sizeof(err)),
+               -1);
+    EXPECT_STR(err, "line 2: bet: betting is closed: the result is set");
+    app_close(a);
+out:
+    end_test(dir);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2433,5 +2705,9 @@ int main(void)
     RUN(test_verify_recover);
     RUN(test_concurrency);
     RUN(test_stats);
+    RUN(test_export_import);
+    RUN(test_import_refused);
+    RUN(test_import_merge);
+    RUN(test_import_store_fails);
     return TEST_END();
 }

@@ -653,9 +653,22 @@ static void test_change_round_trip(void)
     EXPECT_INT(c.nbets, 2);
     EXPECT(c.bets == bets + 11);
     EXPECT_INT(c.betslen, 12);
+    /* ... and gives them one at a time, names borrowed from it */
+    const char *q;
+    int l, v;
+    size_t pos = 0;
+    EXPECT_INT(porra_change_next_bet(&c, &pos, &q, &l, &v), 1);
+    EXPECT(q == bets + 11);
+    EXPECT(strcmp(q, "ana") == 0 && l == 2 && v == 1);
+    EXPECT_INT(porra_change_next_bet(&c, &pos, &q, &l, &v), 1);
+    EXPECT(strcmp(q, "b-c") == 0 && l == 0 && v == 99);
+    EXPECT_INT(porra_change_next_bet(&c, &pos, &q, &l, &v), 0);
+    EXPECT_INT(pos, 12);
     static const char empty[] = "\x14" "A-B-C-D\0" "\x00\x00";
     EXPECT_INT(porra_change_decode(empty, sizeof(empty) - 1, &c, err, sizeof(err)), 0);
     EXPECT(c.nbets == 0 && c.betslen == 0);
+    pos = 0;
+    EXPECT_INT(porra_change_next_bet(&c, &pos, &q, &l, &v), 0);
 }
 
 static void test_change_bytes(void)
@@ -790,6 +803,29 @@ static porra_db_t *sample(void)
 #define SAMPLE_EIBAR                                                                                   \
     "{\"ID\":\"Eibar-Alavés-Liga-2019\",\"local\":\"Eibar\",\"visitante\":\"Alavés\",\"competition\":"   \
     "\"Liga\",\"year\":\"2019\",\"apuestas\":{},\"resultado\":null},"
+
+/* A bet and a result as they are held: a replaced bet shows its last score, none is told apart. */
+static void test_bet_and_result_of(void)
+{
+    porra_db_t *db = sample();
+    const porra_t *g = porra_find(db, "Granada-Betis-Liga-2017"), *m = porra_find(db, "Málaga-Sevilla-Copa-2018");
+    int l = -7, v = -7;
+    EXPECT(g != NULL && m != NULL);
+    if (g == NULL || m == NULL)
+        goto out;
+    EXPECT_INT(porra_bet_of(g, "ana", &l, &v), 1);
+    EXPECT(l == 2 && v == 2);
+    EXPECT_INT(porra_bet_of(g, "bea", &l, &v), 1);
+    EXPECT(l == 1 && v == 1);
+    EXPECT_INT(porra_bet_of(g, "ñu", &l, &v), 0); /* another pool's bettor */
+    EXPECT_INT(porra_bet_of(m, "ñu", &l, &v), 1);
+    EXPECT(l == 0 && v == 0);
+    EXPECT_INT(porra_result_of(g, &l, &v), 0);
+    EXPECT_INT(porra_result_of(m, &l, &v), 1);
+    EXPECT(l == 0 && v == 0);
+out:
+    porra_db_release(db);
+}
 
 static void test_apply_transient_in_place(void)
 {
@@ -1901,5 +1937,6 @@ int main(void)
     RUN(test_dump_replay);
     RUN(test_threads_render_shared);
     RUN(test_chunks);
+    RUN(test_bet_and_result_of);
     return TEST_END();
 }
