@@ -136,6 +136,30 @@ listings_identical() {
   assert_output --partial "STORE"
 }
 
+@test "porrio store export / import: the replicas' state into a local store and into a new prefix, the same listings" {
+  local dir="$BATS_TEST_TMPDIR" want
+  [ "$(put 0 /porra/exp/imp/liga/2050)" = 200 ]
+  [ "$(put 1 /porras/exp-imp-liga-2050/apuestas/ana '{"local":2,"visitante":0}')" = 201 ]
+  listings_identical
+  want=$(curl -s "$(url 0 /porras)")
+  run porrio_exec STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t: store export "$dir/state.jsonl"
+  assert_success
+  run porrio_exec "DATA_DIR=$dir/var" store import "$dir/state.jsonl"
+  assert_success
+  PORRIO_CWD=$dir porrio_start "DATA_DIR=$dir/var"
+  assert_equal "$(curl -s "$PORRIO_URL/porras")" "$want"
+  porrio_stop
+  run porrio_exec "DATA_DIR=$dir/var" store export "$dir/local.jsonl"
+  assert_success
+  run porrio_exec STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy: store import "$dir/local.jsonl"
+  assert_success
+  porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy:
+  assert_equal "$(curl -s "$PORRIO_URL/porras")" "$want"
+  porrio_stop
+  run porrio_exec STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy: store import "$dir/local.jsonl"
+  assert_equal "$status" 2 # not empty: only with --merge
+}
+
 @test "kill -9 of a replica during writes: every write it acknowledged is on the others" {
   porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t:
   "$PYTHON" "$BATS_TEST_DIRNAME/replicas.py" load "$BATS_TEST_TMPDIR/acked.json" 3 8 "$PORRIO_PORT" "$R0_PORT" \
