@@ -53,11 +53,11 @@ run() { # run LABEL URL CONNS [env...]
   echo
   LAST=$1
 }
-BASE= run "etcd: plain puts through the gateway" "$E/" "$C" LOAD_ETCD_PUT=other:
-BASE=$LAST run "porrio STORE=etcd: PUT apuestas (durable)" "$UE/" "$C" LOAD_PUT_PREFIX=/porras/Bench-Writes-Liga-2017/apuestas/
 BASE= run "porrio STORE=local: GET /porras (100 pools)" "$UL/porras" 64 LOAD_FAST=1
 BASE=$LAST run "porrio STORE=etcd:  GET /porras (100 pools)" "$UE/porras" 64 LOAD_FAST=1
 BASE= run "porrio STORE=local: GET /porras/{ID}" "$UL/porras/Local7-Visitante7-Liga-2017" 64 LOAD_FAST=1
 BASE=$LAST run "porrio STORE=etcd:  GET /porras/{ID}" "$UE/porras/Local7-Visitante7-Liga-2017" 64 LOAD_FAST=1
-echo "# ratio: a write run against the puts above it, a STORE=etcd read against the STORE=local one above it"
+BASE= run "etcd: plain puts through the gateway" "$E/" "$C" LOAD_ETCD_PUT=other:
+BASE=$LAST run "porrio STORE=etcd: PUT apuestas (durable)" "$UE/" "$C" LOAD_PUT_PREFIX=/porras/Bench-Writes-Liga-2017/apuestas/
+echo "# ratio: a STORE=etcd read against the STORE=local one above it (the same pools), a write run against the puts above it"
 echo "# the STORE=etcd replica's view lag after the runs: $(curl -s "$UE/metrics" | awk '/^porrio_store_view_lag_revisions/ {print $2}') revisions"
