@@ -174,10 +174,15 @@ static int start(const etcd_t *e, size_t i, const char *path, const char *body, 
         etcd_seterr(err, errlen, "out of memory");
         return -1;
     }
+    /* a watch asks for a member with a leader: one cut off from the quorum ends it (etcd's
+     * require-leader metadata, through the gateway's Grpc-Metadata- headers), so the client moves
+     * on instead of waiting for changes that cannot come */
+    int watch = strcmp(path, "/v3/watch") == 0;
     int n = snprintf(req, cap,
                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n%s\r\n",
-                     path, authority, blen, keep ? "" : "Connection: close\r\n");
+                     "Content-Length: %zu\r\n%s%s\r\n",
+                     path, authority, blen, watch ? "Grpc-Metadata-Hasleader: true\r\n" : "",
+                     keep ? "" : "Connection: close\r\n");
     memcpy(req + n, body, blen);
     int rc = send_all(h->fd, req, (size_t)n + blen, deadline, cancel, err, errlen);
     free(req);

@@ -201,6 +201,13 @@ listings_identical() {
   healed=$(grep -c "etcd reachable again: writes are taken" "$R0_LOG" || true)
   etcd_member_stop 1
   etcd_member_stop 2
+  local n
+  for ((n = 0; n < 150; n++)); do # no write needed: the watch ends when its member loses the leader
+    [ "$(curl -s "$(url 2 /health/ready)")" = '{"status":"ready","writable":false,"store":"unreachable"}' ] && break
+    sleep 0.1
+  done
+  run curl -s "$(url 2 /health/ready)"
+  assert_equal "$output" '{"status":"ready","writable":false,"store":"unreachable"}'
   http_fetch "$(url 0 /porra/no/quorum/liga/2041)" -X PUT
   assert_equal "$STATUS" 503
   assert_equal "$(jq -r .status <<<"$BODY")" 503
@@ -211,7 +218,7 @@ listings_identical() {
   [ "$(grep -c "etcd unreachable: writes answer 503 and reads come from this replica's view" "$R0_LOG")" = $((warned + 1)) ]
   etcd_member_resume 1
   etcd_member_resume 2
-  local n ok=0
+  local ok=0
   for ((n = 0; n < 150; n++)); do
     [ "$(put 0 /porra/quorum/back/liga/2041)" = 200 ] && { ok=1; break; }
     sleep 0.1
