@@ -67,6 +67,8 @@ int app_stale(const porra_db_t *db, const char *id, const app_match_t *m, app_re
 
 /* ---- STORE=etcd (remote.c, remote_ops.c) ---- */
 
+typedef struct app_waiter app_waiter_t;
+
 enum { APP_REMOTE_WATCH, APP_REMOTE_WRITE };
 
 typedef struct app_remote {
@@ -79,8 +81,8 @@ typedef struct app_remote {
     porra_db_t *porras;         /* the watch thread's working state, ahead of the published one */
     hito_db_t *hitos;           /*   by the events of a revision being read */
     uint64_t slots;
-    pthread_mutex_t lock;       /* guards what follows; moved is signalled when rev grows */
-    pthread_cond_t moved;
+    pthread_mutex_t lock;       /* guards what follows */
+    struct app_waiter *waiters; /* threads waiting for a revision: each is woken alone, when its comes */
     int64_t rev;                /* the revision of the published version */
     int64_t seen;               /* the newest revision of the data etcd acknowledged or sent */
     int write_ok;               /* the last write reached etcd */

@@ -15,6 +15,16 @@
 
 #define OPEN_TRY_MS 10000 /* etcd may still be electing its leader when the replicas start */
 
+/* A thread waiting for a revision, on its own stack. Each has its own condition, so that a
+ * revision wakes only those waiting for it: 64 writers woken at every revision to find it is not
+ * theirs cost more than the writes. */
+struct app_waiter {
+    struct app_waiter *next;
+    int64_t rev;
+    int woken;
+    pthread_cond_t cv;
+};
+
 /* ---- keys and values ---- */
 
 int app_remote_key(const app_remote_t *r, char *out, size_t cap, const char *fmt, ...)
@@ -135,7 +145,15 @@ static void publish_at(app_t *a, int64_t rev)
         r->rev = rev;
     if (rev > r->seen)
         r->seen = rev;
-    pthread_cond_broadcast(&r->moved);
+    for (app_waiter_t **w = &r->waiters; *w != NULL;) {
+        if ((*w)->rev <= r->rev) {
+            (*w)->woken = 1;
+            pthread_cond_signal(&(*w)->cv);
+            *w = (*w)->next;
+        } else {
+            w = &(*w)->next;
+        }
+    }
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -291,7 +309,6 @@ int app_remote_open(app_t *a, store_error_t *e)
     a->remote = r;
     r->dlen = strlen(r->data), r->etcd = a->o.etcd, r->write_ok = 1, r->reachable = 1;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->moved, NULL);
     etcd_kv_t *kvs = NULL;
     size_t n = 0;
     int64_t rev = 0, until = etcd_clock_ms() + OPEN_TRY_MS;
@@ -326,8 +343,20 @@ int app_remote_wait(app_remote_t *r, int64_t rev, int timeout_ms)
     pthread_mutex_lock(&r->lock);
     if (rev > r->seen)
         r->seen = rev;
-    while (r->rev < rev && pthread_cond_timedwait(&r->moved, &r->lock, &until) == 0)
-        ;
+    if (r->rev < rev) {
+        app_waiter_t w = {.next = r->waiters, .rev = rev};
+        pthread_cond_init(&w.cv, NULL);
+        r->waiters = &w;
+        while (!w.woken && pthread_cond_timedwait(&w.cv, &r->lock, &until) == 0)
+            ;
+        if (!w.woken) /* timed out: still listed */
+            for (app_waiter_t **p = &r->waiters; *p != NULL; p = &(*p)->next)
+                if (*p == &w) {
+                    *p = w.next;
+                    break;
+                }
+        pthread_cond_destroy(&w.cv);
+    }
     int ok = r->rev >= rev;
     pthread_mutex_unlock(&r->lock);
     return ok ? 0 : -1;
@@ -353,7 +382,6 @@ void app_remote_close(app_t *a)
     porra_db_release(r->porras);
     hito_db_release(r->hitos);
     pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->moved);
     free(r->data);
     free(r);
     a->remote = NULL;

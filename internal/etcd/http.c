@@ -348,12 +348,11 @@ int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char 
                         char *err, size_t errlen)
 {
     const char *name = etcd_endpoint_name(e, i);
-    etcd_http_t *h = malloc(sizeof *h);
+    etcd_http_t hs, *h = &hs; /* on the stack: a long-lived thread that calls often frees nothing */
     int rc = -1;
     *resp = NULL;
-    if (!h || !name) {
-        etcd_seterr(err, errlen, h ? "no endpoint %zu" : "out of memory", i);
-        free(h);
+    if (!name) {
+        etcd_seterr(err, errlen, "no endpoint %zu", i);
         return -1;
     }
     for (int fresh = 0; fresh < 2; fresh++) {
@@ -378,6 +377,5 @@ int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char 
         if (rc == 0 || !reused || h->status != 0)
             break;
     }
-    free(h);
     return rc;
 }

@@ -38,6 +38,16 @@ url() { local v="R$1_PORT"; echo "http://127.0.0.1:${!v}$2"; }
 # put N PATH [BODY]: PUT through replica N; prints the status.
 put() { status_of -X PUT "$(url "$1" "$2")" ${3:+-d "$3"}; }
 
+# store_cmd [NAME=VALUE...] -- ARG...: `porrio ARG...` in a new directory, killed after 60 s (an
+# import into etcd is one transaction a line).
+store_cmd() {
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  shift
+  _PORRIO_ADD_PORT=0 _porrio_cmd "${envs[@]}"
+  (cd "$(mktemp -d "$BATS_TEST_TMPDIR/exec.XXXXXX")" && exec timeout 60 "${PORRIO_CMD[@]}" "$@") </dev/null 3>&-
+}
+
 # listings_identical: GET /porras of the three replicas are the same bytes (within 1 s).
 listings_identical() {
   local n a b c
@@ -142,21 +152,21 @@ listings_identical() {
   [ "$(put 1 /porras/exp-imp-liga-2050/apuestas/ana '{"local":2,"visitante":0}')" = 201 ]
   listings_identical
   want=$(curl -s "$(url 0 /porras)")
-  run porrio_exec STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t: store export "$dir/state.jsonl"
+  run store_cmd STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t: -- store export "$dir/state.jsonl"
   assert_success
-  run porrio_exec "DATA_DIR=$dir/var" store import "$dir/state.jsonl"
+  run store_cmd "DATA_DIR=$dir/var" -- store import "$dir/state.jsonl"
   assert_success
   PORRIO_CWD=$dir porrio_start "DATA_DIR=$dir/var"
   assert_equal "$(curl -s "$PORRIO_URL/porras")" "$want"
   porrio_stop
-  run porrio_exec "DATA_DIR=$dir/var" store export "$dir/local.jsonl"
+  run store_cmd "DATA_DIR=$dir/var" -- store export "$dir/local.jsonl"
   assert_success
-  run porrio_exec STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy: store import "$dir/local.jsonl"
+  run store_cmd STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy: -- store import "$dir/local.jsonl"
   assert_success
   porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy:
   assert_equal "$(curl -s "$PORRIO_URL/porras")" "$want"
   porrio_stop
-  run porrio_exec STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy: store import "$dir/local.jsonl"
+  run store_cmd STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=copy: -- store import "$dir/local.jsonl"
   assert_equal "$status" 2 # not empty: only with --merge
 }
 
