@@ -16,6 +16,11 @@ setup_file() {
   compose build -q nginx >"$BATS_FILE_TMPDIR/build.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/build.log" >&3; return 1; }
   compose up -d >"$BATS_FILE_TMPDIR/up.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/up.log" >&3; return 1; }
   wait_http "http://127.0.0.1:$HTTP_PORT/health/ready" 60
+  # docker, not compose, from here on: one docker-compose 1.29 call costs a second or more
+  local svc
+  for svc in etcd-1 etcd-2 etcd-3 config porrio-1 porrio-2 porrio-3 nginx; do
+    export "CID_${svc//-/_}=$(compose ps -a -q "$svc")"
+  done
 }
 
 teardown_file() {
@@ -36,7 +41,8 @@ free_net() {
   return 1
 }
 
-cid() { compose ps -q "$1"; }
+cid() { local v="CID_${1//-/_}"; printf '%s\n' "${!v}"; }
+logs() { docker logs "$(cid "$1")" 2>&1; }
 
 # wait_healthy SERVICE [SECONDS]
 wait_healthy() {
@@ -49,11 +55,11 @@ wait_healthy() {
 }
 
 # nginx_line REQUEST_ID: nginx's access log line of that request
-nginx_line() { compose logs --no-color nginx | grep -o "{.*\"request_id\":\"$1\".*}"; }
+nginx_line() { logs nginx | grep -F "\"request_id\":\"$1\""; }
 
 # needs SETTING [VALUE]: skips the test unless porrio-1 logged that setting (with that value) at start
 needs() {
-  compose logs --no-color porrio-1 | grep -qF "\"msg\":\"setting\",\"name\":\"$1\",\"value\":\"${2-}" ||
+  logs porrio-1 | grep -qF "\"msg\":\"setting\",\"name\":\"$1\",\"value\":\"${2-}" ||
     skip "needs $1 in porrio (this binary does not know it)"
 }
 
@@ -68,7 +74,7 @@ fingerprint() {
   for svc in etcd-1 etcd-2 etcd-3 porrio-1 porrio-2 porrio-3 nginx; do
     wait_healthy "$svc" 30 || fail "$svc: $(docker inspect -f '{{.State.Health.Status}}' "$(cid "$svc")")"
   done
-  run docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$(compose ps -a -q config)"
+  run docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$(cid config)"
   assert_output 'exited 0'
   run docker exec "$(cid etcd-2)" /usr/local/bin/etcdctl --endpoints=http://127.0.0.1:2379 member list
   assert_success
@@ -97,7 +103,7 @@ fingerprint() {
     assert_output --partial '"status":"OK"'
     assert_output --partial 'Server: porrio'
   done
-  run sort -u < <(for i in $(seq 9); do nginx_line "spread-$$-$i"; done | grep -o '"upstream":"[^"]*"')
+  run sort -u < <(logs nginx | grep -F "\"request_id\":\"spread-$$-" | grep -o '"upstream":"[^"]*"')
   assert_equal "${#lines[@]}" 3
   assert_output --partial "\"upstream\":\"$REPLICAS_NET.11:3000\""
   assert_output --partial "\"upstream\":\"$REPLICAS_NET.13:3000\""
@@ -146,7 +152,7 @@ fingerprint() {
   done
   assert_equal "$codes" "$(printf '200 %.0s' $(seq 24))"
   # what nginx tried on the stopped replica went to another one
-  run grep '"uri":"/porra/down' < <(compose logs --no-color nginx)
+  run grep '"uri":"/porra/down' < <(logs nginx)
   assert_line --partial '"status":200'
   refute_output --regexp "\"upstream\":\"$REPLICAS_NET\\.12:3000\""
 }
@@ -165,12 +171,12 @@ fingerprint() {
 
 @test "TRUSTED_PROXIES: the replicas log the client's address as nginx saw it, never a forged one" {
   needs TRUSTED_PROXIES
-  local id="xff-$$" nginx_addr porrio_line
+  local id="xff-$$" nginx_addr porrio_line svc
   curl -s -o /dev/null -H "X-Request-Id: $id" -H 'X-Forwarded-For: 203.0.113.9' "http://127.0.0.1:$HTTP_PORT/status"
   sleep 0.3
   nginx_addr=$(nginx_line "$id" | grep -o '"remote_addr":"[^"]*"')
   [ -n "$nginx_addr" ] || fail "no nginx log line for $id"
-  porrio_line=$(compose logs --no-color porrio-1 porrio-2 porrio-3 | grep -o "{.*\"request_id\":\"$id\".*}")
+  porrio_line=$(for svc in porrio-1 porrio-2 porrio-3; do logs "$svc"; done | grep -F "\"request_id\":\"$id\"")
   [[ $porrio_line == *"$nginx_addr"* ]] || fail "nginx: $nginx_addr; porrio: $porrio_line"
   [[ $porrio_line != *'"remote_addr":"203.0.113.9"'* ]] || fail "forged address logged: $porrio_line"
   [[ $porrio_line != *"\"remote_addr\":\"$REPLICAS_NET.10\""* ]] || fail "nginx's address logged: $porrio_line"
@@ -196,6 +202,21 @@ fingerprint() {
   done
 }
 
+@test "STORE=etcd: a pool's ETag is the same on every replica (If-None-Match, If-Match)" {
+  needs STORE 'etcd"'
+  curl -s -o /dev/null -X PUT "http://127.0.0.1:$HTTP_PORT/porra/Tag/Sevilla/Liga/2017"
+  local tag i
+  tag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$HTTP_PORT/porras/Tag-Sevilla-Liga-2017" | tr -d '\r' | sed -n 's/^ETag: //Ip')
+  [ -n "$tag" ] || fail "no ETag"
+  for i in $(seq 6); do # round robin: each replica twice
+    run curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $tag" "http://127.0.0.1:$HTTP_PORT/porras/Tag-Sevilla-Liga-2017"
+    assert_output 304
+  done
+  run curl -s -o /dev/null -w '%{http_code}' -X PUT -H "If-Match: $tag" -d '{"local":1,"visitante":0}' \
+    "http://127.0.0.1:$HTTP_PORT/porras/Tag-Sevilla-Liga-2017/apuestas/eva"
+  assert_output 201
+}
+
 @test "STORE=etcd: with a replica and an etcd member stopped, writes and reads go on" {
   needs STORE 'etcd"'
   docker stop "$(cid porrio-3)" "$(cid etcd-1)" >/dev/null
@@ -219,7 +240,7 @@ fingerprint() {
   wait_http "http://127.0.0.1:$HTTP_PORT/status" 30
   after=$(fingerprint "$HTTPS_PORT")
   assert_equal "$after" "$before"
-  run bash -c "docker logs $(cid nginx) 2>&1 | grep -c 'made a self-signed certificate'"
+  run grep -c 'made a self-signed certificate' < <(logs nginx)
   assert_output 1
   run bash -c "openssl s_client -connect 127.0.0.1:$HTTPS_PORT </dev/null 2>/dev/null | openssl x509 -noout -subject -ext subjectAltName"
   assert_output --partial 'CN = localhost'
