@@ -18,7 +18,8 @@ CMD   := $(patsubst %.c,build/obj/%.o,$(wildcard cmd/porrio/*.c))
 BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
 
-.PHONY: all static deps run start stop test unit clean image up down bench lint-openapi
+.PHONY: all static deps run start stop test unit clean image up down up-replicas down-replicas \
+        bench lint-openapi
 .SECONDARY: # keep the objects of the unit tests: `make test` must end with its count line
 all static: $(BINS)
 
@@ -96,6 +97,15 @@ up:
 
 down:
 	$(COMPOSE) down
+
+# nginx, three porrio replicas and three etcd members: deploy/replicas/compose.yaml
+REPLICAS := $(COMPOSE) -f deploy/replicas/compose.yaml
+
+up-replicas:
+	COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 $(REPLICAS) up -d --build
+
+down-replicas:
+	$(REPLICAS) down
 
 clean:
 	rm -rf build/obj build/tests build/libporrio.a $(BINS)

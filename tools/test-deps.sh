@@ -1,14 +1,14 @@
 #!/bin/sh
 # Installs what the test suites need, when missing: bats-core with bats-assert and bats-support,
-# curl, jq and the tools the integration tests drive the server with (rsyslog: a log collector,
-# run by logsink.bats as a plain process of its own); and Debian's etcd server
-# and client, unpacked into a cache rather than installed (installing could start a system etcd
-# on 2379, the port the tests must never touch).
+# curl, jq, openssl (the container tests' TLS checks) and the tools the integration tests drive
+# the server with (rsyslog: a log collector, run by logsink.bats as a plain process of its own);
+# and Debian's etcd server and client, unpacked into a cache rather than installed (installing
+# could start a system etcd on 2379, the port the tests must never touch).
 set -eu
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 need=
-for p in bats bats-assert bats-support curl jq procps iproute2 python3 systemd strace rsyslog; do
+for p in bats bats-assert bats-support curl jq openssl procps iproute2 python3 systemd strace rsyslog; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
