@@ -10,9 +10,10 @@ RULES=$REPO_ROOT/deploy/prometheus
 teardown() { porrio_cleanup; }
 
 @test "promtool check rules: the alert rules are valid" {
+  local n; n=$(grep -c '^ *- alert: ' "$RULES/alerts.yml")
   run "$PROMTOOL" check rules "$RULES/alerts.yml"
   assert_success
-  assert_output --partial "SUCCESS: 6 rules found"
+  assert_output --partial "SUCCESS: $n rules found" # every rule of the file, none dropped
 }
 
 @test "promtool test rules: each alert fires on its series and stays quiet on healthy ones" {
