@@ -17,7 +17,7 @@ if [ ! -x "$chromium" ]; then
 fi
 [ -x "$here/node_modules/.bin/mocha" ] && [ -d "$here/node_modules/playwright-core" ] ||
   fail "mocha or playwright-core is not installed in tests/node (run tools/test-deps.sh)"
-eval "$("$porrio" token new)" || fail "porrio token new failed"
+eval "$("$porrio" token new 2>/dev/null)" || fail "porrio token new failed"
 porrio_up ADMIN_TOKENS="$ADMIN_TOKENS" STATIC_DIR="$root/public"
 PORRIO_URL=$url PORRIO_TOKEN=$TOKEN CHROMIUM=$chromium SCREENSHOT_DIR="$root/build/screenshots" \
   "$here/node_modules/.bin/mocha" --reporter tap --timeout 60000 "$here/browser/*.test.mjs"

@@ -47,7 +47,7 @@ before(async function () {
       '--disable-extensions', '--no-first-run'],
   });
   await person('ana', { viewport: { width: 1280, height: 900 }, locale: 'es-ES' });
-  await person('luis', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'es-ES' });
+  await person('luis', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1, locale: 'es-ES' });
 });
 
 after(async function () {
@@ -191,6 +191,24 @@ describe('the page in a browser', function () {
     await page.locator('#ganadores', { hasText: 'Ganan con el 1-3: Luis.' }).waitFor();
     assert.equal(await form.getByLabel('Token de administración').isHidden(), true);
     await people.luis.page.locator('#ganadores', { hasText: 'Ganan con el 1-3: Luis.' }).waitFor();
+  });
+
+  it('a hidden tab polls less often, and catches up as soon as it is shown again', async function () {
+    const p = people.luis;
+    const listings = () => apiCalls(p, 'GET', '/porras').length;
+    const setHidden = (hidden) => p.page.evaluate((h) => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+    await setHidden(true);
+    const before = listings();
+    await p.page.waitForTimeout(5000); // two or three polls on a visible tab
+    assert.ok(listings() - before <= 1, `${listings() - before} listings polled in 5 s while hidden`);
+    const hiddenCount = listings();
+    await Promise.all([ // shown: a poll at once, not at the end of the hidden tab's delay
+      p.page.waitForRequest((r) => new URL(r.url()).pathname === '/porras', { timeout: 3000 }),
+      setHidden(false)]);
+    assert.ok(listings() > hiddenCount);
   });
 
   it('a pool is deleted in two steps with the token, and leaves both browsers', async function () {
