@@ -7,7 +7,7 @@ const POLL_MS = 2000; // visible tab
 const HIDDEN_MS = [10000, 60000]; // hidden tab: from the first, doubling up to the second
 const PAGE = 50; // pools shown at first, and more per "Mostrar más"
 
-const state = { list: null, listTag: null, shown: PAGE, id: null, pool: null, poolTag: null, winners: null, winTag: null, gone: false };
+const state = { list: null, listTag: null, shown: PAGE, id: null, pool: null, poolTag: null, winners: null, winTag: null, gone: false, offline: false };
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -217,11 +217,14 @@ async function refresh() {
   let delay = document.hidden ? hiddenDelay : POLL_MS;
   try {
     const r = await api.list(state.listTag);
-    if (r.status !== 304) { Object.assign(state, { list: r.data, listTag: r.etag }); renderList(); }
+    if (r.status !== 304) Object.assign(state, { list: r.data, listTag: r.etag });
+    if (r.status !== 304 || state.offline) renderList(); // the latter: the connection's message goes
+    state.offline = false;
     if (state.id) await refreshPool();
     if (document.hidden) hiddenDelay = Math.min(hiddenDelay * 2, HIDDEN_MS[1]);
   } catch (e) {
     $('#lista-estado').textContent = e.message;
+    state.offline = true;
     delay = Math.max(delay, 5000);
   }
   running = false;
