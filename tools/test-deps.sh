@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs what the test suites need, when missing: bats-core with bats-assert and bats-support,
 # curl, jq, openssl (the container tests' TLS checks) and the tools the integration tests drive
-# the server with (rsyslog: a log collector, run by logsink.bats as a plain process of its own);
-# and Debian's etcd server and client, unpacked into a cache rather than installed (installing
-# could start a system etcd on 2379, the port the tests must never touch).
+# the server with (rsyslog: a log collector, run by logsink.bats as a plain process of its own;
+# chromium: the browser the page's tests drive headless); and Debian's etcd server and client,
+# unpacked into a cache rather than installed (installing could start a system etcd on 2379, the
+# port the tests must never touch).
 set -eu
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 need=
-for p in bats bats-assert bats-support curl jq openssl procps iproute2 python3 systemd strace rsyslog; do
+for p in bats bats-assert bats-support curl jq openssl procps iproute2 python3 systemd strace rsyslog chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
@@ -30,7 +31,8 @@ if [ ! -x "$ETCD_CACHE/usr/bin/etcd" ] || [ ! -x "$ETCD_CACHE/usr/bin/etcdctl" ]
 fi
 
 # The tools from npm (tests/node): the course's functional tests (mocha, supertest), the OpenAPI
-# lint and the answers' conformance check, exactly as package-lock.json locks them, from an npm
+# lint, the answers' conformance check and playwright-core (which drives Debian's chromium and
+# never downloads a browser of its own), exactly as package-lock.json locks them, from an npm
 # cache that outlives the checkout; Node.js and npm are Debian's when none is there. `npm ci`
 # runs again only when the lock changed since it last ran.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -179,11 +179,50 @@ static void add_cors(h2o_req_t *req, cors_t *cors)
                           H2O_STRLIT(CORS_MAX_AGE_S));
 }
 
+#define ROUTE_ENV "porrio.route" /* the request's environment entry middleware_note_route sets */
+
+void middleware_note_route(h2o_req_t *req, const char *tmpl)
+{
+    *h2o_req_getenv(req, H2O_STRLIT(ROUTE_ENV), 1) = h2o_iovec_init(tmpl, strlen(tmpl));
+}
+
+/* The route label of the answers the static file handler gives (README, Metrics): no route
+ * template looks like it, as they all begin with '/'. */
+#define STATIC_ROUTE "static"
+
+void middleware_note_static(h2o_req_t *req) { middleware_note_route(req, STATIC_ROUTE); }
+
+static int is_static(h2o_req_t *req)
+{
+    h2o_iovec_t *noted = h2o_req_getenv(req, H2O_STRLIT(ROUTE_ENV), 0);
+    return noted != NULL && h2o_memis(noted->base, noted->len, H2O_STRLIT(STATIC_ROUTE));
+}
+
+/* The page of STATIC_DIR runs in browsers (README, HTTP conventions: static files): it may load
+ * and call only its own origin, no inline script, never be framed, and is revalidated (by the
+ * ETag and Last-Modified h2o's file handler gives) before each use, so a new page reaches
+ * everyone at once. */
+#define STATIC_CSP                                                                                              \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "       \
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+static void add_static_headers(h2o_req_t *req)
+{
+    h2o_headers_t *h = &req->res.headers;
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, "Content-Security-Policy",
+                          H2O_STRLIT(STATIC_CSP));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options",
+                          H2O_STRLIT("nosniff"));
+    h2o_add_header(&req->pool, h, H2O_TOKEN_CACHE_CONTROL, "Cache-Control", H2O_STRLIT("no-cache"));
+}
+
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     h2o_iovec_t id = request_id(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT(RID_HEADER), 0, "X-Request-Id", id.base, id.len);
     add_cors(req, ((filter_t *)self)->cors);
+    if (is_static(req))
+        add_static_headers(req);
     slot = gzip_setup(req, slot);
     if (req->res.status >= 400) {
         ssize_t type = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
@@ -202,12 +241,6 @@ static size_t bounded(h2o_iovec_t v, size_t max) { return v.len < max ? v.len : 
 /* The metrics' labels of req: a bounded set whatever clients send (README, Metrics). The route is
  * the template the router takes the path to (405s included); a path no route takes is "static"
  * when the file handler answered it with a file or a redirect, else "unknown". */
-#define ROUTE_ENV "porrio.route" /* the request's environment entry middleware_note_route sets */
-
-void middleware_note_route(h2o_req_t *req, const char *tmpl)
-{
-    *h2o_req_getenv(req, H2O_STRLIT(ROUTE_ENV), 1) = h2o_iovec_init(tmpl, strlen(tmpl));
-}
 
 static void metric_labels(const route_table_t *routes, h2o_req_t *req, const char **route, const char **method)
 {
@@ -218,8 +251,9 @@ static void metric_labels(const route_table_t *routes, h2o_req_t *req, const cha
         if (bit == 1 << i)
             *method = NAMES[i];
     h2o_iovec_t *noted = h2o_req_getenv(req, H2O_STRLIT(ROUTE_ENV), 0);
-    if (noted != NULL) { /* the router's own match: the common case */
-        *route = noted->base;
+    if (noted != NULL) { /* the router's own match, or the file handler's: the common case */
+        int file_answer = req->res.status >= 200 && req->res.status < 400;
+        *route = !is_static(req) ? noted->base : file_answer ? STATIC_ROUTE : "unknown";
         return;
     }
     /* not dispatched (h2o refused the request first) or no route took it: match here */
@@ -232,7 +266,7 @@ static void metric_labels(const route_table_t *routes, h2o_req_t *req, const cha
         *route = m.tmpl;
         break;
     case ROUTE_NOT_FOUND:
-        *route = req->res.status >= 200 && req->res.status < 400 ? "static" : "unknown";
+        *route = "unknown"; /* the dispatcher sends GET and HEAD to the file handler, noted */
         break;
     default:
         *route = "unknown";

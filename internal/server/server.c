@@ -202,8 +202,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             reply_error(req, 400, "malformed path: an encoded NUL byte");
             return 0;
         }
-        if (s->static_dir != NULL && (method == ROUTE_GET || method == ROUTE_HEAD) && fits_file_system(s, req->path_normalized))
+        if (s->static_dir != NULL && (method == ROUTE_GET || method == ROUTE_HEAD) && fits_file_system(s, req->path_normalized)) {
+            middleware_note_static(req);
             return -1; /* the static file handler, next on this path */
+        }
         reply_error(req, 404, "no such resource");
         return 0;
     }

@@ -111,11 +111,20 @@ fingerprint() {
 
 @test "nginx serves the files of public/ itself; / stays the replicas' status route" {
   run curl -s -D "$BATS_TEST_TMPDIR/h" -o "$BATS_TEST_TMPDIR/body" "http://127.0.0.1:$HTTP_PORT/index.html"
-  run cat "$BATS_TEST_TMPDIR/h"
+  run tr -d '\r' <"$BATS_TEST_TMPDIR/h"
   assert_line --partial 'HTTP/1.1 200'
   assert_line --regexp '^Server: nginx'
   assert_line --regexp '^Content-Type: text/html'
   cmp "$BATS_TEST_TMPDIR/body" "$REPO/public/index.html"
+  # the headers porrio gives its static files, the same bytes from nginx
+  local csp; csp=$(sed -n "/^#define STATIC_CSP/,/frame-ancestors/p" "$REPO/internal/middleware/middleware.c" |
+    grep -o '"[^"]*"' | tr -d '"' | tr -d '\n')
+  assert_line "Content-Security-Policy: $csp"
+  assert_line 'X-Content-Type-Options: nosniff'
+  assert_line 'Cache-Control: no-cache'
+  run curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $(grep -i '^etag:' "$BATS_TEST_TMPDIR/h" | cut -d' ' -f2 | tr -d '\r')" \
+    "http://127.0.0.1:$HTTP_PORT/index.html"
+  assert_output 304
   run curl -s -D - "http://127.0.0.1:$HTTP_PORT/"
   assert_output --partial 'Server: porrio'
   assert_output --partial '"status":"OK"'
