@@ -101,8 +101,12 @@ static int apply_key(app_remote_t *r, const char *rel, const char *value, int de
         c.op = PORRA_OP_CREATE;
         for (int k = 0; k < 4; k++)
             c.seg[k] = json_string_value(json_object_get(j, (const char *[]){"local", "visitante", "competition", "year"}[k]));
+        char named[PORRA_ID_MAX + 2];
         if (c.seg[0] == NULL || c.seg[1] == NULL || c.seg[2] == NULL || c.seg[3] == NULL)
             c.op = -1;
+        else if (snprintf(named, sizeof(named), "%s-%s-%s-%s", c.seg[0], c.seg[1], c.seg[2], c.seg[3]) < 0 ||
+                 strcmp(named, id) != 0)
+            c.op = -1; /* the key and its value must name the same pool, or its bets would find none */
     } else if (strncmp(slash, "/bets/", 6) == 0) {
         c.op = goals_of(j, &c.local, &c.visitante) == 0 ? PORRA_OP_BET : -1;
         c.quien = slash + 6;

@@ -170,6 +170,29 @@ listings_identical() {
   assert_equal "$status" 2 # not empty: only with --merge
 }
 
+@test "keys put under data/ by hand that are not the state's are skipped with a warning; the replicas go on" {
+  local before; before=$(curl -s "$(url 0 /porras)")
+  etcdctl put t:data/pools/a-b-c-2060 '{"local":"x","visitante":"b","competition":"c","year":"2060"}' >/dev/null
+  etcdctl put t:data/pools/d-e-f-2060 'not json' >/dev/null
+  etcdctl put t:data/pools/d-e-f-2060/bets/ana '{"local":"1"}' >/dev/null
+  etcdctl put t:data/hitos/0000000099 '{"file":"x.md"}' >/dev/null
+  etcdctl put t:data/whatever 'x' >/dev/null
+  local n
+  for ((n = 0; n < 50; n++)); do
+    [ "$(grep -c '"msg":"store".*etcd key t:data/' "$R1_LOG" || true)" -ge 4 ] && break
+    sleep 0.1
+  done
+  run grep -c '"msg":"store".*etcd key t:data/' "$R1_LOG"
+  [ "$output" -ge 4 ]
+  assert_equal "$(curl -s "$(url 1 /porras)")" "$before"
+  [ "$(status_of "$(url 1 /porras/a-b-c-2060)")" = 404 ]
+  [ "$(put 1 /porra/ok/after/liga/2060)" = 200 ] # and writes go on
+  listings_identical
+  etcdctl del --prefix t:data/pools/a-b-c-2060 >/dev/null
+  etcdctl del --prefix t:data/pools/d-e-f-2060 >/dev/null
+  etcdctl del t:data/hitos/0000000099 t:data/whatever >/dev/null
+}
+
 @test "kill -9 of a replica during writes: every write it acknowledged is on the others" {
   porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t:
   "$PYTHON" "$BATS_TEST_DIRNAME/replicas.py" load "$BATS_TEST_TMPDIR/acked.json" 3 8 "$PORRIO_PORT" "$R0_PORT" \
