@@ -212,10 +212,12 @@ HANDLER(get_ready)
     api_t *a = data;
     (void)m;
     switch (server_state(a->server)) {
-    case SERVER_SERVING:
-        reply_json(req, 200, json_pack("{s:s, s:b, s:s}", "status", "ready", "writable", app_writable(a->app), "store",
-                                       app_writable(a->app) ? "ok" : app_remote(a->app) ? "unreachable" : "unwritable"));
+    case SERVER_SERVING: {
+        int writable = app_writable(a->app); /* judged once: the two fields must agree */
+        reply_json(req, 200, json_pack("{s:s, s:b, s:s}", "status", "ready", "writable", writable, "store",
+                                       writable ? "ok" : app_remote(a->app) ? "unreachable" : "unwritable"));
         break;
+    }
     case SERVER_DELAYING:
     case SERVER_DRAINING:
         reply_error(req, 503, "draining: shutting down");

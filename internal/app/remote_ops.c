@@ -257,7 +257,7 @@ void app_remote_score(app_t *a, const char *id, const char *quien, const char *b
         t.cmp[t.ncmp++] = (etcd_cmp_t){.key = pool, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = (int64_t)created};
         if (quien != NULL) /* betting closes with the result, whichever replica set it */
             t.cmp[t.ncmp++] = (etcd_cmp_t){.key = result, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = 0};
-        if (match != NULL && match->given && !match->any && t.ncmp + 2 <= 4)
+        if (match != NULL && match->given && !match->any)
             held_at(&t, pool, under, version);
         t.ok[0] = (etcd_op_t){.kind = ETCD_OP_PUT, .key = quien != NULL ? key : result, .value = value, .prev_kv = 1};
         t.fail[0] = (etcd_op_t){.kind = ETCD_OP_RANGE, .key = pool};
