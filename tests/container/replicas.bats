@@ -11,6 +11,8 @@ setup_file() {
   export HTTP_PORT=$(free_port) HTTPS_PORT=$(free_port)
   export REPLICAS_NET=$(free_net) || return 1
   export PORRIO_IMAGE="porrio-replicas-test:$$" NGINX_IMAGE="porrio-nginx-test:$$"
+  # set once here: a test runs in a process of its own, whose $$ is not this one's
+  export RUN_LABEL="porrio-replicas-test=$$"
   export TLS_DIR="$BATS_FILE_TMPDIR/tls"
   build_image "$PORRIO_IMAGE" # once: the compose file's four porrio services share it
   compose build -q nginx >"$BATS_FILE_TMPDIR/build.log" 2>&1 || { cat "$BATS_FILE_TMPDIR/build.log" >&3; return 1; }
@@ -25,7 +27,7 @@ setup_file() {
 
 teardown_file() {
   compose down -v >/dev/null 2>&1 || true
-  docker ps -aq --filter "label=porrio-replicas-test=$$" | xargs -r docker rm -f >/dev/null
+  docker ps -aq --filter "label=$RUN_LABEL" | xargs -r docker rm -f >/dev/null
   # --no-prune keeps nginx's layers (the apt-get install) for the next run's build
   docker image rm --no-prune -f "$NGINX_IMAGE" >/dev/null 2>&1 || true
   docker image rm -f "$PORRIO_IMAGE" >/dev/null 2>&1 || true
@@ -265,7 +267,7 @@ fingerprint() {
   http=$(free_port) https=$(free_port)
   want=$(openssl x509 -noout -fingerprint -sha256 -in "$TLS_DIR/cert.pem")
   # the replicas' names point at a port where nothing listens
-  docker run -d --label "porrio-replicas-test=$$" --read-only --tmpfs /tmp --cap-drop ALL \
+  docker run -d --label "$RUN_LABEL" --read-only --tmpfs /tmp --cap-drop ALL \
     --add-host porrio-1:127.0.0.1 --add-host porrio-2:127.0.0.1 --add-host porrio-3:127.0.0.1 \
     -v "$TLS_DIR:/etc/nginx/tls:ro" -p "127.0.0.1:$http:8080" -p "127.0.0.1:$https:8443" \
     "$NGINX_IMAGE" >/dev/null
