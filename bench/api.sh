@@ -11,7 +11,7 @@ W=$(mktemp -d /tmp/porrio-bench.XXXXXX)
 cp build/porrio "$W/porrio"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 U=http://127.0.0.1:$PORT
-(cd "$W" && exec env -i PORT="$PORT" HOST=127.0.0.1 WORKERS=2 ETCD_ENDPOINTS= DATA_DIR="$W/var" \
+(cd "$W" && exec env -i PORT="$PORT" HOST=127.0.0.1 WORKERS=2 ETCD_ENDPOINTS= DATA_DIR="$W/var" MAX_BETS_PER_POOL=100000000 \
   HITOS_FILE="$OLDPWD/data/hitos.json" ./porrio >/dev/null 2>"$W/stderr") &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT

@@ -28,7 +28,7 @@ trap 'kill -TERM ${PIDS:-} $EPID 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXI
 for _ in $(seq 100); do curl -sf "$E/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
 start() { # start PORT SETTINGS...
   local p=$1; shift
-  (cd "$W" && exec env -i PORT="$p" HOST=127.0.0.1 WORKERS=2 "$@" HITOS_FILE="$OLDPWD/data/hitos.json" ./porrio >/dev/null 2>>"$W/stderr") &
+  (cd "$W" && exec env -i PORT="$p" HOST=127.0.0.1 WORKERS=2 MAX_BETS_PER_POOL=100000000 "$@" HITOS_FILE="$OLDPWD/data/hitos.json" ./porrio >/dev/null 2>>"$W/stderr") &
   PIDS="${PIDS:-} $!"
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$p/health/ready" && break; sleep 0.05; done
 }
