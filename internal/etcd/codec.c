@@ -357,19 +357,44 @@ static json_t *array_of(const void *items, size_t size, size_t n, json_t *(*make
 static json_t *make_compare(const void *c) { return compare(c); }
 static json_t *make_op(const void *o) { return request_op(o); }
 
-char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
-                       const etcd_op_t *fail, size_t nfail)
+/* {"compare", "success", "failure"} of one transaction; NULL when out of memory. */
+static json_t *txn_json(const etcd_txn_t *t)
 {
-    json_t *c = array_of(cmp, sizeof(*cmp), ncmp, make_compare);
-    json_t *s = array_of(ok, sizeof(*ok), nok, make_op);
-    json_t *f = array_of(fail, sizeof(*fail), nfail, make_op);
+    json_t *c = array_of(t->cmp, sizeof(*t->cmp), t->ncmp, make_compare);
+    json_t *s = array_of(t->ok, sizeof(*t->ok), t->nok, make_op);
+    json_t *f = array_of(t->fail, sizeof(*t->fail), t->nfail, make_op);
     json_t *j = c && s && f ? json_pack("{s:o, s:o, s:o}", "compare", c, "success", s, "failure", f) : NULL;
     if (j == NULL) {
         json_decref(c);
         json_decref(s);
         json_decref(f);
     }
+    return j;
+}
+
+static char *dump(json_t *j)
+{
     char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return out;
+}
+
+char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
+                       const etcd_op_t *fail, size_t nfail)
+{
+    etcd_txn_t t = {.cmp = cmp, .ncmp = ncmp, .ok = ok, .nok = nok, .fail = fail, .nfail = nfail};
+    return dump(txn_json(&t));
+}
+
+char *etcd_txn_group_request(const etcd_txn_t *t, size_t n)
+{
+    json_t *s = json_array();
+    for (size_t i = 0; s != NULL && i < n; i++) {
+        json_t *one = txn_json(&t[i]);
+        if (one == NULL || json_array_append_new(s, json_pack("{s:o}", "request_txn", one)) < 0) {
+            json_decref(s);
+            s = NULL;
+        }
+    }
+    return dump(s ? json_pack("{s:o}", "success", s) : NULL);
 }

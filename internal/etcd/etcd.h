@@ -128,9 +128,35 @@ int etcd_parse_txn(const char *body, size_t len, etcd_txn_result_t *r, char *err
 /* Frees what *r holds and empties it; harmless twice. */
 void etcd_txn_result_free(etcd_txn_result_t *r);
 
+/* One transaction: compares, the operations when they all hold, the operations otherwise. */
+typedef struct {
+    const etcd_cmp_t *cmp;
+    size_t ncmp;
+    const etcd_op_t *ok;
+    size_t nok;
+    const etcd_op_t *fail;
+    size_t nfail;
+} etcd_txn_t;
+
+/* 1 when neither of a and b writes (in either branch) a key the other compares, reads or writes:
+ * run together they see and do what each would alone, in either order. 0 otherwise. */
+int etcd_txn_independent(const etcd_txn_t *a, const etcd_txn_t *b);
+
+/* The /v3/kv/txn body that runs the n transactions t[] at once, each nested with its own compares
+ * (they should be independent: etcd refuses two writes of one key): malloc'd JSON, NULL when out
+ * of memory. */
+char *etcd_txn_group_request(const etcd_txn_t *t, size_t n);
+
+/* Parses the answer to etcd_txn_group_request of n transactions into r[0..n-1], each with the
+ * group's revision (free each with etcd_txn_result_free). 0; -1 with err and every r[] empty when
+ * it is not such an answer. */
+int etcd_parse_txn_group(const char *body, size_t len, etcd_txn_result_t *r, size_t n, char *err, size_t errlen);
+
 /* Runs one transaction, with etcd_range's endpoint and deadline rules. 0 with *r filled whether
  * or not the compares held (r->succeeded says); -1 with err (*r empty) when no endpoint answered
- * with a transaction's answer. After a timeout the transaction may or may not have been applied. */
+ * with a transaction's answer. After a timeout the transaction may or may not have been applied.
+ * Transactions that threads start while one of theirs is on its way are sent together, up to a
+ * bound, when they are independent (etcd_txn_independent): one request, one revision. */
 int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
              const etcd_op_t *fail, size_t nfail, int timeout_ms, etcd_txn_result_t *r, char *err,
              size_t errlen);
@@ -146,7 +172,7 @@ typedef struct {
 
 /* Callbacks of etcd_watch_run, all called on the thread running it; any may be NULL. */
 typedef struct {
-    /* Each change, in revision order. */
+    /* Each change, in revision order and, within one revision, in key order. */
     void (*on_event)(void *ctx, const etcd_event_t *ev);
     /* State changes, for logs: connected = 1 with a description once a watch is established;
      * 0 with the reason when it is lost, or when the first attempt fails. Further failures
@@ -247,7 +273,8 @@ typedef struct {
     int broken;
 } etcd_stream_t;
 
-/* Prepares s; on_event (may be NULL) gets every event of every message, in order. */
+/* Prepares s; on_event (may be NULL) gets every event of every message, in revision order and,
+ * within one revision, in key order (a range's order). */
 void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev),
                       void *ctx);
 

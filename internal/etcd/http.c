@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,9 +340,22 @@ int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body
     return rc;
 }
 
-/* The calling thread's kept connection: the endpoint's name (of whichever client) and the fd. */
+/* The calling thread's kept connection: the endpoint's name (of whichever client) and the fd.
+ * kept_key's destructor closes it when the thread ends. */
 static __thread int kept_fd = -1;
 static __thread char kept_name[300];
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_close(void *unused)
+{
+    (void)unused;
+    if (kept_fd >= 0)
+        close(kept_fd);
+    kept_fd = -1;
+}
+
+static void kept_key_make(void) { pthread_key_create(&kept_key, kept_close); }
 
 int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body,
                         int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
@@ -363,6 +377,8 @@ int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char 
             snprintf(kept_name, sizeof kept_name, "%s", name);
             if ((kept_fd = etcd_connect(e, i, deadline, cancel, err, errlen)) < 0)
                 break;
+            pthread_once(&kept_once, kept_key_make);
+            pthread_setspecific(kept_key, &kept_fd); /* any non-NULL value: the destructor runs */
         }
         h->fd = kept_fd;
         rc = start(e, i, path, body, 1, deadline, cancel, h, err, errlen);

@@ -1,6 +1,6 @@
-/* The unary calls: range, get, put, delete, each tried on the endpoints in order within one
- * deadline. */
-#include "etcd/etcd.h"
+/* The unary calls: range, get, put, delete and a transaction's request, each tried on the
+ * endpoints in order within one deadline. */
+#include "etcd/etcd_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -132,18 +132,8 @@ int etcd_delete(etcd_t *e, const char *key, int timeout_ms, char *err, size_t er
     return write_call(e, "/v3/kv/deleterange", key, NULL, timeout_ms, err, errlen);
 }
 
-int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
-             const etcd_op_t *fail, size_t nfail, int timeout_ms, etcd_txn_result_t *r, char *err,
-             size_t errlen)
+int etcd_txn_send(etcd_t *e, char *body, int timeout_ms, char **resp, size_t *resp_len, char *err, size_t errlen)
 {
-    char *resp;
-    size_t len = 0;
-    *r = (etcd_txn_result_t){0};
     /* transactions come often, from long-lived threads: on kept connections */
-    if (call_on(e, "/v3/kv/txn", etcd_txn_request(cmp, ncmp, ok, nok, fail, nfail), timeout_ms, 1, &resp, &len, err,
-                errlen) < 0)
-        return -1;
-    int rc = etcd_parse_txn(resp, len, r, err, errlen);
-    free(resp);
-    return rc;
+    return call_on(e, "/v3/kv/txn", body, timeout_ms, 1, resp, resp_len, err, errlen);
 }

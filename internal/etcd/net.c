@@ -1,6 +1,6 @@
 /* The client object and its connections: endpoints, name resolution and connect, all under a
  * deadline. */
-#include "etcd/etcd.h"
+#include "etcd/etcd_int.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -30,6 +30,7 @@ typedef struct {
 struct etcd {
     size_t n;
     atomic_size_t preferred; /* the endpoint that answered last */
+    etcd_group_t *group;     /* transactions waiting to be sent together */
     endpoint_t ep[];
 };
 
@@ -48,12 +49,17 @@ etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen)
         return NULL;
     }
     e->n = n;
+    if ((e->group = etcd_group_new()) == NULL) {
+        etcd_seterr(err, errlen, "out of memory");
+        free(e);
+        return NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         endpoint_t *p = &e->ep[i];
         if (cfg_etcd_endpoint(endpoints, (int)i, p->host, sizeof p->host, &p->port) < 0) {
             etcd_seterr(err, errlen, "etcd endpoint %zu of \"%s\" is not http://host:port",
                         i + 1, endpoints);
-            free(e);
+            etcd_free(e);
             return NULL;
         }
         snprintf(p->authority, sizeof p->authority, strchr(p->host, ':') ? "[%s]:%d" : "%s:%d",
@@ -65,8 +71,12 @@ etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen)
 
 void etcd_free(etcd_t *e)
 {
+    if (e != NULL)
+        etcd_group_free(e->group);
     free(e);
 }
+
+etcd_group_t *etcd_group_of(etcd_t *e) { return e->group; }
 
 size_t etcd_endpoint_count(const etcd_t *e)
 {

@@ -190,35 +190,76 @@ static int parse_op_result(const json_t *resp, etcd_op_result_t *o)
     return -1;
 }
 
-int etcd_parse_txn(const char *body, size_t len, etcd_txn_result_t *r, char *err, size_t errlen)
+/* succeeded and responses of one transaction's answer, top-level or nested; revision is left
+ * to the caller. 0; -1 with err and *r empty. */
+static int parse_branch(const json_t *j, etcd_txn_result_t *r, char *err, size_t errlen)
 {
-    *r = (etcd_txn_result_t){0};
-    json_t *j = load(body, len, err, errlen);
-    if (!j)
-        return -1;
     const json_t *arr = json_object_get(j, "responses");
-    if (get_int64(json_object_get(j, "header"), "revision", &r->revision) < 0 || (arr != NULL && !json_is_array(arr))) {
+    *r = (etcd_txn_result_t){0};
+    if (!json_is_object(j) || (arr != NULL && !json_is_array(arr))) {
         etcd_seterr(err, errlen, "answer is not a transaction's");
-        json_decref(j);
         return -1;
     }
     r->succeeded = json_is_true(json_object_get(j, "succeeded"));
     size_t n = json_array_size(arr);
     if (n > 0 && (r->ops = calloc(n, sizeof(*r->ops))) == NULL) {
         etcd_seterr(err, errlen, "out of memory");
-        json_decref(j);
         return -1;
     }
     for (size_t i = 0; i < n; i++, r->n++)
         if (parse_op_result(json_array_get(arr, i), &r->ops[i]) < 0) {
             r->n++;
             etcd_seterr(err, errlen, "the transaction's responses[%zu] is malformed", i);
-            json_decref(j);
             etcd_txn_result_free(r);
             return -1;
         }
-    json_decref(j);
     return 0;
+}
+
+/* The answer's JSON and its header's revision; NULL with err when it has none. */
+static json_t *load_txn(const char *body, size_t len, int64_t *revision, char *err, size_t errlen)
+{
+    json_t *j = load(body, len, err, errlen);
+    if (j != NULL && get_int64(json_object_get(j, "header"), "revision", revision) < 0) {
+        etcd_seterr(err, errlen, "answer is not a transaction's");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+int etcd_parse_txn(const char *body, size_t len, etcd_txn_result_t *r, char *err, size_t errlen)
+{
+    int64_t rev = 0;
+    *r = (etcd_txn_result_t){0};
+    json_t *j = load_txn(body, len, &rev, err, errlen);
+    int rc = j != NULL ? parse_branch(j, r, err, errlen) : -1;
+    r->revision = rc == 0 ? rev : 0;
+    json_decref(j);
+    return rc;
+}
+
+int etcd_parse_txn_group(const char *body, size_t len, etcd_txn_result_t *r, size_t n, char *err, size_t errlen)
+{
+    int64_t rev = 0;
+    size_t i = 0;
+    memset(r, 0, n * sizeof(*r));
+    json_t *j = load_txn(body, len, &rev, err, errlen);
+    const json_t *arr = json_object_get(j, "responses");
+    if (j != NULL && json_array_size(arr) != n)
+        etcd_seterr(err, errlen, "the answer has %zu transactions' responses, not %zu", json_array_size(arr), n);
+    else
+        for (; j != NULL && i < n; i++) {
+            if (parse_branch(json_object_get(json_array_get(arr, i), "response_txn"), &r[i], err, errlen) < 0)
+                break;
+            r[i].revision = rev;
+        }
+    json_decref(j);
+    if (i == n)
+        return 0;
+    while (i-- > 0)
+        etcd_txn_result_free(&r[i]);
+    return -1;
 }
 
 /* ---- the watch stream ---- */
@@ -262,6 +303,18 @@ static void events_free(event_t *evs, size_t n)
     free(evs);
 }
 
+/* Revision order, and key order within a revision: one transaction's events come in the order of
+ * its operations, which may be any, while a range returns keys in key order. Delivered this way,
+ * a watcher and a reader of the whole range order what one revision made alike. A revision never
+ * holds one key twice. */
+static int by_revision_key(const void *x, const void *y)
+{
+    const etcd_event_t *a = &((const event_t *)x)->ev, *b = &((const event_t *)y)->ev;
+    if (a->mod_revision != b->mod_revision)
+        return a->mod_revision < b->mod_revision ? -1 : 1;
+    return strcmp(a->key, b->key);
+}
+
 /* Checks and decodes every event of a message before any is delivered, so that a malformed
  * message delivers nothing and a resume never starts in the middle of a revision. */
 static int deliver_events(etcd_stream_t *s, const json_t *arr)
@@ -291,6 +344,7 @@ static int deliver_events(etcd_stream_t *s, const json_t *arr)
         o->ev.key = o->key;
         o->ev.value = o->value;
     }
+    qsort(evs, n, sizeof(*evs), by_revision_key);
     for (i = 0; i < n; i++) {
         if (s->on_event)
             s->on_event(s->ctx, &evs[i].ev);

@@ -38,7 +38,7 @@
 static const char CHUNKED[] = "8d\r\n" MSG_CREATED "\r\n11e\r\n" MSG_PUT_DEL "\r\nd6\r\n" MSG_PUT_EMPTY
                               "\r\n11e\r\n" MSG_TXN "\r\n0\r\n\r\n";
 static const char STREAM[] = MSG_CREATED MSG_PUT_DEL MSG_PUT_EMPTY MSG_TXN;
-static const char EVENTS[] = "PUT foo=bar@2;DEL foo@3;PUT a=@4;PUT b=x@5;DEL a@5;";
+static const char EVENTS[] = "PUT foo=bar@2;DEL foo@3;PUT a=@4;DEL a@5;PUT b=x@5;"; /* revision 5 in key order */
 
 static const char RANGE_ANSWER[] =
     "{" HDR("5") ",\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":\"2\",\"mod_revision\":\"2\","
@@ -409,6 +409,23 @@ static void test_stream_invalid(void)
     EXPECT_INT(parse_stream(half, strlen(half), NULL, 0, &l, &s), -1);
     EXPECT_STR(l.log, "");
     EXPECT_INT(s.revision, 0);
+    etcd_stream_free(&s);
+}
+
+/* The events of one transaction come in the order of its operations; they are delivered in key
+ * order, a range's, so a watcher orders what one revision created as a reader of the range does. */
+static void test_stream_key_order(void)
+{
+    const char msg[] = "{\"result\":{" HDR("7") ",\"events\":["
+                       "{\"kv\":{\"key\":\"eg==\",\"create_revision\":\"7\",\"mod_revision\":\"7\",\"value\":\"MQ==\"}},"
+                       "{\"kv\":{\"key\":\"bQ==\",\"create_revision\":\"6\",\"mod_revision\":\"6\",\"value\":\"Mg==\"}},"
+                       "{\"kv\":{\"key\":\"bQ==\",\"create_revision\":\"6\",\"mod_revision\":\"7\",\"value\":\"Mw==\"}},"
+                       "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"7\"}}]}}\n";
+    etcd_stream_t s;
+    evlog_t l;
+    EXPECT_INT(parse_stream(msg, strlen(msg), NULL, 0, &l, &s), 0);
+    EXPECT_STR(l.log, "PUT m=2@6;DEL a@7;PUT m=3@7;PUT z=1@7;");
+    EXPECT_INT(s.revision, 7);
     etcd_stream_free(&s);
 }
 
@@ -1081,6 +1098,7 @@ int main(void)
     RUN(test_stream_every_split);
     RUN(test_chunked_stream_pipeline);
     RUN(test_stream_invalid);
+    RUN(test_stream_key_order);
     RUN(test_stream_error_and_cancel);
     RUN(test_new);
     RUN(test_failover);

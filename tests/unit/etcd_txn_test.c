@@ -1,5 +1,6 @@
 /* The transactions of the etcd client: request bodies, answers recorded from etcd 3.4.23's
- * gateway, and the connection a thread keeps between transactions. */
+ * gateway, the connection a thread keeps between transactions, and transactions of several
+ * threads sent together. */
 #include "etcd/etcd.h"
 
 #include <arpa/inet.h>
@@ -137,73 +138,236 @@ static void test_parse_failed(void)
     }
 }
 
-/* ---- a gateway that keeps connections: counts the connections and the requests ---- */
+/* Two nested transactions: the first put a (new), the second's compare on b failed and it read b. */
+static const char GROUP[] =
+    "{" HDR("2") ",\"succeeded\":true,\"responses\":[{\"response_txn\":{\"header\":{},\"succeeded\":true,"
+    "\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"2\"}}}]}},{\"response_txn\":{\"header\":{},"
+    "\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"2\"}}}]}}]}";
+
+static void test_independent(void)
+{
+    etcd_cmp_t pool = {.key = "p/x", .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = 7};
+    etcd_cmp_t under = {.key = "p/x/", .prefix = 1, .target = ETCD_CMP_MOD, .result = ETCD_CMP_LESS, .revision = 9};
+    etcd_op_t bet_a = {.kind = ETCD_OP_PUT, .key = "p/x/bets/a"}, bet_b = {.kind = ETCD_OP_PUT, .key = "p/x/bets/b"};
+    etcd_op_t read_pool = {.kind = ETCD_OP_RANGE, .key = "p/x"}, read_a = {.kind = ETCD_OP_RANGE, .key = "p/x/bets/a"};
+    etcd_op_t drop = {.kind = ETCD_OP_DELETE, .key = "p/x/", .prefix = 1}, drop_x = {.kind = ETCD_OP_DELETE, .key = "p/x"};
+    etcd_op_t other = {.kind = ETCD_OP_PUT, .key = "p/y"};
+    etcd_txn_t a = {.cmp = &pool, .ncmp = 1, .ok = &bet_a, .nok = 1, .fail = &read_pool, .nfail = 1};
+    etcd_txn_t b = {.cmp = &pool, .ncmp = 1, .ok = &bet_b, .nok = 1, .fail = &read_pool, .nfail = 1};
+    EXPECT_INT(etcd_txn_independent(&a, &b), 1); /* two bets of one pool: both only read the pool */
+    EXPECT_INT(etcd_txn_independent(&a, &a), 0); /* one key written twice */
+    etcd_txn_t held = {.cmp = &under, .ncmp = 1, .ok = &other, .nok = 1};
+    EXPECT_INT(etcd_txn_independent(&a, &held), 0); /* a writes under a prefix held compares */
+    EXPECT_INT(etcd_txn_independent(&held, &a), 0);
+    etcd_txn_t dropper = {.ok = &drop, .nok = 1};
+    EXPECT_INT(etcd_txn_independent(&a, &dropper), 0); /* a prefix deleted covers a's key */
+    etcd_txn_t drops_pool = {.ok = &drop_x, .nok = 1};
+    EXPECT_INT(etcd_txn_independent(&b, &drops_pool), 0); /* b compares and reads the key deleted */
+    etcd_txn_t reader = {.fail = &read_a, .nfail = 1};
+    EXPECT_INT(etcd_txn_independent(&a, &reader), 0); /* a failure branch reading what a writes */
+    EXPECT_INT(etcd_txn_independent(&b, &reader), 1);
+    etcd_txn_t writes_y = {.ok = &other, .nok = 1}, fail_writes_x = {.fail = &bet_a, .nfail = 1};
+    EXPECT_INT(etcd_txn_independent(&writes_y, &dropper), 1); /* p/y is not under p/x/ */
+    EXPECT_INT(etcd_txn_independent(&fail_writes_x, &reader), 0); /* a write in a failure branch counts */
+    EXPECT_INT(etcd_txn_independent(&reader, &reader), 1);        /* reads never clash */
+}
+
+static void test_group_request(void)
+{
+    etcd_cmp_t absent = {.key = "a", .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = 0};
+    etcd_op_t put_a = {.kind = ETCD_OP_PUT, .key = "a", .value = "1"}, put_b = {.kind = ETCD_OP_PUT, .key = "b"};
+    etcd_op_t read_a = {.kind = ETCD_OP_RANGE, .key = "a"};
+    etcd_txn_t t[2] = {{.cmp = &absent, .ncmp = 1, .ok = &put_a, .nok = 1, .fail = &read_a, .nfail = 1},
+                       {.ok = &put_b, .nok = 1}};
+    char *body = etcd_txn_group_request(t, 2);
+    json_t *j = json_loads(body ? body : "", 0, NULL);
+    EXPECT(j != NULL);
+    EXPECT(json_object_get(j, "compare") == NULL); /* the group itself holds nothing */
+    const json_t *s = json_object_get(j, "success");
+    EXPECT_INT(json_array_size(s), 2);
+    const json_t *first = json_object_get(json_array_get(s, 0), "request_txn");
+    char *alone = etcd_txn_request(&absent, 1, &put_a, 1, &read_a, 1);
+    json_t *want = json_loads(alone ? alone : "", 0, NULL);
+    EXPECT(want != NULL && json_equal(first, want)); /* each nested exactly as it would go alone */
+    const json_t *second = json_object_get(json_array_get(s, 1), "request_txn");
+    expect_field(json_object_get(json_array_get(json_object_get(second, "success"), 0), "request_put"), "key", "b");
+    EXPECT_INT(json_array_size(json_object_get(second, "compare")), 0);
+    json_decref(want);
+    json_decref(j);
+    free(alone);
+    free(body);
+}
+
+static void test_parse_group(void)
+{
+    etcd_txn_result_t r[3];
+    char err[200];
+    EXPECT_INT(etcd_parse_txn_group(GROUP, strlen(GROUP), r, 2, err, sizeof err), 0);
+    EXPECT_INT(r[0].succeeded, 1);
+    EXPECT_INT(r[0].revision, 2);
+    EXPECT_INT(r[0].n, 1);
+    EXPECT_INT(r[1].succeeded, 0);
+    EXPECT_INT(r[1].revision, 2); /* the group's: nested answers carry an empty header */
+    EXPECT_INT(r[1].n, 1);
+    EXPECT_INT(r[1].ops[0].n, 0); /* b was not there */
+    etcd_txn_result_free(&r[0]);
+    etcd_txn_result_free(&r[1]);
+    err[0] = '\0';
+    EXPECT_INT(etcd_parse_txn_group(GROUP, strlen(GROUP), r, 3, err, sizeof err), -1); /* one answer short */
+    EXPECT(err[0] != '\0' && r[0].ops == NULL && r[1].ops == NULL);
+    static const char *const bad[] = {
+        "{\"error\":\"etcdserver: duplicate key given in txn request\",\"code\":3}",
+        "{" HDR("2") ",\"responses\":[{\"response_txn\":{}},{\"response_put\":{}}]}",
+        "{" HDR("2") ",\"responses\":[{\"response_txn\":{\"responses\":[{}]}},{\"response_txn\":{}}]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        EXPECT_INT(etcd_parse_txn_group(bad[i], strlen(bad[i]), r, 2, err, sizeof err), -1);
+        EXPECT(err[0] != '\0' && r[0].ops == NULL && r[0].n == 0 && r[1].ops == NULL);
+    }
+}
+
+/* ---- a gateway that keeps connections: counts the connections, the requests and the
+ * transactions; answers every transaction as succeeded, after delay_ms ---- */
+
+#define BODY_MAX (256 << 10)
+#define CONNS_MAX 64
 
 typedef struct {
-    int lfd, port, conns, reqs, close_after; /* close_after: close each connection after that many answers */
+    int lfd, port, conns, reqs, txns, grouped, clashes, close_after, delay_ms; /* close_after: close each connection after that many answers */
     atomic_int stop;
     pthread_t th;
 } keeper_t;
 
-static int read_one(int fd)
+/* Reads one request into buf; its body starts at *body. 1: it asked to close; 0; -1: gone. */
+static int read_one(int fd, char *buf, const char **body)
 {
-    char buf[8192];
     size_t len = 0;
     for (;;) {
         char *end = memmem(buf, len, "\r\n\r\n", 4);
         if (end) {
             const char *cl = memmem(buf, (size_t)(end - buf), "Content-Length: ", 16);
             size_t want = cl ? strtoul(cl + 16, NULL, 10) : 0, head = (size_t)(end - buf) + 4;
-            if (len >= head + want)
+            if (len >= head + want) {
+                buf[head + want] = '\0';
+                *body = buf + head;
                 return memmem(buf, head, "Connection: close", 17) != NULL;
+            }
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (len == sizeof buf || poll(&p, 1, 2000) <= 0)
+        if (len == BODY_MAX - 1 || poll(&p, 1, 2000) <= 0)
             return -1;
-        ssize_t r = recv(fd, buf + len, sizeof buf - len, 0);
+        ssize_t r = recv(fd, buf + len, BODY_MAX - 1 - len, 0);
         if (r <= 0)
             return -1;
         len += (size_t)r;
     }
 }
 
+/* The answer to body: SUCCEEDED for one transaction; for a group, one succeeded put each, or
+ * etcd's error when two of them put one key. Malloc'd. */
+static char *answer(keeper_t *k, const char *body)
+{
+    json_t *j = json_loads(body, 0, NULL), *members = json_object_get(j, "success");
+    size_t n = json_array_size(members);
+    if (json_object_get(j, "compare") != NULL || n == 0) {
+        __atomic_add_fetch(&k->txns, 1, __ATOMIC_RELAXED);
+        json_decref(j);
+        return strdup(SUCCEEDED);
+    }
+    __atomic_add_fetch(&k->txns, (int)n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&k->grouped, n > 1, __ATOMIC_RELAXED);
+    json_t *seen = json_object(), *out = json_array();
+    int clash = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *put = json_object_get(json_array_get(json_object_get(json_object_get(json_array_get(members, i),
+                                                                                              "request_txn"), "success"), 0),
+                                            "request_put");
+        const char *key = json_string_value(json_object_get(put, "key"));
+        clash |= key != NULL && json_object_get(seen, key) != NULL;
+        json_object_set_new(seen, key ? key : "", json_true());
+        json_array_append_new(out, json_pack("{s:{s:b, s:[{s:{}}]}}", "response_txn", "succeeded", 1, "responses",
+                                             "response_put"));
+    }
+    __atomic_add_fetch(&k->clashes, clash, __ATOMIC_RELAXED);
+    json_t *a = clash ? json_pack("{s:s, s:i}", "error", "etcdserver: duplicate key given in txn request", "code", 3)
+                      : json_pack("{s:{s:s}, s:b, s:o}", "header", "revision", "7", "succeeded", 1, "responses", out);
+    if (clash)
+        json_decref(out);
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    json_decref(seen);
+    json_decref(j);
+    return text;
+}
+
+typedef struct {
+    keeper_t *k;
+    int fd;
+} conn_t;
+
+/* One connection's requests, each answered after delay_ms. */
+static void *conn_main(void *arg)
+{
+    conn_t *c = arg;
+    keeper_t *k = c->k;
+    char *buf = malloc(BODY_MAX);
+    for (int n = 0; buf != NULL && !k->stop; n++) {
+        const char *body = NULL;
+        int asked_close = read_one(c->fd, buf, &body);
+        if (asked_close < 0)
+            break;
+        __atomic_add_fetch(&k->reqs, 1, __ATOMIC_RELAXED);
+        if (k->delay_ms > 0)
+            poll(NULL, 0, k->delay_ms);
+        char *a = answer(k, body), head[256];
+        snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                 strstr(a, "\"error\"") ? "400 Bad Request" : "200 OK", strlen(a));
+        send(c->fd, head, strlen(head), MSG_NOSIGNAL);
+        send(c->fd, a, strlen(a), MSG_NOSIGNAL);
+        free(a);
+        if (asked_close || (k->close_after > 0 && n + 1 >= k->close_after))
+            break;
+    }
+    free(buf);
+    close(c->fd);
+    free(c);
+    return NULL;
+}
+
+/* Accepts connections, each served by a thread of its own (a client thread keeps one). */
 static void *keeper_main(void *arg)
 {
     keeper_t *k = arg;
+    pthread_t th[CONNS_MAX];
+    int n = 0;
     while (!k->stop) {
         struct pollfd p = {.fd = k->lfd, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0)
             continue;
         int fd = accept(k->lfd, NULL, NULL);
-        if (fd < 0)
+        conn_t *c = fd >= 0 && n < CONNS_MAX ? malloc(sizeof(*c)) : NULL;
+        if (c == NULL) {
+            if (fd >= 0)
+                close(fd);
             continue;
-        __atomic_add_fetch(&k->conns, 1, __ATOMIC_RELAXED);
-        for (int n = 0; !k->stop; n++) {
-            int asked_close = read_one(fd);
-            if (asked_close < 0)
-                break;
-            __atomic_add_fetch(&k->reqs, 1, __ATOMIC_RELAXED);
-            char head[256];
-            snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     strlen(SUCCEEDED));
-            send(fd, head, strlen(head), MSG_NOSIGNAL);
-            send(fd, SUCCEEDED, strlen(SUCCEEDED), MSG_NOSIGNAL);
-            if (asked_close || (k->close_after > 0 && n + 1 >= k->close_after))
-                break;
         }
-        close(fd);
+        *c = (conn_t){.k = k, .fd = fd};
+        __atomic_add_fetch(&k->conns, 1, __ATOMIC_RELAXED);
+        pthread_create(&th[n++], NULL, conn_main, c);
     }
+    while (n > 0)
+        pthread_join(th[--n], NULL);
     return NULL;
 }
 
-static void keeper_start(keeper_t *k, int close_after)
+static void keeper_start(keeper_t *k, int close_after, int delay_ms)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
-    *k = (keeper_t){.close_after = close_after};
+    *k = (keeper_t){.close_after = close_after, .delay_ms = delay_ms};
     k->lfd = socket(AF_INET, SOCK_STREAM, 0);
     bind(k->lfd, (struct sockaddr *)&a, sizeof a);
-    listen(k->lfd, 16);
+    listen(k->lfd, 64);
     getsockname(k->lfd, (struct sockaddr *)&a, &alen);
     k->port = ntohs(a.sin_port);
     pthread_create(&k->th, NULL, keeper_main, k);
@@ -241,7 +405,7 @@ static void *transactions_main(void *arg)
 static void test_kept_connection(void)
 {
     keeper_t k;
-    keeper_start(&k, 0);
+    keeper_start(&k, 0, 0);
     pthread_t t;
     pthread_create(&t, NULL, transactions_main, &k); /* a thread of its own: its connection is new */
     pthread_join(t, NULL);
@@ -253,7 +417,7 @@ static void test_kept_connection(void)
 static void test_kept_connection_closed_by_server(void)
 {
     keeper_t k;
-    keeper_start(&k, 2); /* the server closes each connection after two answers: the third goes anew */
+    keeper_start(&k, 2, 0); /* the server closes each connection after two answers: the third goes anew */
     pthread_t t;
     pthread_create(&t, NULL, transactions_main, &k);
     pthread_join(t, NULL);
@@ -262,12 +426,98 @@ static void test_kept_connection_closed_by_server(void)
     keeper_stop(&k);
 }
 
+/* ---- transactions of several threads, sent together ---- */
+
+#define THREADS 16
+#define EACH 5
+
+typedef struct {
+    etcd_t *e;
+    int id, same_key, ok; /* same_key: every thread writes the one key "k" */
+} writer_t;
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    char key[32], err[256];
+    for (int i = 0; i < EACH; i++) {
+        snprintf(key, sizeof key, w->same_key ? "k" : "k/%d/%d", w->id, i);
+        etcd_op_t put = {.kind = ETCD_OP_PUT, .key = key, .value = "v"};
+        etcd_txn_result_t r;
+        if (etcd_txn(w->e, NULL, 0, &put, 1, NULL, 0, 5000, &r, err, sizeof err) == 0 && r.succeeded)
+            w->ok++;
+        etcd_txn_result_free(&r);
+    }
+    return NULL;
+}
+
+/* THREADS threads of one client, EACH transactions each, against a gateway slow enough that they
+ * queue; returns how many succeeded. */
+static int writers(keeper_t *k, int same_key)
+{
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", k->port);
+    etcd_t *e = etcd_new(url, err, sizeof err);
+    writer_t w[THREADS];
+    pthread_t th[THREADS];
+    int ok = 0;
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (writer_t){.e = e, .id = i, .same_key = same_key};
+        pthread_create(&th[i], NULL, writer_main, &w[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ok += w[i].ok;
+    }
+    etcd_free(e);
+    return ok;
+}
+
+static void test_grouped(void)
+{
+    keeper_t k;
+    keeper_start(&k, 0, 20);
+    EXPECT_INT(writers(&k, 0), THREADS * EACH);
+    EXPECT_INT(k.txns, THREADS * EACH);
+    EXPECT(k.grouped > 0);                 /* threads that queued behind a request went together */
+    EXPECT(k.reqs < THREADS * EACH / 2);   /* far fewer requests than transactions */
+    EXPECT_INT(k.clashes, 0);
+    keeper_stop(&k);
+}
+
+static void test_grouped_never_clash(void)
+{
+    keeper_t k;
+    keeper_start(&k, 0, 5);
+    EXPECT_INT(writers(&k, 1), THREADS * EACH); /* one key: each transaction in a request of its own */
+    EXPECT_INT(k.reqs, THREADS * EACH);
+    EXPECT_INT(k.grouped, 0);
+    EXPECT_INT(k.clashes, 0);
+    keeper_stop(&k);
+}
+
+static void test_group_failure_reaches_all(void)
+{
+    keeper_t k;
+    keeper_start(&k, 0, 0);
+    int port = k.port;
+    keeper_stop(&k); /* nothing listens there any more */
+    k = (keeper_t){.port = port};
+    EXPECT_INT(writers(&k, 0), 0); /* every thread, leader or not, hears of the failure */
+}
+
 int main(void)
 {
     RUN(test_request);
     RUN(test_parse_succeeded);
     RUN(test_parse_failed);
+    RUN(test_independent);
+    RUN(test_group_request);
+    RUN(test_parse_group);
     RUN(test_kept_connection);
     RUN(test_kept_connection_closed_by_server);
+    RUN(test_grouped);
+    RUN(test_grouped_never_clash);
+    RUN(test_group_failure_reaches_all);
     return TEST_END();
 }
