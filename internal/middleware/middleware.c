@@ -335,6 +335,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     jlog_num(&l, "duration_ms", ms, 3);
     jlog_int(&l, "bytes", (long long)req->bytes_sent);
     jlog_strn(&l, "request_id", id.base, id.len);
+    jlog_str(&l, "route", route); /* the metrics' label: one value per route, whatever the path */
     jlog_strn(&l, "method", req->input.method.base, bounded(req->input.method, LOG_METHOD_MAX));
     jlog_strn(&l, "user-agent", ua.base, bounded(ua, LOG_UA_MAX));
     jlog_strn(&l, "uri", req->input.path.base, req->input.path.len);

@@ -4,7 +4,7 @@
 
 load helpers
 
-REQUEST_KEYS='["bytes","duration_ms","level","method","msg","remote_addr","request_id","status","time","uri","user-agent"]'
+REQUEST_KEYS='["bytes","duration_ms","level","method","msg","remote_addr","request_id","route","status","time","uri","user-agent"]'
 SETTING_NAMES=(PORT HOST WORKERS LOG_LEVEL DATA_DIR HITOS_FILE STATIC_DIR MAX_BODY_BYTES
   ETCD_ENDPOINTS ETCD_PREFIX SHUTDOWN_GRACE_S CORS_ORIGINS MAX_POOLS MAX_BETS_PER_POOL MAX_HITOS
   ADMIN_TOKENS LOG_SINK SHUTDOWN_DELAY_S TRUSTED_PROXIES STORE)
@@ -42,6 +42,7 @@ assert_not_forged() {
   assert_equal "$(jfield "$line" .remote_addr)" 127.0.0.1
   assert_equal "$(jfield "$line" .method)" GET
   assert_equal "$(jfield "$line" .uri)" "/status?q=1&r=two"
+  assert_equal "$(jfield "$line" .route)" /status
   assert_equal "$(jfield "$line" '.status | type')" number
   assert_equal "$(jfield "$line" .status)" 200
   assert_equal "$(jfield "$line" '."user-agent"')" bats-agent/1.0
@@ -75,6 +76,22 @@ assert_not_forged() {
   assert_equal "$(jfield "$line" .method)" POST
   run grep -c 'bad id' "$PORRIO_LOG"
   assert_output 0
+}
+
+@test "request line: route is the template that took the path, as in the metrics' label" {
+  local line
+  curl -s --max-time 5 -o /dev/null -H 'X-Request-Id: route-1' -X PUT "$PORRIO_URL/porra/Rt/b/c/2024"
+  line=$(log_request route-1)
+  assert_equal "$(jfield "$line" .route)" '/porra/{local}/{visitante}/{competition}/{year}'
+  assert_equal "$(jfield "$line" .uri)" /porra/Rt/b/c/2024
+  curl -s --max-time 5 -o /dev/null -H 'X-Request-Id: route-2' -X DELETE "$PORRIO_URL/status"
+  line=$(log_request route-2)
+  assert_equal "$(jfield "$line" .status)" 405
+  assert_equal "$(jfield "$line" .route)" /status
+  curl -s --max-time 5 -o /dev/null -H 'X-Request-Id: route-3' "$PORRIO_URL/no/such/route/$$"
+  line=$(log_request route-3)
+  assert_equal "$(jfield "$line" .status)" 404
+  assert_equal "$(jfield "$line" .route)" unknown
 }
 
 @test "hostile user agent: escaped, no forged field, every line still JSON" {

@@ -34,7 +34,7 @@ addrs() { log_request "$1" "${2:-$TRUSTED_LOG}" | jq -r '.remote_addr + " " + (.
   assert_equal "$(addrs xff-2)" "2001:db8::7 127.0.0.1"
   # the line's other fields are there as before, peer_addr beside remote_addr
   run jq -c 'keys' <<<"$(log_request xff-1 "$TRUSTED_LOG")"
-  assert_output '["bytes","duration_ms","level","method","msg","peer_addr","remote_addr","request_id","status","time","uri","user-agent"]'
+  assert_output '["bytes","duration_ms","level","method","msg","peer_addr","remote_addr","request_id","route","status","time","uri","user-agent"]'
 }
 
 @test "X-Forwarded-For is read from the right: trusted hops skipped, the first untrusted is the client" {
