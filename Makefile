@@ -19,7 +19,7 @@ BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
 
 .PHONY: all static deps run start stop test unit clean image up down up-replicas down-replicas \
-        bench lint-openapi
+        up-logs down-logs logs-query bench lint-openapi
 .SECONDARY: # keep the objects of the unit tests: `make test` must end with its count line
 all static: $(BINS)
 
@@ -106,6 +106,21 @@ up-replicas:
 
 down-replicas:
 	$(REPLICAS) down
+
+# compose.yaml plus rsyslog, PostgreSQL and Prometheus: deploy/logs/compose.yaml
+LOGS := $(COMPOSE) -f compose.yaml -f deploy/logs/compose.yaml
+Q ?= errors
+
+up-logs:
+	COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 $(LOGS) up -d --build
+
+down-logs:
+	$(LOGS) down
+
+# `make logs-query Q=errors|routes|latency`: that query of deploy/logs/queries/ in the logs database
+logs-query:
+	@test -f deploy/logs/queries/$(Q).sql || { echo "Q=$(Q): one of $(notdir $(basename $(wildcard deploy/logs/queries/*.sql)))" >&2; exit 2; }
+	@$(LOGS) exec -T postgres psql -X -d logs -c "$$(cat deploy/logs/queries/$(Q).sql)"
 
 clean:
 	rm -rf build/obj build/tests build/libporrio.a $(BINS)
