@@ -235,3 +235,15 @@ EOF
   run bash -c "jq -R -r 'fromjson | select(.msg == \"request\") | .request_id' '$PORRIO_LOG' | sort -u | grep -c '^load-[0-7]-[0-9]*\$'"
   assert_output 400
 }
+
+@test "deploy/logs/queries: quoted whole in the README, naming only fields of the request line" {
+  local f readme field
+  readme=$(<"$REPO_ROOT/README.md")
+  for f in "$REPO_ROOT"/deploy/logs/queries/*.sql; do
+    [[ $readme == *$'```sql\n'"$(<"$f")"$'\n```'* ]] || fail "README does not quote $(basename "$f") as it is"
+    for field in $(grep -o "line->>'[^']*'" "$f" | cut -d"'" -f2 | sort -u); do
+      [[ $REQUEST_KEYS == *"\"$field\""* ]] || fail "$(basename "$f"): $field is not a field of the request line"
+    done
+  done
+  [ -n "$field" ]
+}
