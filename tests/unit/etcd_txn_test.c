@@ -227,13 +227,17 @@ static void test_parse_group(void)
 }
 
 /* ---- a gateway that keeps connections: counts the connections, the requests and the
- * transactions; answers every transaction as succeeded, after delay_ms ---- */
+ * transactions; answers each transaction as outcome() says ---- */
 
 #define BODY_MAX (256 << 10)
 #define CONNS_MAX 64
 
 typedef struct {
-    int lfd, port, conns, reqs, txns, grouped, clashes, close_after, delay_ms; /* close_after: close each connection after that many answers */
+    int lfd, port, conns, reqs, txns, grouped, clashes;
+    int close_after;   /* close each connection after that many answers */
+    int delay_ms;      /* before each answer */
+    int refuse_groups; /* answer a request of several transactions as etcd with lower limits does */
+    int hang_up;       /* close the connection instead of answering */
     atomic_int stop;
     pthread_t th;
 } keeper_t;
@@ -263,39 +267,55 @@ static int read_one(int fd, char *buf, const char **body)
     }
 }
 
-/* The answer to body: SUCCEEDED for one transaction; for a group, one succeeded put each, or
- * etcd's error when two of them put one key. Malloc'd. */
+/* The decoded key of a transaction's first put, or NULL. Malloc'd. */
+static char *first_put(const json_t *txn)
+{
+    return field(json_object_get(json_array_get(json_object_get(txn, "success"), 0), "request_put"), "key");
+}
+
+/* A transaction's answer: it failed when its first put's key ends in an odd digit (the writers
+ * below number their keys), else it succeeded; a failure branch read nothing. */
+static json_t *outcome(const json_t *txn)
+{
+    char *key = first_put(txn);
+    char last = key != NULL && key[0] != '\0' ? key[strlen(key) - 1] : 'x';
+    int ok = last < '0' || last > '9' || (last - '0') % 2 == 0;
+    free(key);
+    return ok ? json_pack("{s:b, s:[{s:{}}]}", "succeeded", 1, "responses", "response_put")
+              : json_pack("{s:[{s:{}}]}", "responses", "response_range");
+}
+
+/* The answer to body, malloc'd; a body starting "!" is an error status. */
 static char *answer(keeper_t *k, const char *body)
 {
-    json_t *j = json_loads(body, 0, NULL), *members = json_object_get(j, "success");
+    json_t *j = json_loads(body, 0, NULL), *members = json_object_get(j, "success"), *a;
     size_t n = json_array_size(members);
-    if (json_object_get(j, "compare") != NULL || n == 0) {
+    if (json_object_get(j, "compare") != NULL || n == 0) { /* one transaction, not nested */
         __atomic_add_fetch(&k->txns, 1, __ATOMIC_RELAXED);
-        json_decref(j);
-        return strdup(SUCCEEDED);
+        a = outcome(j);
+    } else if (k->refuse_groups && n > 1) {
+        __atomic_add_fetch(&k->grouped, 1, __ATOMIC_RELAXED);
+        a = json_pack("{s:s, s:i}", "error", "etcdserver: too many operations in txn request", "code", 3);
+    } else {
+        __atomic_add_fetch(&k->txns, (int)n, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&k->grouped, n > 1, __ATOMIC_RELAXED);
+        json_t *seen = json_object(), *out = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const json_t *txn = json_object_get(json_array_get(members, i), "request_txn");
+            char *key = first_put(txn);
+            if (key != NULL && json_object_get(seen, key) != NULL) /* etcd refuses the request */
+                __atomic_add_fetch(&k->clashes, 1, __ATOMIC_RELAXED);
+            json_object_set_new(seen, key ? key : "", json_true());
+            free(key);
+            json_array_append_new(out, json_pack("{s:o}", "response_txn", outcome(txn)));
+        }
+        json_decref(seen);
+        a = json_pack("{s:o}", "responses", out);
     }
-    __atomic_add_fetch(&k->txns, (int)n, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&k->grouped, n > 1, __ATOMIC_RELAXED);
-    json_t *seen = json_object(), *out = json_array();
-    int clash = 0;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *put = json_object_get(json_array_get(json_object_get(json_object_get(json_array_get(members, i),
-                                                                                              "request_txn"), "success"), 0),
-                                            "request_put");
-        const char *key = json_string_value(json_object_get(put, "key"));
-        clash |= key != NULL && json_object_get(seen, key) != NULL;
-        json_object_set_new(seen, key ? key : "", json_true());
-        json_array_append_new(out, json_pack("{s:{s:b, s:[{s:{}}]}}", "response_txn", "succeeded", 1, "responses",
-                                             "response_put"));
-    }
-    __atomic_add_fetch(&k->clashes, clash, __ATOMIC_RELAXED);
-    json_t *a = clash ? json_pack("{s:s, s:i}", "error", "etcdserver: duplicate key given in txn request", "code", 3)
-                      : json_pack("{s:{s:s}, s:b, s:o}", "header", "revision", "7", "succeeded", 1, "responses", out);
-    if (clash)
-        json_decref(out);
+    if (json_object_get(a, "error") == NULL)
+        json_object_set_new(a, "header", json_pack("{s:s}", "revision", "7"));
     char *text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
-    json_decref(seen);
     json_decref(j);
     return text;
 }
@@ -319,6 +339,8 @@ static void *conn_main(void *arg)
         __atomic_add_fetch(&k->reqs, 1, __ATOMIC_RELAXED);
         if (k->delay_ms > 0)
             poll(NULL, 0, k->delay_ms);
+        if (k->hang_up)
+            break;
         char *a = answer(k, body), head[256];
         snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                  strstr(a, "\"error\"") ? "400 Bad Request" : "200 OK", strlen(a));
@@ -360,11 +382,13 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-static void keeper_start(keeper_t *k, int close_after, int delay_ms)
+/* Starts k with opt's close_after, delay_ms, refuse_groups and hang_up. */
+static void keeper_start(keeper_t *k, const keeper_t *opt)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
-    *k = (keeper_t){.close_after = close_after, .delay_ms = delay_ms};
+    *k = (keeper_t){.close_after = opt->close_after, .delay_ms = opt->delay_ms, .refuse_groups = opt->refuse_groups,
+                    .hang_up = opt->hang_up};
     k->lfd = socket(AF_INET, SOCK_STREAM, 0);
     bind(k->lfd, (struct sockaddr *)&a, sizeof a);
     listen(k->lfd, 64);
@@ -405,7 +429,7 @@ static void *transactions_main(void *arg)
 static void test_kept_connection(void)
 {
     keeper_t k;
-    keeper_start(&k, 0, 0);
+    keeper_start(&k, &(keeper_t){0});
     pthread_t t;
     pthread_create(&t, NULL, transactions_main, &k); /* a thread of its own: its connection is new */
     pthread_join(t, NULL);
@@ -417,7 +441,7 @@ static void test_kept_connection(void)
 static void test_kept_connection_closed_by_server(void)
 {
     keeper_t k;
-    keeper_start(&k, 2, 0); /* the server closes each connection after two answers: the third goes anew */
+    keeper_start(&k, &(keeper_t){.close_after = 2}); /* the server closes each connection after two answers: the third goes anew */
     pthread_t t;
     pthread_create(&t, NULL, transactions_main, &k);
     pthread_join(t, NULL);
@@ -433,54 +457,63 @@ static void test_kept_connection_closed_by_server(void)
 
 typedef struct {
     etcd_t *e;
-    int id, same_key, ok; /* same_key: every thread writes the one key "k" */
+    int id, same_key, each, timeout_ms;
+    int right, failed, wrong; /* answers as the gateway gives them; -1 with a reason; anything else */
+    char err[256];
 } writer_t;
 
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
-    char key[32], err[256];
-    for (int i = 0; i < EACH; i++) {
+    char key[32];
+    for (int i = 0; i < w->each; i++) {
         snprintf(key, sizeof key, w->same_key ? "k" : "k/%d/%d", w->id, i);
         etcd_op_t put = {.kind = ETCD_OP_PUT, .key = key, .value = "v"};
         etcd_txn_result_t r;
-        if (etcd_txn(w->e, NULL, 0, &put, 1, NULL, 0, 5000, &r, err, sizeof err) == 0 && r.succeeded)
-            w->ok++;
+        w->err[0] = '\0';
+        int rc = etcd_txn(w->e, NULL, 0, &put, 1, NULL, 0, w->timeout_ms, &r, w->err, sizeof w->err);
+        int even = w->same_key || i % 2 == 0; /* what the gateway answers: see outcome() */
+        if (rc == 0 && r.revision == 7 && r.succeeded == even && r.n == 1)
+            w->right++;
+        else if (rc == -1 && w->err[0] != '\0' && r.n == 0)
+            w->failed++;
+        else
+            w->wrong++;
         etcd_txn_result_free(&r);
     }
     return NULL;
 }
 
-/* THREADS threads of one client, EACH transactions each, against a gateway slow enough that they
- * queue; returns how many succeeded. */
-static int writers(keeper_t *k, int same_key)
+/* THREADS threads of one client, each running EACH transactions; their tallies summed in *sum. */
+static void writers(keeper_t *k, int same_key, writer_t *sum)
 {
     char url[64], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", k->port);
     etcd_t *e = etcd_new(url, err, sizeof err);
     writer_t w[THREADS];
     pthread_t th[THREADS];
-    int ok = 0;
+    *sum = (writer_t){0};
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (writer_t){.e = e, .id = i, .same_key = same_key};
+        w[i] = (writer_t){.e = e, .id = i, .same_key = same_key, .each = EACH, .timeout_ms = 5000};
         pthread_create(&th[i], NULL, writer_main, &w[i]);
     }
     for (int i = 0; i < THREADS; i++) {
         pthread_join(th[i], NULL);
-        ok += w[i].ok;
+        sum->right += w[i].right, sum->failed += w[i].failed, sum->wrong += w[i].wrong;
     }
     etcd_free(e);
-    return ok;
 }
 
 static void test_grouped(void)
 {
     keeper_t k;
-    keeper_start(&k, 0, 20);
-    EXPECT_INT(writers(&k, 0), THREADS * EACH);
+    writer_t sum;
+    keeper_start(&k, &(keeper_t){.delay_ms = 20});
+    writers(&k, 0, &sum);
+    EXPECT_INT(sum.right, THREADS * EACH); /* each its own outcome, succeeded or not */
     EXPECT_INT(k.txns, THREADS * EACH);
-    EXPECT(k.grouped > 0);                 /* threads that queued behind a request went together */
-    EXPECT(k.reqs < THREADS * EACH / 2);   /* far fewer requests than transactions */
+    EXPECT(k.grouped > 0);          /* threads that queued behind a request went together */
+    EXPECT(k.reqs < THREADS * EACH); /* fewer requests than transactions */
     EXPECT_INT(k.clashes, 0);
     keeper_stop(&k);
 }
@@ -488,22 +521,68 @@ static void test_grouped(void)
 static void test_grouped_never_clash(void)
 {
     keeper_t k;
-    keeper_start(&k, 0, 5);
-    EXPECT_INT(writers(&k, 1), THREADS * EACH); /* one key: each transaction in a request of its own */
+    writer_t sum;
+    keeper_start(&k, &(keeper_t){.delay_ms = 5});
+    writers(&k, 1, &sum); /* one key: each transaction in a request of its own */
+    EXPECT_INT(sum.right, THREADS * EACH);
     EXPECT_INT(k.reqs, THREADS * EACH);
     EXPECT_INT(k.grouped, 0);
     EXPECT_INT(k.clashes, 0);
     keeper_stop(&k);
 }
 
+static void test_group_refused(void)
+{
+    keeper_t k;
+    writer_t sum;
+    keeper_start(&k, &(keeper_t){.delay_ms = 20, .refuse_groups = 1});
+    writers(&k, 0, &sum); /* a refused request of several: each is sent again on its own */
+    EXPECT_INT(sum.right, THREADS * EACH);
+    EXPECT_INT(k.txns, THREADS * EACH);
+    EXPECT(k.grouped > 0);
+    keeper_stop(&k);
+}
+
 static void test_group_failure_reaches_all(void)
 {
     keeper_t k;
-    keeper_start(&k, 0, 0);
-    int port = k.port;
-    keeper_stop(&k); /* nothing listens there any more */
-    k = (keeper_t){.port = port};
-    EXPECT_INT(writers(&k, 0), 0); /* every thread, leader or not, hears of the failure */
+    writer_t sum;
+    keeper_start(&k, &(keeper_t){.delay_ms = 50, .hang_up = 1}); /* each request waits, then its connection closes unanswered */
+    writers(&k, 0, &sum);
+    EXPECT_INT(sum.failed, THREADS * EACH); /* every thread, leader or not: -1 and why */
+    EXPECT_INT(sum.right + sum.wrong, 0);
+    keeper_stop(&k);
+}
+
+static void *slow_main(void *arg)
+{
+    writer_main(arg);
+    return NULL;
+}
+
+static void test_queued_deadline(void)
+{
+    keeper_t k;
+    char url[64], err[256];
+    keeper_start(&k, &(keeper_t){.delay_ms = 2000});
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", k.port);
+    etcd_t *e = etcd_new(url, err, sizeof err);
+    writer_t first = {.e = e, .id = 0, .each = 1, .timeout_ms = 5000}, queued = {.e = e, .id = 1, .each = 1, .timeout_ms = 300};
+    pthread_t th;
+    pthread_create(&th, NULL, slow_main, &first);
+    while (__atomic_load_n(&k.reqs, __ATOMIC_RELAXED) == 0)
+        poll(NULL, 0, 5);
+    int64_t at = etcd_clock_ms();
+    writer_main(&queued); /* behind a request that takes 2 s: gives up at its own deadline */
+    int64_t waited = etcd_clock_ms() - at;
+    EXPECT_INT(queued.failed, 1);
+    EXPECT(strstr(queued.err, "not sent") != NULL);
+    EXPECT(waited >= 250 && waited < 1500);
+    pthread_join(th, NULL);
+    EXPECT_INT(first.right, 1);
+    EXPECT_INT(k.txns, 1); /* the one that gave up never went */
+    etcd_free(e);
+    keeper_stop(&k);
 }
 
 int main(void)
@@ -518,6 +597,8 @@ int main(void)
     RUN(test_kept_connection_closed_by_server);
     RUN(test_grouped);
     RUN(test_grouped_never_clash);
+    RUN(test_group_refused);
     RUN(test_group_failure_reaches_all);
+    RUN(test_queued_deadline);
     return TEST_END();
 }
