@@ -130,3 +130,41 @@ clean:
 lint-openapi:
 	@tools/test-deps.sh
 	@tests/node/openapi-lint.sh
+
+# ---- fuzzing (README: Fuzzing): libFuzzer harnesses of tests/fuzz, built with Debian's clang
+# against glibc, over the modules that do not include h2o. `make fuzz` runs each target for
+# FUZZ_SECONDS on a copy of its seed corpus; `make fuzz-ci` for 30 s.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Wall -Wextra -Werror -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_CPPFLAGS := -D_GNU_SOURCE -DPORRIO_VERSION='"$(VERSION)"' -Iinternal -MMD -MP
+FUZZ_SRC     := $(filter-out $(addprefix internal/,api/% middleware/% reply/% server/%),\
+                $(wildcard internal/*/*.c))
+FUZZ_OBJ     := $(FUZZ_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%_fuzz.c,build/fuzz/%_fuzz,$(wildcard tests/fuzz/*_fuzz.c))
+
+.PHONY: fuzz fuzz-ci fuzz-build fuzz-deps
+fuzz-deps:
+	@tools/fuzz-deps.sh
+
+build/fuzz/obj/%.o: %.c | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/libporrio.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/%_fuzz: build/fuzz/obj/tests/fuzz/%_fuzz.o build/fuzz/libporrio.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -ljansson -lz -pthread
+
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+-include $(FUZZ_OBJ:.o=.d) $(wildcard build/fuzz/obj/tests/fuzz/*.d)

@@ -205,11 +205,14 @@ static int decode(const char *s, size_t len, char *buf, size_t buflen, size_t *p
         int c = (unsigned char)s[i];
         if (c == '%') {
             int h = i + 2 < len ? hex(s[i + 1]) : -1, l = h >= 0 ? hex(s[i + 2]) : -1;
-            if (h < 0 || l < 0 || (c = h << 4 | l) == 0)
+            if (h < 0 || l < 0)
                 return -1;
+            c = h << 4 | l;
             i += 2;
         }
-        if (o + 1 >= buflen) /* keep room for the NUL */
+        /* a NUL, raw or %00, would cut the value short of what was checked; keep room for the
+         * terminating one */
+        if (c == 0 || o + 1 >= buflen)
             return -1;
         buf[o++] = (char)c;
     }

@@ -63,14 +63,14 @@ typedef enum { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED, ROUTE_BAD
  * template it matches. A single trailing slash is ignored; an empty segment ("//") never matches.
  * Results: ROUTE_FOUND with handler/data/tmpl/params/allow; ROUTE_METHOD_NOT_ALLOWED with allow
  * and tmpl (of the most specific template); ROUTE_NOT_FOUND (m->allow 0); ROUTE_BAD_PATH when a
- * parameter of the chosen template has bad percent-encoding ("%zz", "%4"), decodes to NUL, or buf
- * is too small. m is always reset first. */
+ * parameter of the chosen template has bad percent-encoding ("%zz", "%4"), holds a NUL (a raw
+ * byte or %00), or buf is too small. m is always reset first. */
 route_result_t route_match(const route_table_t *t, int method, const char *path, size_t pathlen,
                            char *buf, size_t buflen, route_match_t *m);
 
 /* The value of query parameter `name` in path's "?query" (path need not be NUL-terminated),
  * percent-decoded into buf ('+' stays '+'): 1 when given once, 0 when absent, -1 when it is given
- * twice, has bad percent-encoding or a NUL, or does not fit in buflen with its NUL. "name" with no
+ * twice, has bad percent-encoding or a NUL (raw or %00), or does not fit in buflen with its NUL. "name" with no
  * '=' has the empty value. */
 int route_query(const char *path, size_t pathlen, const char *name, char *buf, size_t buflen);
 

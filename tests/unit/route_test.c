@@ -227,6 +227,22 @@ static void test_percent_decoding(void)
     route_table_free(t);
 }
 
+/* A raw NUL byte in a value is refused as %00 is: the value would end at it, short of what the
+ * path said (the path's length is given, so the byte reaches the router). */
+static void test_raw_nul(void)
+{
+    static const char path[] = "/porra/Betis/\0\0\0 lla/Liga/2017";
+    static const char query_path[] = "/porras?after=a\0b&limit=1";
+    char q[16];
+    route_table_t *t = table();
+    EXPECT_INT(route_match(t, ROUTE_PUT, path, sizeof path - 1, buf, sizeof buf, &m), ROUTE_BAD_PATH);
+    EXPECT_INT(route_match(t, ROUTE_GET, "/porras/a\0", 10, buf, sizeof buf, &m), ROUTE_BAD_PATH);
+    EXPECT_INT(route_query(query_path, sizeof query_path - 1, "after", q, sizeof q), -1);
+    EXPECT_INT(route_query(query_path, sizeof query_path - 1, "limit", q, sizeof q), 1);
+    EXPECT_STR(q, "1");
+    route_table_free(t);
+}
+
 static void test_not_found_vs_not_allowed(void)
 {
     route_table_t *t = table();
@@ -569,6 +585,7 @@ int main(void)
     RUN(test_trailing_slash_and_empty_segments);
     RUN(test_query_ignored);
     RUN(test_percent_decoding);
+    RUN(test_raw_nul);
     RUN(test_not_found_vs_not_allowed);
     RUN(test_head);
     RUN(test_bad_templates);
