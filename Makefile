@@ -157,7 +157,7 @@ build/fuzz/libporrio.a: $(FUZZ_OBJ)
 	ar rcs $@ $^
 
 build/fuzz/%_fuzz: build/fuzz/obj/tests/fuzz/%_fuzz.o build/fuzz/libporrio.a
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -ljansson -lz -pthread
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -ljansson -lcrypto -lz -pthread
 
 fuzz-build: $(FUZZ_TARGETS)
 
