@@ -17,14 +17,7 @@
 #include <string.h>
 
 #include "app/app_int.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "body_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #c);                    \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define POOL "Betis-Sevilla-Liga-2017"
 
@@ -128,9 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int kind = data[0] % 3;
     size_t len = size - 1;
-    char *body = malloc(len ? len : 1);
-    CHECK(body != NULL);
-    memcpy(body, data + 1, len);
+    char *body = fuzz_dup(data + 1, len);
     json_t *b = app_parse_body(body, len, err, sizeof(err));
     if (b == NULL) {
         CHECK(strncmp(err, "body: ", 6) == 0);

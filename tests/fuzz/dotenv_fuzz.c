@@ -12,14 +12,7 @@
 #include <string.h>
 
 #include "config/config.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "dotenv_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 /* The layer's values as .env text that gives them back: malloc'd, its length in *len. */
 static char *reencode(const cfg_layer_t *l, size_t *len)
@@ -54,9 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cfg_layer_t l = {0}, again = {0};
     char err[256] = "";
-    char *text = malloc(size ? size : 1);
-    CHECK(text != NULL && cfg_layer_set(&l, CFG_PORT, "before") == 0);
-    memcpy(text, data, size);
+    char *text = fuzz_dup(data, size);
+    CHECK(cfg_layer_set(&l, CFG_PORT, "before") == 0);
     if (cfg_layer_dotenv_parse(&l, text, size, NULL, err, sizeof(err)) != 0) {
         for (int k = 0; k < CFG_COUNT; k++)
             CHECK(k == CFG_PORT ? strcmp(l.val[k], "before") == 0 : l.val[k] == NULL);

@@ -21,14 +21,7 @@
 #include <string.h>
 
 #include "etcd/etcd.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "etcd_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #c);                    \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 /* Splits [0, len) into pieces of 1..16 bytes drawn from seed (a small LCG): the same input
  * split in other places each run of the same seed. */
@@ -56,9 +49,7 @@ static dechunked_t dechunk(const char *in, size_t len, uint32_t seed, int whole)
     for (size_t off = 0; off < len && !d.failed;) {
         size_t n = whole ? len : next_piece(&seed, len - off);
         /* each piece in its own buffer of its exact size: reads past it are caught */
-        char *piece = malloc(n);
-        CHECK(piece != NULL);
-        memcpy(piece, in + off, n);
+        char *piece = fuzz_dup((const uint8_t *)in + off, n);
         ssize_t got = etcd_chunked_feed(&c, piece, n, d.out + d.len);
         free(piece);
         if (got < 0) {
@@ -112,9 +103,7 @@ static void stream(streamed_t *r, const char *in, size_t len, uint32_t seed, int
     etcd_stream_init(&r->s, on_event, &r->ev);
     for (size_t off = 0; off < len && r->rc == 0;) {
         size_t n = whole ? len : next_piece(&seed, len - off);
-        char *piece = malloc(n);
-        CHECK(piece != NULL);
-        memcpy(piece, in + off, n);
+        char *piece = fuzz_dup((const uint8_t *)in + off, n);
         r->rc = etcd_stream_feed(&r->s, piece, n);
         free(piece);
         off += n;
@@ -228,9 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int kind = data[0] % 6;
     uint32_t seed = data[1];
     size_t len = size - 2;
-    char *in = malloc(len ? len : 1);
-    CHECK(in != NULL);
-    memcpy(in, data + 2, len);
+    char *in = fuzz_dup(data + 2, len);
     if (kind == 0)
         watch_body(in, len, seed);
     else if (kind == 1)

@@ -20,14 +20,7 @@
 #include "hito/hito.h"
 #include "porra/porra.h"
 #include "route/route.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "route_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #c);                   \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 /* The API's routes, as internal/api/api.c registers them (and internal/api/openapi.json
  * documents them): the handler is the template itself, so a match names what it found. */
@@ -161,9 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int method = methods[data[0] & 7];
     size_t small = data[0] >> 3, len = size - 1;
-    char *path = malloc(len ? len : 1);
-    CHECK(path != NULL);
-    memcpy(path, data + 1, len);
+    char *path = fuzz_dup(data + 1, len);
 
     size_t cap = len + ROUTE_MAX_PARAMS;
     char *buf = malloc(cap);

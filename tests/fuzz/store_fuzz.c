@@ -25,14 +25,7 @@
 
 #include "app/app_int.h"
 #include "store/store_int.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "store_fuzz: %s:%d: %s\n", __FILE__, __LINE__, #c);                   \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define STORE_ID 0x0123456789abcdefull
 
