@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The rule that value k of a milestone to add breaks, or NULL. */
+/* The rule that value k of a milestone to add breaks, or NULL. A body's strings are UTF-8 (JSON
+ * is); a record's are checked for it, so that what is replayed renders as it was added. */
 static const char *field_rule(int k, const char *s)
 {
     if (k == 2)
         return hito_fecha_ok(s) ? NULL : HITO_FECHA_RULE;
-    return s != NULL && *s && strlen(s) <= HITO_FIELD_MAX ? NULL : HITO_TEXT_RULE;
+    if (s == NULL || !*s || strlen(s) > HITO_FIELD_MAX)
+        return HITO_TEXT_RULE;
+    return jsonw_utf8_ok(s, strlen(s)) ? NULL : HITO_UTF8_RULE;
 }
 
 /* 1 when a new milestone's file is a plain file name: not "." or "..", no '/' or '\\', no control

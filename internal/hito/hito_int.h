@@ -33,6 +33,7 @@ extern const pmap_ops_t hito_by_file_ops; /* keys live in base->text */
 extern const char *const hito_fields[3];
 #define HITO_FECHA_RULE "must be a real date written d/m/yyyy"
 #define HITO_TEXT_RULE "must be a non-empty string of at most 256 bytes"
+#define HITO_UTF8_RULE "must be valid UTF-8"
 #define HITO_FILE_RULE "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
 
 /* printf into err (when err and errlen allow). */

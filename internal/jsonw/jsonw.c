@@ -32,6 +32,15 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return need;
 }
 
+int jsonw_utf8_ok(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = utf8_len(p + i, len - i)) == 0)
+            return 0;
+    return 1;
+}
+
 size_t jsonw_escape(char *dst, size_t cap, const char *src, size_t len)
 {
     static const char hex[] = "0123456789abcdef";

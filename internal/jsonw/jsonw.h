@@ -13,6 +13,12 @@
  */
 size_t jsonw_escape(char *dst, size_t cap, const char *src, size_t len);
 
+/**
+ * 1 when the `len` bytes of `s` are valid UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF): those jsonw_escape writes back unchanged. 0 otherwise. Cannot fail.
+ */
+int jsonw_utf8_ok(const char *s, size_t len);
+
 /** A buffer that grows as text is added; a failed allocation is remembered, not reported per call. */
 typedef struct jsonw {
     char *buf;

@@ -17,6 +17,7 @@ static char path[600];
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define TEXT_RULE "must be a non-empty string of at most 256 bytes"
 #define FECHA_RULE "must be a real date written d/m/yyyy"
+#define UTF8_RULE "must be valid UTF-8"
 #define FILE_RULE "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
 
 /* The shipped data/hitos.json, as each milestone renders. */
@@ -612,6 +613,16 @@ static void test_apply_refuses(void)
         EXPECT_INT(hito_change_decode(bad_rec, sizeof(bad_rec) - 1, &c, err, sizeof(err)), 0);
         EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), -1);
         EXPECT_STR(err, "fecha: " FECHA_RULE);
+        /* A record's text that is not UTF-8 (no body can carry it) would render as U+FFFD:
+         * what was replayed would not be what was added. */
+        static const char latin1_rec[] = "\x20" "f\0" "\xad\x9a\x98\x82ndo hito\0" "1/1/2020\0";
+        EXPECT_INT(hito_change_decode(latin1_rec, sizeof(latin1_rec) - 1, &c, err, sizeof(err)), 0);
+        EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), -1);
+        EXPECT_STR(err, "title: " UTF8_RULE);
+        static const char bad_file_rec[] = "\x20" "M\xe1laga\0" "t\0" "1/1/2020\0";
+        EXPECT_INT(hito_change_decode(bad_file_rec, sizeof(bad_file_rec) - 1, &c, err, sizeof(err)), 0);
+        EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), -1);
+        EXPECT_STR(err, "file: " UTF8_RULE);
         EXPECT(shows(db, ADD, 1));
         hito_db_release(db);
     }

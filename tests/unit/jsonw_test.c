@@ -58,6 +58,19 @@ static void test_escape_utf8(void)
     EXPECT_STR(escape("\x80\xbf\xf5\xfe", 4), "\\ufffd\\ufffd\\ufffd\\ufffd");
 }
 
+/* jsonw_utf8_ok holds exactly what jsonw_escape writes back unchanged. */
+static void test_utf8_ok(void)
+{
+    static const char *const good[] = {"", "plain", "\xc3\xb1", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", NULL};
+    static const char *const bad[] = {"\xad\x9a\x98\x82", "\xc3", "a\xc3(", "\xc0\xaf", "\xe0\x80\xaf",
+                                      "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", NULL};
+    for (int i = 0; good[i] != NULL; i++)
+        EXPECT_INT(jsonw_utf8_ok(good[i], strlen(good[i])), 1);
+    for (int i = 0; bad[i] != NULL; i++)
+        EXPECT_INT(jsonw_utf8_ok(bad[i], strlen(bad[i])), 0);
+    EXPECT_INT(jsonw_utf8_ok("\xc3\xb1", 1), 0); /* cut inside a character by len */
+}
+
 static void test_escape_stops_at_capacity(void)
 {
     char out[8];
@@ -297,6 +310,7 @@ int main(void)
 {
     RUN(test_escape_specials);
     RUN(test_escape_utf8);
+    RUN(test_utf8_ok);
     RUN(test_escape_stops_at_capacity);
     RUN(test_str);
     RUN(test_raw_lit_int_finish);
