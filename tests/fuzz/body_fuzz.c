@@ -4,17 +4,22 @@
  * API; docs/store.md: change records).
  *
  * Input: byte 0 picks the route (0 PUT /porras/{ID}/apuestas/{quien}, 1 PUT
- * /porras/{ID}/resultado, 2 POST /hitos); the rest is the body, in a buffer of its exact size.
+ * /porras/{ID}/resultado, 2 POST /hitos) and the rest is the body, in a buffer of its exact size;
+ * or (3) the rest is the lines of an export after its header, each checked by
+ * app_import_line as `porrio store import` checks them before writing anything.
  * Checked beyond "no crash":
  *   - a refused body has a message; an accepted score is two integers 0..99;
  *   - an accepted body's change record decodes to the same change (every field, byte for byte
  *     the strings of the body), applies to the state it was planned against, and the state then
  *     shows it: the bet or the result with those goals, the milestone at the next index with
- *     that file, title and fecha in its JSON. */
+ *     that file, title and fecha in its JSON;
+ *   - an import line refused is named by its number ("line 3: ..."), and stops the import. */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/app_int.h"
 #include "fuzz.h"
@@ -114,14 +119,77 @@ static void hito(const json_t *b)
     hito_db_release(db);
 }
 
+/* ---- import lines ---- */
+
+static char import_dir[64];
+static app_t *import_app;
+
+static void close_import_app(void)
+{
+    char path[128];
+    struct dirent *de;
+    app_close(import_app);
+    DIR *d = opendir(import_dir);
+    while (d != NULL && (de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", import_dir, de->d_name);
+            unlink(path);
+        }
+    if (d != NULL)
+        closedir(d);
+    rmdir(import_dir);
+}
+
+/* The store imports are checked against: empty, in a scratch directory; nothing is committed. */
+static app_t *import_target(void)
+{
+    if (import_app != NULL)
+        return import_app;
+    snprintf(import_dir, sizeof(import_dir), "%s/porrio-body-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    CHECK(mkdtemp(import_dir) != NULL);
+    app_opts_t o = {.data_dir = import_dir};
+    store_error_t e;
+    int bad_input;
+    CHECK((import_app = app_open(&o, &bad_input, &e)) != NULL);
+    atexit(close_import_app);
+    return import_app;
+}
+
+static void import_lines(const char *text, size_t len)
+{
+    static const char header[] = "{\"porrio_export\":1,\"version\":\"0.1.0\",\"pools\":1,\"bets\":1,\"results\":1,\"hitos\":1}";
+    char err[512], prefix[32];
+    app_import_t *im = app_import_begin(import_target(), 0, err, sizeof(err));
+    CHECK(im != NULL && app_import_line(im, header, sizeof(header) - 1, err, sizeof(err)) == 0);
+    for (size_t pos = 0, line = 2; pos < len; line++) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+        char *one = fuzz_dup((const uint8_t *)text + pos, n);
+        int rc = app_import_line(im, one, n, err, sizeof(err));
+        free(one);
+        if (rc != 0) {
+            snprintf(prefix, sizeof(prefix), "line %zu: ", line);
+            CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
+            break;
+        }
+        pos += n + 1;
+    }
+    app_import_free(im);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256] = "";
     if (size < 1)
         return 0;
-    int kind = data[0] % 3;
+    int kind = data[0] % 4;
     size_t len = size - 1;
     char *body = fuzz_dup(data + 1, len);
+    if (kind == 3) {
+        import_lines(body, len);
+        free(body);
+        return 0;
+    }
     json_t *b = app_parse_body(body, len, err, sizeof(err));
     if (b == NULL) {
         CHECK(strncmp(err, "body: ", 6) == 0);

@@ -228,9 +228,17 @@ static void check(const char *journal, const buf_t *jb, const char *snapshot, co
     free(recovered.p);
 }
 
+/* At exit (libFuzzer's end of run, not a finding's abort): the scratch directories go. */
+static void remove_scratch(void)
+{
+    clear(dir_a), clear(dir_b), clear(dir_c);
+    rmdir(dir_a), rmdir(dir_b), rmdir(dir_c), rmdir(base);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (base[0] == '\0') {
+        atexit(remove_scratch);
         snprintf(base, sizeof(base), "%s/porrio-store-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         CHECK(mkdtemp(base) != NULL);
         snprintf(dir_a, sizeof(dir_a), "%s/a", base);
