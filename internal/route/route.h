@@ -70,8 +70,8 @@ route_result_t route_match(const route_table_t *t, int method, const char *path,
 
 /* The value of query parameter `name` in path's "?query" (path need not be NUL-terminated),
  * percent-decoded into buf ('+' stays '+'): 1 when given once, 0 when absent, -1 when it is given
- * twice, has bad percent-encoding or a NUL (raw or %00), or does not fit in buflen with its NUL. "name" with no
- * '=' has the empty value. */
+ * twice, has bad percent-encoding or a NUL (raw or %00), or does not fit in buflen with its NUL.
+ * "name" with no '=' has the empty value. */
 int route_query(const char *path, size_t pathlen, const char *name, char *buf, size_t buflen);
 
 /* The decoded value of parameter name in m, or NULL when there is none. */

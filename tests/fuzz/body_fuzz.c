@@ -14,7 +14,6 @@
  *     shows it: the bet or the result with those goals, the milestone at the next index with
  *     that file, title and fecha in its JSON;
  *   - an import line refused is named by its number ("line 3: ..."), and stops the import. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,17 +125,8 @@ static app_t *import_app;
 
 static void close_import_app(void)
 {
-    char path[128];
-    struct dirent *de;
     app_close(import_app);
-    DIR *d = opendir(import_dir);
-    while (d != NULL && (de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.') {
-            snprintf(path, sizeof(path), "%s/%s", import_dir, de->d_name);
-            unlink(path);
-        }
-    if (d != NULL)
-        closedir(d);
+    fuzz_empty_dir(import_dir);
     rmdir(import_dir);
 }
 
@@ -145,8 +135,7 @@ static app_t *import_target(void)
 {
     if (import_app != NULL)
         return import_app;
-    snprintf(import_dir, sizeof(import_dir), "%s/porrio-body-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    CHECK(mkdtemp(import_dir) != NULL);
+    fuzz_scratch_dir(import_dir, sizeof(import_dir), "body-fuzz");
     app_opts_t o = {.data_dir = import_dir};
     store_error_t e;
     int bad_input;
@@ -157,7 +146,8 @@ static app_t *import_target(void)
 
 static void import_lines(const char *text, size_t len)
 {
-    static const char header[] = "{\"porrio_export\":1,\"version\":\"0.1.0\",\"pools\":1,\"bets\":1,\"results\":1,\"hitos\":1}";
+    static const char header[] = "{\"porrio_export\":1,\"version\":\"0.1.0\","
+                                 "\"pools\":1,\"bets\":1,\"results\":1,\"hitos\":1}";
     char err[512], prefix[32];
     app_import_t *im = app_import_begin(import_target(), 0, err, sizeof(err));
     CHECK(im != NULL && app_import_line(im, header, sizeof(header) - 1, err, sizeof(err)) == 0);

@@ -104,22 +104,11 @@ static int same_file(const char *dir, const char *name, const buf_t *b)
     return same;
 }
 
-/* Empties dir (flat: the store makes no subdirectories) and makes sure it exists. */
+/* Empties dir and makes sure it exists. */
 static void clear(const char *dir)
 {
-    char path[512];
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    if (d == NULL) {
+    if (fuzz_empty_dir(dir) != 0)
         CHECK(mkdir(dir, 0755) == 0);
-        return;
-    }
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-            CHECK(unlink(path) == 0);
-        }
-    closedir(d);
 }
 
 /* ---- the store as the tools and start-up see it ---- */
@@ -239,8 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (base[0] == '\0') {
         atexit(remove_scratch);
-        snprintf(base, sizeof(base), "%s/porrio-store-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        CHECK(mkdtemp(base) != NULL);
+        fuzz_scratch_dir(base, sizeof(base), "store-fuzz");
         snprintf(dir_a, sizeof(dir_a), "%s/a", base);
         snprintf(dir_b, sizeof(dir_b), "%s/b", base);
         snprintf(dir_c, sizeof(dir_c), "%s/c", base);

@@ -61,7 +61,8 @@ static void test_escape_utf8(void)
 /* jsonw_utf8_ok holds exactly what jsonw_escape writes back unchanged. */
 static void test_utf8_ok(void)
 {
-    static const char *const good[] = {"", "plain", "\xc3\xb1", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", NULL};
+    static const char *const good[] = {"", "plain", "\xc3\xb1", "\xe6\x97\xa5", "\xf0\x9f\x98\x80",
+                                       "\xf4\x8f\xbf\xbf", NULL};
     static const char *const bad[] = {"\xad\x9a\x98\x82", "\xc3", "a\xc3(", "\xc0\xaf", "\xe0\x80\xaf",
                                       "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", NULL};
     for (int i = 0; good[i] != NULL; i++)
