@@ -239,8 +239,12 @@ int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok,
             lead(e, g, &me);
             continue;
         }
+        if (me.taken) { /* in a request sent within its deadline: the leader wakes it */
+            pthread_cond_wait(&me.cond, &g->mu);
+            continue;
+        }
         struct timespec until = {.tv_sec = (time_t)(me.deadline / 1000), .tv_nsec = (long)(me.deadline % 1000) * 1000000};
-        if (pthread_cond_timedwait(&me.cond, &g->mu, &until) == ETIMEDOUT && !me.taken && !me.done)
+        if (pthread_cond_timedwait(&me.cond, &g->mu, &until) == ETIMEDOUT && !me.taken)
             give_up(g, &me);
     }
     pthread_mutex_unlock(&g->mu);
