@@ -170,3 +170,60 @@ fuzz-ci:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=25
 
 -include $(FUZZ_OBJ:.o=.d) $(wildcard build/fuzz/obj/tests/fuzz/*.d)
+
+# ---- Sanitizer builds (README, "Sanitizers") ---------------------------------------------------
+# The same sources built with the system gcc against glibc (musl has no sanitizer runtimes):
+# libh2o-evloop from tools/deps.sh --glibc (our patches, not instrumented), Debian's jansson,
+# OpenSSL and zlib. build/asan: AddressSanitizer + UndefinedBehaviorSanitizer; build/tsan:
+# ThreadSanitizer. Every finding fails the run (tests/sanitizers.env holds the options).
+SAN_DEPS     := build/deps-glibc
+SAN_CPPFLAGS := -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -DPORRIO_VERSION='"$(VERSION)"' -Iinternal \
+                -isystem $(SAN_DEPS)/include -MMD -MP
+SAN_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g
+SAN_asan     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1
+SAN_tsan     := -fsanitize=thread -O1
+SAN_LDLIBS   := -L$(SAN_DEPS)/lib -lh2o-evloop -ljansson -lssl -lcrypto -lz -pthread
+SAN_SRC      := $(SRC) $(wildcard cmd/porrio/*.c) $(wildcard tests/unit/*_test.c)
+
+.PHONY: san-deps asan tsan test-asan test-tsan
+san-deps: $(SAN_DEPS)/.complete
+$(SAN_DEPS)/.complete: tools/deps.sh $(wildcard tools/h2o-*.patch)
+	tools/deps.sh --glibc $(SAN_DEPS) >/dev/null
+	@touch -c $@
+
+# san_rules KIND: the objects, library, server and unit test binaries of build/KIND
+define san_rules
+build/$(1)/obj/%.o: %.c | $(SAN_DEPS)/.complete
+	@mkdir -p $$(@D)
+	gcc $(SAN_CPPFLAGS) $(SAN_CFLAGS) $(SAN_$(1)) -c -o $$@ $$<
+build/$(1)/obj/%.o: %.S
+	@mkdir -p $$(@D)
+	gcc -c -Wa,-I. -MMD -MP -o $$@ $$<
+build/$(1)/obj/internal/api/openapi.o: internal/api/openapi.json
+build/$(1)/obj/tests/unit/%.o: SAN_CPPFLAGS += -Itests/unit
+build/$(1)/libporrio.a: $(patsubst %.S,build/$(1)/obj/%.o,$(SRC:%.c=build/$(1)/obj/%.o))
+	@rm -f $$@
+	ar rcs $$@ $$^
+build/$(1)/porrio: $(patsubst %.c,build/$(1)/obj/%.o,$(wildcard cmd/porrio/*.c)) build/$(1)/libporrio.a
+	gcc $(SAN_$(1)) -o $$@ $$^ $(SAN_LDLIBS)
+build/$(1)/tests/%_test: build/$(1)/obj/tests/unit/%_test.o build/$(1)/libporrio.a
+	@mkdir -p $$(@D)
+	gcc $(SAN_$(1)) -o $$@ $$^ $(SAN_LDLIBS)
+$(1): build/$(1)/porrio $(UNIT:build/tests/%=build/$(1)/tests/%)
+-include $(patsubst %.c,build/$(1)/obj/%.d,$(filter %.c,$(SAN_SRC)))
+endef
+$(eval $(call san_rules,asan))
+$(eval $(call san_rules,tsan))
+
+# The unit suites and every integration suite against build/asan/porrio.
+test-asan: asan
+	@tools/test-deps.sh
+	@tests/sanitize asan $(UNIT:build/tests/%=build/asan/tests/%)
+
+# The unit suites that start threads, and tests/load.py: concurrent clients against
+# build/tsan/porrio with two workers, STORE=etcd, LOG_SINK and live reloads.
+TSAN_UNIT := $(addprefix build/tsan/tests/,app_test etcd_test etcd_txn_test logsink_test \
+             reload_test store_test ticket_test live_test auth_test)
+test-tsan: build/tsan/porrio $(TSAN_UNIT)
+	@tools/test-deps.sh
+	@tests/sanitize tsan $(TSAN_UNIT)

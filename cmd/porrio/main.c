@@ -112,7 +112,7 @@ static void shell_quote(const char *s, char *out, size_t len)
 static void store_failure(const store_error_t *e, int bad_input, const char *dir)
 {
     jlog_line_t l;
-    char action[1024];
+    char action[2048]; /* the text and the quoted directory twice, never cut */
     jlog_begin(&l, JLOG_ERROR, bad_input ? "cannot load the milestones" : e->damaged ? "the store is damaged: not starting"
                                                                                      : "cannot open the store");
     if (e->file[0] != '\0')

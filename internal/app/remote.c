@@ -319,7 +319,7 @@ int app_remote_open(app_t *a, store_error_t *e)
     char why[512] = "";
     while (etcd_range(r->etcd, r->data, NULL, 3000, &kvs, &n, &rev, why, sizeof(why)) != 0) {
         if (etcd_clock_ms() >= until) {
-            snprintf(e->problem, sizeof(e->problem), "cannot read the state from etcd (STORE=etcd): %s", why);
+            snprintf(e->problem, sizeof(e->problem), "cannot read the state from etcd (STORE=etcd): %.400s", why);
             return -1;
         }
         nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);

@@ -1775,7 +1775,7 @@ static char *join_chunks(const porra_db_t *db, size_t *nchunks, size_t *npools)
 static void test_chunks(void)
 {
     porra_db_t *db = porra_db_new();
-    char l[16], q[16];
+    char l[24], q[16];
     size_t nchunks, npools;
     for (int i = 0; i < 100; i++) {
         snprintf(l, sizeof(l), "L%03d", i);

@@ -251,8 +251,10 @@ static void test_cidr_match(void)
     EXPECT_STR(client(p, "::ffff:1.2.3.4", "9.9.9.9", NULL), "9.9.9.9 <-");
     EXPECT_STR(client(p, "::ffff:192.168.0.7", "9.9.9.9", NULL), "9.9.9.9 <-");
     EXPECT_STR(client(p, "::ffff:1.2.3.5", "9.9.9.9", NULL), "::ffff:1.2.3.5");
-    /* ... and an IPv4 entry never matches an IPv6 address with the same last bytes */
-    EXPECT_STR(client(p, "::1.2.3.4", "9.9.9.9", NULL), "::102:304");
+    /* ... and an IPv4 entry never matches an IPv6 address with the same last bytes (inet_ntop
+     * writes ::1.2.3.4 as glibc "::1.2.3.4" and musl "::102:304": both are the peer) */
+    EXPECT(strcmp(client(p, "::1.2.3.4", "9.9.9.9", NULL), "9.9.9.9 <-") != 0);
+    EXPECT_STR(client(p, "64:ff9b::102:304", "9.9.9.9", NULL), "64:ff9b::102:304");
     proxy_free(p);
     p = proxy_new("0.0.0.0/0");
     EXPECT_STR(client(p, "203.0.113.1", "9.9.9.9", NULL), "9.9.9.9 <-");
