@@ -220,7 +220,7 @@ test-asan: asan
 	@tools/test-deps.sh
 	@tests/sanitize asan $(UNIT:build/tests/%=build/asan/tests/%)
 
-# The unit suites that start threads, and tests/load.py: concurrent clients against
+# The unit suites that start threads, and tests/concurrency: concurrent clients against
 # build/tsan/porrio with two workers, STORE=etcd, LOG_SINK and live reloads.
 TSAN_UNIT := $(addprefix build/tsan/tests/,app_test etcd_test etcd_txn_test logsink_test \
              reload_test store_test ticket_test live_test auth_test)

@@ -636,6 +636,8 @@ void server_free(server_t *s)
         if (s->workers[i].wakefd >= 0)
             close(s->workers[i].wakefd);
     offload_free(s->offload);
+    if (s->conf.hosts != NULL) /* after server_run, nothing holds the handlers any more */
+        h2o_config_dispose(&s->conf);
     free(s->host);
     free(s->static_dir);
     cors_free(s->cors);

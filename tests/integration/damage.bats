@@ -15,13 +15,15 @@
 # must write a new store that verifies whole and starts (store_cmd.bats checks what it holds).
 #
 # DAMAGE_SEED fixes the seed of the random campaign (printed as a TAP comment), DAMAGE_COUNT its
-# number of flips (default 40).
+# number of flips (default 40). A campaign may take 60 s; a sanitizer build (PORRIO_SANITIZER)
+# starts each porrio several times slower, and gets 300 s.
 
 load helpers
 
 HITOS_JSON="$REPO_ROOT/data/hitos.json"
 
-damage() { timeout 90 "$PYTHON" "$BATS_TEST_DIRNAME/damage.py" "$@" 3>&-; }
+DAMAGE_SECONDS=$([ -n "${PORRIO_SANITIZER:-}" ] && echo 300 || echo 60)
+damage() { timeout $((DAMAGE_SECONDS + 30)) "$PYTHON" "$BATS_TEST_DIRNAME/damage.py" "$@" 3>&-; }
 
 setup_file() {
   export DAMAGE_BASE="$BATS_FILE_TMPDIR/base" DAMAGE_STATE="$BATS_FILE_TMPDIR/state.json"
@@ -51,7 +53,7 @@ teardown() { porrio_cleanup; }
 # Its summary line goes out as a TAP comment.
 campaign() {
   run damage campaign --kind "$1" --base "$DAMAGE_BASE" --state "$DAMAGE_STATE" --work "$DAMAGE_WORK" \
-    --porrio "$PORRIO" --hitos "$HITOS_JSON" --foreign "$DAMAGE_FOREIGN" --max-seconds 60 "${@:2}"
+    --porrio "$PORRIO" --hitos "$HITOS_JSON" --foreign "$DAMAGE_FOREIGN" --max-seconds "$DAMAGE_SECONDS" "${@:2}"
   grep -E '^(seed|[0-9]+ cases)' <<<"$output" | sed 's/^/# /' >&3
   [ "$status" = 0 ] || fail "$output"
 }

@@ -129,6 +129,7 @@ porrio_spawn() {
   (cd "$PORRIO_CWD" && exec "${PORRIO_CMD[@]}") >"$PORRIO_LOG" 2>"$PORRIO_ERR" </dev/null 3>&- &
   export PORRIO_PID=$!
   track_pid "$PORRIO_PID"
+  ln -sfn "$PORRIO_ERR" "${BATS_RUN_TMPDIR:-/tmp}/porrio-stderr.$PORRIO_PID"
 }
 
 # porrio_exec [NAME=VALUE...] [--flag ...]: runs $PORRIO in the foreground (killed after 5 s),
@@ -202,6 +203,10 @@ porrio_stop() {
     porrio_dump >&2
     return 1
   fi
+  if sanitizer_report "${BATS_RUN_TMPDIR:-/tmp}/porrio-stderr.$pid" >&2; then
+    echo "porrio (pid $pid) exited with status 0, but its stderr holds the sanitizer report above" >&2
+    return 1
+  fi
 }
 
 # porrio_teardown_file [PID...]: the teardown_file of a suite whose servers serve all its tests:
@@ -212,6 +217,22 @@ porrio_teardown_file() {
   for pid in "${@:-${PORRIO_PID:-}}"; do porrio_stop "$pid" || rc=1; done
   porrio_cleanup
   return $rc
+}
+
+# ---- Sanitizer builds (README, "Sanitizers") ------------------------------------------------
+# tests/sanitize runs the suites against build/asan/porrio or build/tsan/porrio with
+# PORRIO_SANITIZER set to asan or tsan.
+
+# skip_if_sanitizer REASON: skips the test when the binary is a sanitizer build, which REASON
+# says it cannot be tested as (the skip message names both).
+skip_if_sanitizer() {
+  [ -z "${PORRIO_SANITIZER:-}" ] || skip "PORRIO_SANITIZER=$PORRIO_SANITIZER: $1"
+}
+
+# sanitizer_report FILE: prints FILE's sanitizer reports (AddressSanitizer, LeakSanitizer,
+# UndefinedBehaviorSanitizer, ThreadSanitizer) and succeeds when it holds one.
+sanitizer_report() {
+  [ -f "$1" ] && grep -E -A60 '(ERROR|WARNING): [A-Za-z]+Sanitizer|: runtime error: ' "$1"
 }
 
 # ---- JSON log lines -------------------------------------------------------------------------
