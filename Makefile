@@ -222,8 +222,9 @@ test-asan: asan
 
 # The unit suites that start threads, and tests/concurrency: concurrent clients against
 # build/tsan/porrio with two workers, STORE=etcd, LOG_SINK and live reloads.
-TSAN_UNIT := $(addprefix build/tsan/tests/,app_test etcd_test etcd_txn_test logsink_test \
-             reload_test store_test ticket_test live_test auth_test)
+# (the tests that start threads themselves, and those of the modules that start their own)
+TSAN_UNIT := $(sort $(patsubst tests/unit/%.c,build/tsan/tests/%,$(shell grep -l pthread_create tests/unit/*_test.c)) \
+             build/tsan/tests/logsink_test build/tsan/tests/reload_test)
 test-tsan: build/tsan/porrio $(TSAN_UNIT)
 	@tools/test-deps.sh
 	@tests/sanitize tsan $(TSAN_UNIT)

@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* SHA-256 of "abc" and of three test tokens, as sha256sum gives them. */
@@ -158,7 +159,7 @@ static void test_rotation(void)
  * every check of A must pass (a half-made or freed list would not), C only passes sometimes. */
 typedef struct {
     auth_t *a;
-    volatile int *stop;
+    atomic_int *stop; /* set by the main thread, read by the checkers */
     long wrong;
 } checker_t;
 
@@ -174,7 +175,7 @@ static void *checker(void *arg)
 static void test_rotation_while_checking(void)
 {
     auth_t *a = auth_new(H_A "," H_B);
-    volatile int stop = 0;
+    atomic_int stop = 0;
     checker_t c[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
