@@ -175,7 +175,7 @@ fuzz-ci:
 # The same sources built with the system gcc against glibc (musl has no sanitizer runtimes):
 # libh2o-evloop from tools/deps.sh --glibc (our patches, not instrumented), Debian's jansson,
 # OpenSSL and zlib. build/asan: AddressSanitizer + UndefinedBehaviorSanitizer; build/tsan:
-# ThreadSanitizer. Every finding fails the run (tests/sanitizers.env holds the options).
+# ThreadSanitizer. Every finding fails the run (tests/sanitize sets the options).
 SAN_DEPS     := build/deps-glibc
 SAN_CPPFLAGS := -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -DPORRIO_VERSION='"$(VERSION)"' -Iinternal \
                 -isystem $(SAN_DEPS)/include -MMD -MP
@@ -185,8 +185,11 @@ SAN_tsan     := -fsanitize=thread -O1
 SAN_LDLIBS   := -L$(SAN_DEPS)/lib -lh2o-evloop -ljansson -lssl -lcrypto -lz -pthread
 SAN_SRC      := $(SRC) $(wildcard cmd/porrio/*.c) $(wildcard tests/unit/*_test.c)
 
-.PHONY: san-deps asan tsan test-asan test-tsan
+.PHONY: san-deps asan tsan test-asan test-tsan san-clean
 san-deps: $(SAN_DEPS)/.complete
+clean: san-clean
+san-clean:
+	rm -rf build/asan build/tsan
 $(SAN_DEPS)/.complete: tools/deps.sh $(wildcard tools/h2o-*.patch)
 	tools/deps.sh --glibc $(SAN_DEPS) >/dev/null
 	@touch -c $@
@@ -195,7 +198,7 @@ $(SAN_DEPS)/.complete: tools/deps.sh $(wildcard tools/h2o-*.patch)
 define san_rules
 build/$(1)/obj/%.o: %.c | $(SAN_DEPS)/.complete
 	@mkdir -p $$(@D)
-	gcc $(SAN_CPPFLAGS) $(SAN_CFLAGS) $(SAN_$(1)) -c -o $$@ $$<
+	gcc $$(SAN_CPPFLAGS) $(SAN_CFLAGS) $(SAN_$(1)) -c -o $$@ $$<
 build/$(1)/obj/%.o: %.S
 	@mkdir -p $$(@D)
 	gcc -c -Wa,-I. -MMD -MP -o $$@ $$<
