@@ -175,7 +175,8 @@ static int load_all(app_t *a, etcd_kv_t *kvs, size_t n, char *err, size_t errlen
     app_version_t *v = app_state_load(a->hitos_file, err, errlen);
     if (v == NULL)
         return -1;
-    qsort(kvs, n, sizeof(*kvs), by_creation);
+    if (n > 1) /* an empty prefix gives kvs NULL, which qsort may not be given */
+        qsort(kvs, n, sizeof(*kvs), by_creation);
     porra_db_release(r->porras), hito_db_release(r->hitos);
     r->porras = porra_db_ref(v->porras), r->hitos = hito_db_ref(v->hitos), r->slots = 0;
     app_version_release(v);

@@ -174,7 +174,7 @@ term_timed() {
 }
 
 @test "SIGTERM: SHUTDOWN_GRACE_S=1 bounds a request that never completes, exit 0" {
-  porrio_start SHUTDOWN_GRACE_S=1
+  porrio_start SHUTDOWN_GRACE_S=1 "${NO_LEAK_CHECK[@]}"
   local pid=$PORRIO_PID
   CDIR=$BATS_TEST_TMPDIR
   client stuck
