@@ -2,17 +2,13 @@
 # deploy/porrio.service, the systemd unit of README: In production: systemd's own checks accept
 # it without a warning, its sandbox rates "OK" or better, and the settings it gives are valid.
 
-bats_require_minimum_version 1.5.0
-bats_load_library bats-support
-bats_load_library bats-assert
+load helpers
 
-REPO_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 UNIT=$REPO_ROOT/deploy/porrio.service
 
 # The unit as installed, but for ExecStart pointing at this build (verify checks that it runs).
 setup() {
-  [ -z "${PORRIO_SANITIZER:-}" ] ||
-    skip "PORRIO_SANITIZER=$PORRIO_SANITIZER: the unit runs the shipped static build/porrio, checked by make test"
+  skip_if_sanitizer "the unit runs the shipped static build/porrio, checked by make test"
   sed "s|^ExecStart=/usr/local/bin/porrio|ExecStart=$REPO_ROOT/build/porrio|" "$UNIT" >"$BATS_TEST_TMPDIR/porrio.service"
 }
 
