@@ -19,7 +19,7 @@ BINS  := build/porrio build/healthcheck
 PIDFILE ?= build/porrio.pid
 
 .PHONY: all static deps run start stop test unit clean image up down up-replicas down-replicas \
-        up-logs down-logs logs-query bench lint-openapi
+        up-logs down-logs logs-query bench lint-openapi format format-check
 .SECONDARY: # keep the objects of the unit tests: `make test` must end with its count line
 all static: $(BINS)
 
@@ -126,6 +126,14 @@ clean:
 	rm -rf build/obj build/tests build/libporrio.a $(BINS)
 
 -include $(OBJ:.o=.d) $(wildcard build/obj/tests/unit/*.d) $(CMD:.o=.d)
+
+# One style for the C sources (.clang-format): `make format` applies it, `make format-check` (CI)
+# lists the files that differ.
+format:
+	@tools/format.sh
+
+format-check:
+	@tools/format.sh --check
 
 lint-openapi:
 	@tools/test-deps.sh
