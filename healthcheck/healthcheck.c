@@ -18,12 +18,11 @@
 #include <unistd.h>
 
 #define DEADLINE_MS 2000
-#define MAX_PATH 1024
+#define MAX_PATH    1024
 
-static const char usage[] =
-    "usage: healthcheck [http://host[:port][/path]]\n"
-    "  exits 0 when GET URL answers 2xx within 2 s, 1 otherwise, 2 on bad usage\n"
-    "  default URL: http://127.0.0.1:$PORT/health/ready (PORT defaults to 3000)\n";
+static const char usage[] = "usage: healthcheck [http://host[:port][/path]]\n"
+                            "  exits 0 when GET URL answers 2xx within 2 s, 1 otherwise, 2 on bad usage\n"
+                            "  default URL: http://127.0.0.1:$PORT/health/ready (PORT defaults to 3000)\n";
 
 struct url {
     char host[256], port[6], authority[272];
@@ -148,8 +147,10 @@ static int dial(const struct addrinfo *ai, const char *addr)
 static int exchange(int fd, const struct url *u, const char *addr)
 {
     char buf[MAX_PATH + 512];
-    size_t n = snprintf(buf, sizeof buf, "GET %.*s HTTP/1.0\r\nHost: %s\r\nUser-Agent: porrio-healthcheck\r\n"
-                        "Connection: close\r\n\r\n", (int)strcspn(u->path, "#"), u->path, u->authority);
+    size_t n = snprintf(buf, sizeof buf,
+                        "GET %.*s HTTP/1.0\r\nHost: %s\r\nUser-Agent: porrio-healthcheck\r\n"
+                        "Connection: close\r\n\r\n",
+                        (int)strcspn(u->path, "#"), u->path, u->authority);
     for (size_t off = 0; off < n;) {
         ssize_t w = send(fd, buf + off, n - off, MSG_NOSIGNAL); /* a vanished server must not SIGPIPE us */
         if (w > 0)

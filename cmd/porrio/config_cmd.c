@@ -67,7 +67,8 @@ static int plan(settings_t *s, int k, const char *arg, pending_t *p)
     char err[256];
     p->k = k, p->value = arg, p->from = "argument";
     if (!cfg_from_etcd(k)) {
-        fprintf(stderr, "porrio: %s is never read from etcd; give it as %s, in the environment or in .env\n", cfg_name(k), cfg_flag(k));
+        fprintf(stderr, "porrio: %s is never read from etcd; give it as %s, in the environment or in .env\n", cfg_name(k),
+                cfg_flag(k));
         return 2;
     }
     if (p->value == NULL && (p->value = s->env.val[k]) != NULL)
@@ -76,8 +77,10 @@ static int plan(settings_t *s, int k, const char *arg, pending_t *p)
         p->from = "dotenv";
     else if (p->value == NULL) {
         if (cfg_default_is_computed(k)) {
-            fprintf(stderr, "porrio: %s needs a value (its default is computed where the service runs): "
-                            "porrio config set %s VALUE\n", cfg_name(k), cfg_name(k));
+            fprintf(stderr,
+                    "porrio: %s needs a value (its default is computed where the service runs): "
+                    "porrio config set %s VALUE\n",
+                    cfg_name(k), cfg_name(k));
             return 2;
         }
         cfg_default(k, p->def, sizeof(p->def));

@@ -33,8 +33,8 @@ static void usage(FILE *out)
         char def[256] = "";
         if (!cfg_default_is_computed(k)) /* computed defaults are told by the description */
             cfg_default(k, def, sizeof(def));
-        fprintf(out, "  %-20s %-17s %s%s%s%s\n", cfg_flag(k), cfg_name(k), cfg_describe(k), def[0] ? " (default: " : "",
-                def, def[0] ? ")" : "");
+        fprintf(out, "  %-20s %-17s %s%s%s%s\n", cfg_flag(k), cfg_name(k), cfg_describe(k), def[0] ? " (default: " : "", def,
+                def[0] ? ")" : "");
     }
 }
 
@@ -113,8 +113,10 @@ static void store_failure(const store_error_t *e, int bad_input, const char *dir
 {
     jlog_line_t l;
     char action[2048]; /* the text and the quoted directory twice, never cut */
-    jlog_begin(&l, JLOG_ERROR, bad_input ? "cannot load the milestones" : e->damaged ? "the store is damaged: not starting"
-                                                                                     : "cannot open the store");
+    jlog_begin(&l, JLOG_ERROR,
+               bad_input    ? "cannot load the milestones"
+               : e->damaged ? "the store is damaged: not starting"
+                            : "cannot open the store");
     if (e->file[0] != '\0')
         jlog_str(&l, "file", e->file);
     if (e->offset >= 0)
@@ -235,8 +237,12 @@ static int serve_logged(settings_t *s)
     api_use_epoch(app_epoch(api.app));
     reload_t *watch = NULL;
     if (s->etcd != NULL) {
-        reload_opts_t ro = {.cfg = c, .etcd = s->etcd, .prefix = c->value[CFG_ETCD_PREFIX], .revision = s->revision,
-                            .apply = apply_live, .ctx = &api};
+        reload_opts_t ro = {.cfg = c,
+                            .etcd = s->etcd,
+                            .prefix = c->value[CFG_ETCD_PREFIX],
+                            .revision = s->revision,
+                            .apply = apply_live,
+                            .ctx = &api};
         memcpy(ro.layers, s->layers, sizeof(ro.layers));
         if ((watch = reload_start(&ro)) == NULL)
             jlog_log(JLOG_WARN, "cannot start the etcd watch: settings will not follow etcd", NULL);

@@ -13,9 +13,9 @@ typedef struct settings {
     cfg_layer_t flags, etcd_vals, env, dotenv; /* etcd_vals: what etcd holds under the prefix */
     cfg_layer_t *layers[CFG_SRC_COUNT];
     cfg_t cfg;
-    etcd_t *etcd;        /* NULL when ETCD_ENDPOINTS is empty */
-    int64_t revision;    /* etcd's revision when read, 0 when not reached */
-    char etcd_err[512];  /* why etcd was not reached, "" when it was */
+    etcd_t *etcd;          /* NULL when ETCD_ENDPOINTS is empty */
+    int64_t revision;      /* etcd's revision when read, 0 when not reached */
+    char etcd_err[512];    /* why etcd was not reached, "" when it was */
     char data_prefix[160]; /* STORE=etcd: <ETCD_PREFIX>data/, which settings_app_opts points at */
 } settings_t;
 

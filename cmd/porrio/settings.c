@@ -22,7 +22,8 @@ static void read_etcd(settings_t *s)
     size_t n = 0;
     const char *prefix = s->cfg.value[CFG_ETCD_PREFIX];
     size_t plen = strlen(prefix);
-    if (etcd_range(s->etcd, prefix, CFG_ETCD_DATA, ETCD_START_TIMEOUT_MS, &kvs, &n, &s->revision, s->etcd_err, sizeof(s->etcd_err)) != 0) {
+    if (etcd_range(s->etcd, prefix, CFG_ETCD_DATA, ETCD_START_TIMEOUT_MS, &kvs, &n, &s->revision, s->etcd_err,
+                   sizeof(s->etcd_err)) != 0) {
         s->revision = 0;
         return;
     }
@@ -67,8 +68,14 @@ int settings_load(settings_t *s, char *err, size_t errlen)
     return 0;
 }
 
-static void warn_store(const char *msg) { jlog_log(JLOG_WARN, "store", "detail", msg, NULL); }
-static void info_store(const char *msg) { jlog_log(JLOG_INFO, "store", "detail", msg, NULL); }
+static void warn_store(const char *msg)
+{
+    jlog_log(JLOG_WARN, "store", "detail", msg, NULL);
+}
+static void info_store(const char *msg)
+{
+    jlog_log(JLOG_INFO, "store", "detail", msg, NULL);
+}
 
 app_limits_t settings_limits(const cfg_t *c)
 {
@@ -78,8 +85,11 @@ app_limits_t settings_limits(const cfg_t *c)
 app_opts_t settings_app_opts(settings_t *s)
 {
     const cfg_t *c = &s->cfg;
-    app_opts_t o = {.data_dir = c->value[CFG_DATA_DIR], .hitos_file = c->value[CFG_HITOS_FILE], .warn = warn_store,
-                    .info = info_store, .limits = settings_limits(c)};
+    app_opts_t o = {.data_dir = c->value[CFG_DATA_DIR],
+                    .hitos_file = c->value[CFG_HITOS_FILE],
+                    .warn = warn_store,
+                    .info = info_store,
+                    .limits = settings_limits(c)};
     if (strcmp(c->value[CFG_STORE], "etcd") == 0) {
         snprintf(s->data_prefix, sizeof(s->data_prefix), "%s%s", c->value[CFG_ETCD_PREFIX], CFG_ETCD_DATA);
         o.etcd = s->etcd, o.etcd_prefix = s->data_prefix;

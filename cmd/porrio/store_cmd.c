@@ -57,8 +57,7 @@ static app_t *open_state(settings_t *s, int *rc)
 
 static void say_counts(const char *verb, const app_counts_t *n)
 {
-    fprintf(stderr, "porrio: %s %zu pools, %zu bets, %zu results, %zu milestones", verb, n->pools, n->bets, n->results,
-            n->hitos);
+    fprintf(stderr, "porrio: %s %zu pools, %zu bets, %zu results, %zu milestones", verb, n->pools, n->bets, n->results, n->hitos);
 }
 
 static int write_line(void *ctx, const char *line, size_t len)
@@ -128,7 +127,8 @@ static int import_lines(app_t *a, FILE *in, int merge)
         free(buf);
         return buf != NULL ? 2 : 1;
     }
-    while ((len = read_line(in, buf, APP_IMPORT_LINE_MAX)) >= 0 && (++line, app_import_line(im, buf, (size_t)len, err, sizeof(err)) == 0))
+    while ((len = read_line(in, buf, APP_IMPORT_LINE_MAX)) >= 0 &&
+           (++line, app_import_line(im, buf, (size_t)len, err, sizeof(err)) == 0))
         ;
     if (len == -2)
         snprintf(err, sizeof(err), "line %zu: longer than %d bytes: not an export's line", line + 1, APP_IMPORT_LINE_MAX);
@@ -225,7 +225,6 @@ int store_command(settings_t *s, int argc, char **argv)
         return 1;
     }
     printf("recovered %llu records into %s; skipped %llu records that did not apply and %llu damaged bytes\n",
-           (unsigned long long)rep.applied, to, (unsigned long long)rep.skipped_records,
-           (unsigned long long)rep.skipped_bytes);
+           (unsigned long long)rep.applied, to, (unsigned long long)rep.skipped_records, (unsigned long long)rep.skipped_bytes);
     return 0;
 }

@@ -47,8 +47,10 @@ static int token_hash(void)
     if (len > 0 && buf[len - 1] == '\r')
         len--;
     if (!auth_token_ok(buf, len)) {
-        fprintf(stderr, "porrio: stdin must hold one token: 1 to %d letters, digits, '-', '.', '_', '~', '+' or '/', "
-                        "then optional '='\n", AUTH_TOKEN_MAX);
+        fprintf(stderr,
+                "porrio: stdin must hold one token: 1 to %d letters, digits, '-', '.', '_', '~', '+' or '/', "
+                "then optional '='\n",
+                AUTH_TOKEN_MAX);
         return 2;
     }
     auth_hash_hex(buf, len, hash);

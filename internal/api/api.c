@@ -31,9 +31,9 @@ _Static_assert(sizeof(pending_t) < 1024, "a pending answer must fit the request 
 
 static int http_status(app_status_t s)
 {
-    static const int map[] = {[APP_OK] = 200,        [APP_CREATED] = 201,   [APP_DELETED] = 204,
-                              [APP_BAD_PATH] = 400,  [APP_NOT_FOUND] = 404, [APP_BAD_BODY] = 400,
-                              [APP_CONFLICT] = 409,  [APP_UNAVAILABLE] = 503, [APP_STALE] = 412};
+    static const int map[] = {
+        [APP_OK] = 200,       [APP_CREATED] = 201,  [APP_DELETED] = 204,     [APP_BAD_PATH] = 400, [APP_NOT_FOUND] = 404,
+        [APP_BAD_BODY] = 400, [APP_CONFLICT] = 409, [APP_UNAVAILABLE] = 503, [APP_STALE] = 412};
     return map[s];
 }
 
@@ -41,7 +41,7 @@ static int http_status(app_status_t s)
  * application layer numbers (app_of_t). The epoch, drawn when the routes are registered, keeps
  * this process's tags apart from an earlier one's: the counters are not stored, and start again
  * from the replay of the store. */
-#define TAG_MAX 40
+#define TAG_MAX       40
 #define TAG_EPOCH_LEN 10 /* "xxxxxxxx-" and the kind */
 static uint32_t epoch;
 
@@ -87,7 +87,10 @@ static const app_match_t *if_match(h2o_req_t *req, app_match_t *m)
     return m;
 }
 
-static void pending_dispose(void *data) { app_result_release(&((pending_ref_t *)data)->p->res); }
+static void pending_dispose(void *data)
+{
+    app_result_release(&((pending_ref_t *)data)->p->res);
+}
 
 static size_t list_next(void *ctx, h2o_iovec_t *out, size_t max)
 {
@@ -173,8 +176,8 @@ static size_t pct_encode(char *out, const char *s)
 }
 
 #define HANDLER(name) static int name(h2o_req_t *req, const route_match_t *m, void *data)
-#define PARAM(n) route_param(m, n)
-#define APP ((api_t *)data)->app
+#define PARAM(n)      route_param(m, n)
+#define APP           ((api_t *)data)->app
 
 HANDLER(get_status)
 {
@@ -186,8 +189,8 @@ HANDLER(get_status)
     time_t now = time(NULL);
     (void)m;
     if (now != at) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "status", "OK", "service", "porrio", "version", PORRIO_VERSION,
-                              "uptime_s", (json_int_t)(now - a->started_at));
+        json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "status", "OK", "service", "porrio", "version", PORRIO_VERSION, "uptime_s",
+                              (json_int_t)(now - a->started_at));
         len = j != NULL ? json_dumpb(j, body, sizeof(body), JSON_COMPACT) : 0;
         json_decref(j);
         at = len != 0 && len <= sizeof(body) ? now : -1;
@@ -214,8 +217,11 @@ HANDLER(get_ready)
     switch (server_state(a->server)) {
     case SERVER_SERVING: {
         int writable = app_writable(a->app); /* judged once: the two fields must agree */
-        reply_json(req, 200, json_pack("{s:s, s:b, s:s}", "status", "ready", "writable", writable, "store",
-                                       writable ? "ok" : app_remote(a->app) ? "unreachable" : "unwritable"));
+        reply_json(req, 200,
+                   json_pack("{s:s, s:b, s:s}", "status", "ready", "writable", writable, "store",
+                             writable             ? "ok"
+                             : app_remote(a->app) ? "unreachable"
+                                                  : "unwritable"));
         break;
     }
     case SERVER_DELAYING:
@@ -245,7 +251,8 @@ HANDLER(get_metrics)
         {"porrio_hitos", "gauge", "Milestones held.", (double)st.hitos},
         {"porrio_store_writable", "gauge", "1 when the store accepts writes.", st.store.writable},
         {"porrio_store_appends_total", "counter", "Changes queued for the journal since start.", (double)st.store.appends},
-        {"porrio_store_fsyncs_total", "counter", "Journal fsyncs since start (shared by concurrent writes).", (double)st.store.fsyncs},
+        {"porrio_store_fsyncs_total", "counter", "Journal fsyncs since start (shared by concurrent writes).",
+         (double)st.store.fsyncs},
         {"porrio_store_journal_bytes", "gauge", "Bytes in the journals since the newest snapshot.", (double)st.store.journal_bytes},
         {"porrio_store_snapshot_bytes", "gauge", "Size of the newest snapshot.", (double)st.store.snapshot_bytes},
         {"porrio_store_compactions_total", "counter", "Snapshots written since start.", (double)st.store.compactions},
@@ -256,7 +263,8 @@ HANDLER(get_metrics)
         {"porrio_store_view_lag_revisions", "gauge",
          "STORE=etcd: revisions of the state etcd acknowledged or sent that this replica's view does not show yet.",
          (double)st.view_lag},
-        {"porrio_log_dropped_total", "counter", "Log lines LOG_SINK's queue had no room for (stdout has them all).", (double)logsink_dropped()},
+        {"porrio_log_dropped_total", "counter", "Log lines LOG_SINK's queue had no room for (stdout has them all).",
+         (double)logsink_dropped()},
     };
     char *text = metrics_render(extra, sizeof(extra) / sizeof(extra[0]), &len);
     if (text == NULL) {
@@ -281,10 +289,32 @@ HANDLER(get_openapi)
     return 0;
 }
 
-HANDLER(get_all) { app_result_t r = {0}; (void)m; app_hitos_all(APP, &r); return finish(req, &r, -1); }
-HANDLER(get_hitos) { app_result_t r = {0}; (void)m; app_hitos_list(APP, &r); return finish(req, &r, -1); }
-HANDLER(get_one) { app_result_t r = {0}; app_hito_get(APP, PARAM("id"), 1, &r); return finish(req, &r, -1); }
-HANDLER(get_hito) { app_result_t r = {0}; app_hito_get(APP, PARAM("id"), 0, &r); return finish(req, &r, -1); }
+HANDLER(get_all)
+{
+    app_result_t r = {0};
+    (void)m;
+    app_hitos_all(APP, &r);
+    return finish(req, &r, -1);
+}
+HANDLER(get_hitos)
+{
+    app_result_t r = {0};
+    (void)m;
+    app_hitos_list(APP, &r);
+    return finish(req, &r, -1);
+}
+HANDLER(get_one)
+{
+    app_result_t r = {0};
+    app_hito_get(APP, PARAM("id"), 1, &r);
+    return finish(req, &r, -1);
+}
+HANDLER(get_hito)
+{
+    app_result_t r = {0};
+    app_hito_get(APP, PARAM("id"), 0, &r);
+    return finish(req, &r, -1);
+}
 
 /* ---- writes: run here, or on the server's offload threads when the store's writes block ---- */
 
@@ -295,7 +325,7 @@ typedef enum { W_HITO, W_CREATE, W_DELETE, W_BET, W_RESULT } write_kind_t;
 typedef struct write {
     write_kind_t kind;
     app_t *app;
-    const char *p[4];    /* path parameters, by kind: W_CREATE the four segments; ID; quien */
+    const char *p[4]; /* path parameters, by kind: W_CREATE the four segments; ID; quien */
     const char *body;
     size_t len;
     app_match_t match;
@@ -306,11 +336,21 @@ static void write_run(void *data)
 {
     write_t *w = data;
     switch (w->kind) {
-    case W_HITO: app_hito_add(w->app, w->body, w->len, &w->res); break;
-    case W_CREATE: app_porra_create(w->app, w->p[0], w->p[1], w->p[2], w->p[3], &w->res); break;
-    case W_DELETE: app_porra_delete(w->app, w->p[0], &w->match, &w->res); break;
-    case W_BET: app_porra_bet(w->app, w->p[0], w->p[1], w->body, w->len, &w->match, &w->res); break;
-    case W_RESULT: app_porra_result(w->app, w->p[0], w->body, w->len, &w->match, &w->res); break;
+    case W_HITO:
+        app_hito_add(w->app, w->body, w->len, &w->res);
+        break;
+    case W_CREATE:
+        app_porra_create(w->app, w->p[0], w->p[1], w->p[2], w->p[3], &w->res);
+        break;
+    case W_DELETE:
+        app_porra_delete(w->app, w->p[0], &w->match, &w->res);
+        break;
+    case W_BET:
+        app_porra_bet(w->app, w->p[0], w->p[1], w->body, w->len, &w->match, &w->res);
+        break;
+    case W_RESULT:
+        app_porra_result(w->app, w->p[0], w->body, w->len, &w->match, &w->res);
+        break;
     }
 }
 
@@ -382,7 +422,11 @@ static int write_start(h2o_req_t *req, write_t *w)
     return 0;
 }
 
-#define WRITE(k, ...) (write_t){.kind = k, .app = APP, __VA_ARGS__}
+#define WRITE(k, ...)                      \
+    (write_t)                              \
+    {                                      \
+        .kind = k, .app = APP, __VA_ARGS__ \
+    }
 
 HANDLER(post_hito)
 {
@@ -434,8 +478,18 @@ HANDLER(get_porras)
         link_next(req, limit, r.next);
     return finish(req, &r, -1);
 }
-HANDLER(get_porra) { app_result_t r = {0}; app_porra_get(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
-HANDLER(get_winners) { app_result_t r = {0}; app_porra_winners(APP, PARAM("ID"), &r); return finish(req, &r, -1); }
+HANDLER(get_porra)
+{
+    app_result_t r = {0};
+    app_porra_get(APP, PARAM("ID"), &r);
+    return finish(req, &r, -1);
+}
+HANDLER(get_winners)
+{
+    app_result_t r = {0};
+    app_porra_winners(APP, PARAM("ID"), &r);
+    return finish(req, &r, -1);
+}
 
 HANDLER(delete_porra)
 {

@@ -102,8 +102,10 @@ int app_apply_record(app_version_t *v, const char *rec, size_t len, char *err, s
         if (hito_change_decode(rec, len, &c, err, errlen) != 0)
             return -1;
         if (hito_from_file(v->hitos, c.file)) {
-            snprintf(err, errlen, "the milestone \"%s\", added with POST /hitos, is now in HITOS_FILE too: "
-                                  "take it out of the file (the added one keeps its index)", c.file);
+            snprintf(err, errlen,
+                     "the milestone \"%s\", added with POST /hitos, is now in HITOS_FILE too: "
+                     "take it out of the file (the added one keeps its index)",
+                     c.file);
             return -2;
         }
         return hito_db_apply(&v->hitos, &c, err, errlen) >= 0 ? 0 : -1;
@@ -204,8 +206,16 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
         }
         return a;
     }
-    store_opts_t so = {.dir = opts->data_dir, .compact_bytes = opts->compact_bytes, .ledger = a->ledger,
-                       .replay = replay, .warn = store_warn, .info = store_info, .freeze = freeze, .dump = dump, .thaw = thaw, .ctx = a};
+    store_opts_t so = {.dir = opts->data_dir,
+                       .compact_bytes = opts->compact_bytes,
+                       .ledger = a->ledger,
+                       .replay = replay,
+                       .warn = store_warn,
+                       .info = store_info,
+                       .freeze = freeze,
+                       .dump = dump,
+                       .thaw = thaw,
+                       .ctx = a};
     a->store = store_open(&so, e);
     if (a->store == NULL) {
         if (a->conflict[0] != '\0') { /* the milestones file, not the store, is at fault: exit 2 */
@@ -225,16 +235,25 @@ app_t *app_open(const app_opts_t *opts, int *bad_input, store_error_t *e)
     return a;
 }
 
-ticket_ledger_t *app_ledger(app_t *a) { return a->ledger; }
+ticket_ledger_t *app_ledger(app_t *a)
+{
+    return a->ledger;
+}
 
 int app_writable(app_t *a)
 {
     return a->remote != NULL ? app_remote_reachable(a, NULL) : store_writable(a->store);
 }
 
-int app_remote(const app_t *a) { return a->remote != NULL; }
+int app_remote(const app_t *a)
+{
+    return a->remote != NULL;
+}
 
-uint32_t app_epoch(const app_t *a) { return a->epoch; }
+uint32_t app_epoch(const app_t *a)
+{
+    return a->epoch;
+}
 
 void app_set_limits(app_t *a, const app_limits_t *l)
 {

@@ -60,18 +60,18 @@ typedef struct app_match {
 /* Kept under 1 KiB: the HTTP facade copies it into the request's pool (see api.c). */
 typedef struct app_result {
     app_status_t status;
-    const char *body;      /* the answer (not NUL-terminated: use len); NULL for errors, APP_DELETED, listings */
-    size_t len;            /* the answer's length; for a listing, the length of everything it sends */
-    char *owned;           /* body is this malloc'd buffer, or NULL */
-    app_version_t *hold;   /* body points into this version, or NULL */
-    app_list_t *list;      /* GET /porras: the pieces to send, in order, through app_list_next */
-    const char *next;      /* a page of pools: the last ID when more follow, else "" (NULL for other
-                            * answers); borrowed from the version the result holds, like body */
-    uint64_t ticket;       /* non-zero: the answer may go out once this ticket is DURABLE */
-    long index;            /* POST /hitos: index of the new milestone */
-    app_of_t of;           /* successful answers: what version is for */
-    uint64_t version;      /* the version of what the answer shows (of a pool's writes: the pool after it) */
-    char err[256];         /* what is wrong, for errors */
+    const char *body;    /* the answer (not NUL-terminated: use len); NULL for errors, APP_DELETED, listings */
+    size_t len;          /* the answer's length; for a listing, the length of everything it sends */
+    char *owned;         /* body is this malloc'd buffer, or NULL */
+    app_version_t *hold; /* body points into this version, or NULL */
+    app_list_t *list;    /* GET /porras: the pieces to send, in order, through app_list_next */
+    const char *next;    /* a page of pools: the last ID when more follow, else "" (NULL for other
+                          * answers); borrowed from the version the result holds, like body */
+    uint64_t ticket;     /* non-zero: the answer may go out once this ticket is DURABLE */
+    long index;          /* POST /hitos: index of the new milestone */
+    app_of_t of;         /* successful answers: what version is for */
+    uint64_t version;    /* the version of what the answer shows (of a pool's writes: the pool after it) */
+    char err[256];       /* what is wrong, for errors */
 } app_result_t;
 
 /* How much the state may hold (README: Settings, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS). A
@@ -83,11 +83,11 @@ typedef struct app_limits {
 } app_limits_t;
 
 typedef struct app_opts {
-    const char *data_dir;    /* STORE=local: the store's directory */
-    struct etcd *etcd;       /* non-NULL: STORE=etcd, the state under etcd_prefix (the caller's client) */
-    const char *etcd_prefix; /* <ETCD_PREFIX>data/: docs/store.md */
-    const char *hitos_file;  /* "" or NULL: no milestones file */
-    size_t compact_bytes;    /* 0: the store's default */
+    const char *data_dir;          /* STORE=local: the store's directory */
+    struct etcd *etcd;             /* non-NULL: STORE=etcd, the state under etcd_prefix (the caller's client) */
+    const char *etcd_prefix;       /* <ETCD_PREFIX>data/: docs/store.md */
+    const char *hitos_file;        /* "" or NULL: no milestones file */
+    size_t compact_bytes;          /* 0: the store's default */
     void (*warn)(const char *msg); /* problems that do not stop the service */
     void (*info)(const char *msg); /* news that is no problem (the store writes again) */
     app_limits_t limits;
@@ -122,14 +122,14 @@ void app_set_limits(app_t *a, const app_limits_t *l);
 
 /* Milestones. `id` is the raw path parameter: the index as written by hito_index_parse, else
  * APP_BAD_PATH. */
-void app_hitos_all(app_t *a, app_result_t *r);                  /* GET /all */
-void app_hitos_list(app_t *a, app_result_t *r);                 /* GET /hitos */
+void app_hitos_all(app_t *a, app_result_t *r);                          /* GET /all */
+void app_hitos_list(app_t *a, app_result_t *r);                         /* GET /hitos */
 void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r); /* wrap: {"hito": ...} */
 void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
 
 /* Pools. An `id` that is not a pool ID (porra_id_ok) is APP_BAD_PATH before anything else. */
-void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition,
-                      const char *year, app_result_t *r);
+void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year,
+                      app_result_t *r);
 /* GET /porras: after NULL and limit 0, every pool in creation order; else a page of at most
  * `limit` pools (0: APP_PAGE_DEFAULT) in ID order after the ID `after` (NULL: from the first). */
 void app_porras_list(app_t *a, const char *after, size_t limit, app_result_t *r);
@@ -137,13 +137,12 @@ void app_porra_get(app_t *a, const char *id, app_result_t *r);
 /* The writes on a pool: `match` NULL or not given for none; APP_STALE when it does not hold
  * (checked after the path, before existence and the body). */
 void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
-void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len,
-                   const app_match_t *match, app_result_t *r);
-void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match,
-                      app_result_t *r);
+void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
+                   app_result_t *r);
+void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match, app_result_t *r);
 void app_porra_winners(app_t *a, const char *id, app_result_t *r);
 
-#define APP_PAGE_MAX 1000
+#define APP_PAGE_MAX     1000
 #define APP_PAGE_DEFAULT 100
 
 /** A piece of an answer; borrowed from the version the result holds. */
@@ -159,13 +158,13 @@ size_t app_list_next(app_list_t *l, app_piece_t *out, size_t max);
 void app_result_release(app_result_t *r);
 
 typedef struct app_stats {
-    size_t porras, apuestas, hitos;    /* in the published version */
-    int remote;                        /* STORE=etcd: the next two are set, store is zero but writable */
-    int64_t view_revision;             /* etcd's revision the published version shows */
-    int64_t view_lag;                  /* revisions of the data etcd acknowledged or sent that it does not show yet */
+    size_t porras, apuestas, hitos; /* in the published version */
+    int remote;                     /* STORE=etcd: the next two are set, store is zero but writable */
+    int64_t view_revision;          /* etcd's revision the published version shows */
+    int64_t view_lag;               /* revisions of the data etcd acknowledged or sent that it does not show yet */
     store_stats_t store;
-    uint64_t pending;                  /* tickets issued and not yet decided */
-    size_t nodes;                      /* map and vector nodes alive, every version together */
+    uint64_t pending; /* tickets issued and not yet decided */
+    size_t nodes;     /* map and vector nodes alive, every version together */
 } app_stats_t;
 
 /** Figures for monitoring; cannot fail; waits at most for one append to the store's queue. */
@@ -189,7 +188,7 @@ int app_recover(const app_opts_t *opts, const char *to, app_scan_report_t *rep, 
 
 /* ---- export and import (porrio store export / import; the lines: docs/store.md) ---- */
 
-#define APP_EXPORT_FORMAT 1     /* the header's "porrio_export" */
+#define APP_EXPORT_FORMAT   1     /* the header's "porrio_export" */
 #define APP_IMPORT_LINE_MAX 65536 /* bytes: an export's lines are far shorter (segments, 256-byte fields) */
 
 /* Lines of each kind: what an export holds, or what an import applied. */

@@ -29,17 +29,17 @@ struct app {
     char *hitos_file;
     ticket_ledger_t *ledger;
     store_t *store;
-    pthread_mutex_t writer;     /* guards head, and makes journal order apply order */
-    app_version_t *head;        /* every change journaled, durable or not */
+    pthread_mutex_t writer;       /* guards head, and makes journal order apply order */
+    app_version_t *head;          /* every change journaled, durable or not */
     pthread_mutex_t pending_lock; /* guards pending; taken after writer when both are */
-    app_pending_t *pending;     /* a ring of versions waiting for their ticket, oldest first */
+    app_pending_t *pending;       /* a ring of versions waiting for their ticket, oldest first */
     size_t pfirst, pcount, pcap;
     pthread_spinlock_t pub_lock; /* guards the published pointer alone, for a load and an increment */
-    app_version_t *published;   /* only durable changes; what readers read; NULL while opening */
-    char conflict[512];         /* replay found a milestone both added and in HITOS_FILE */
-    app_limits_t limits;        /* atomic loads and stores: set from the etcd watch's thread */
-    struct app_remote *remote;  /* STORE=etcd; then store, head and pending are unused */
-    uint32_t epoch;             /* STORE=etcd: the entity tags' epoch every replica shares */
+    app_version_t *published;    /* only durable changes; what readers read; NULL while opening */
+    char conflict[512];          /* replay found a milestone both added and in HITOS_FILE */
+    app_limits_t limits;         /* atomic loads and stores: set from the etcd watch's thread */
+    struct app_remote *remote;   /* STORE=etcd; then store, head and pending are unused */
+    uint32_t epoch;              /* STORE=etcd: the entity tags' epoch every replica shares */
 };
 
 /* Makes v (whose reference moves in) the version readers see. */
@@ -56,8 +56,7 @@ void app_answer_owned(app_result_t *r, app_status_t status, char *body, size_t l
 /* Answers with pool `id` of v (whose reference moves into r), tagged with the pool's version. */
 void app_answer_pool(app_result_t *r, app_status_t status, app_version_t *v, const char *id);
 /* Answers a bet with itself, tagged with the pool's version after it. */
-void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv,
-                    uint64_t version);
+void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv, uint64_t version);
 /* A request body as JSON; NULL with err naming what is wrong. */
 json_t *app_parse_body(const char *body, size_t len, char *err, size_t errlen);
 /* 1 when id is a pool ID; else 0 with r set to APP_BAD_PATH. */
@@ -72,14 +71,14 @@ typedef struct app_waiter app_waiter_t;
 enum { APP_REMOTE_WATCH, APP_REMOTE_WRITE };
 
 typedef struct app_remote {
-    etcd_t *etcd;               /* the caller's */
-    char *data;                 /* the prefix of the state's keys, "<ETCD_PREFIX>data/" */
+    etcd_t *etcd; /* the caller's */
+    char *data;   /* the prefix of the state's keys, "<ETCD_PREFIX>data/" */
     size_t dlen;
-    pthread_t thread;           /* the watch */
+    pthread_t thread; /* the watch */
     int started;
     atomic_int stop;
-    porra_db_t *porras;         /* the watch thread's working state, ahead of the published one */
-    hito_db_t *hitos;           /*   by the events of a revision being read */
+    porra_db_t *porras; /* the watch thread's working state, ahead of the published one */
+    hito_db_t *hitos;   /*   by the events of a revision being read */
     uint64_t slots;
     pthread_mutex_t lock;       /* guards what follows */
     struct app_waiter *waiters; /* threads waiting for a revision: each is woken alone, when its comes */
@@ -115,8 +114,8 @@ void app_remote_create(app_t *a, const char *const seg[4], app_result_t *r);
 void app_remote_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
 /* A bet (quien not NULL) or the result: body_err is NULL when the body gave the goals gl, gv,
  * else why it did not (answered after the checks of the path and of existence). */
-void app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv,
-                      const app_match_t *match, app_result_t *r);
+void app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv, const app_match_t *match,
+                      app_result_t *r);
 
 /* A new version holding porras and hitos (the caller's references move in). NULL on OOM. */
 app_version_t *app_version_new(porra_db_t *porras, hito_db_t *hitos);

@@ -11,7 +11,10 @@ typedef struct {
     void *ctx;
 } render_t;
 
-static void str(jsonw_t *w, const char *s) { jsonw_str(w, s, strlen(s)); }
+static void str(jsonw_t *w, const char *s)
+{
+    jsonw_str(w, s, strlen(s));
+}
 
 /* Hands the line rendered in r->w over and empties the buffer for the next one. */
 static int flush(render_t *r)

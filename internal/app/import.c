@@ -47,8 +47,8 @@ app_import_t *app_import_begin(app_t *a, int merge, char *err, size_t errlen)
     if (im == NULL || app_tally(v, &held) != 0) {
         snprintf(err, errlen, "out of memory");
     } else if (!merge && (held.pools > 0 || held.hitos > 0)) {
-        snprintf(err, errlen, "the store is not empty: it holds %zu pools and %zu milestones added with POST /hitos",
-                 held.pools, held.hitos);
+        snprintf(err, errlen, "the store is not empty: it holds %zu pools and %zu milestones added with POST /hitos", held.pools,
+                 held.hitos);
     } else if ((im->scratch = app_version_new(porra_db_ref(v->porras), hito_db_ref(v->hitos))) == NULL) {
         snprintf(err, errlen, "out of memory");
     } else {
@@ -82,7 +82,8 @@ static int members(const json_t *o, const char *const *names, size_t n, char *wh
     json_t *val;
     if (!json_is_object(o))
         return fail(why, len, "must be a JSON object");
-    json_object_foreach((json_t *)o, key, val) {
+    json_object_foreach((json_t *)o, key, val)
+    {
         size_t k = 0;
         while (k < n && strcmp(key, names[k]) != 0)
             k++;

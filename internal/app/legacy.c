@@ -18,9 +18,8 @@ static const char *str(const json_t *o, const char *name)
 static int goals(const json_t *o, const char *name)
 {
     json_t *v = json_object_get(o, name);
-    return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= PORRA_GOALS_MAX
-               ? (int)json_integer_value(v)
-               : -1;
+    return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= PORRA_GOALS_MAX ? (int)json_integer_value(v)
+                                                                                                        : -1;
 }
 
 int app_apply_legacy(app_version_t *v, const char *rec, size_t len, char *err, size_t errlen)
@@ -29,8 +28,8 @@ int app_apply_legacy(app_version_t *v, const char *rec, size_t len, char *err, s
     json_t *o = json_loadb(rec, len, 0, &je);
     const char *op = str(o, "op");
     int rc = -1;
-    porra_change_t c = {.id = str(o, "ID"), .quien = str(o, "quien"), .local = goals(o, "local"),
-                        .visitante = goals(o, "visitante")};
+    porra_change_t c = {
+        .id = str(o, "ID"), .quien = str(o, "quien"), .local = goals(o, "local"), .visitante = goals(o, "visitante")};
     if (o == NULL)
         snprintf(err, errlen, "not JSON: %s", je.text);
     else if (op == NULL)
@@ -42,8 +41,10 @@ int app_apply_legacy(app_version_t *v, const char *rec, size_t len, char *err, s
         static const struct {
             const char *name;
             int op;
-        } ops[] = {{"porra.create", PORRA_OP_CREATE}, {"porra.delete", PORRA_OP_DELETE},
-                   {"porra.bet", PORRA_OP_BET}, {"porra.result", PORRA_OP_RESULT}};
+        } ops[] = {{"porra.create", PORRA_OP_CREATE},
+                   {"porra.delete", PORRA_OP_DELETE},
+                   {"porra.bet", PORRA_OP_BET},
+                   {"porra.result", PORRA_OP_RESULT}};
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
             if (strcmp(op, ops[i].name) == 0)
                 c.op = ops[i].op;

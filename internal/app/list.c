@@ -15,8 +15,8 @@ struct app_list {
     const porra_t *next;        /* a page: the next pool to send, looked up ahead to know the last */
     const porra_chunk_t *chunk; /* the full listing: the chunk being sent, and its next piece */
     size_t at;
-    size_t left;                /* pieces still to send: pools of a page, pieces of chunks */
-    int stage;                  /* 0: '[' to send; 1: pools; 2: done */
+    size_t left; /* pieces still to send: pools of a page, pieces of chunks */
+    int stage;   /* 0: '[' to send; 1: pools; 2: done */
 };
 
 static void start(app_list_t *l, const char *after)

@@ -49,7 +49,10 @@ void app_answer_pool(app_result_t *r, app_status_t status, app_version_t *v, con
 }
 
 /* Tags r as showing the milestones of h. */
-static void of_hitos(app_result_t *r, const hito_db_t *h) { r->of = APP_OF_HITOS, r->version = hito_count(h); }
+static void of_hitos(app_result_t *r, const hito_db_t *h)
+{
+    r->of = APP_OF_HITOS, r->version = hito_count(h);
+}
 
 void app_result_release(app_result_t *r)
 {
@@ -279,8 +282,8 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
 
 /* ---- pools ---- */
 
-void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition,
-                      const char *year, app_result_t *r)
+void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year,
+                      app_result_t *r)
 {
     porra_change_t c;
     char id[PORRA_ID_MAX + 1];
@@ -369,8 +372,8 @@ void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_re
 }
 
 /* PUT of a score (a bet when quien is given, else the result), checked in the API's order. */
-static void put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len,
-                      const app_match_t *match, app_result_t *r)
+static void put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
+                      app_result_t *r)
 {
     char berr[256];
     int gl = 0, gv = 0;
@@ -427,8 +430,7 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     app_answer_bet(r, st == PORRA_CREATED ? APP_CREATED : APP_OK, id, quien, gl, gv, version);
 }
 
-void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv,
-                    uint64_t version)
+void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv, uint64_t version)
 {
     size_t len;
     jsonw_t w = JSONW_INIT;
@@ -451,14 +453,13 @@ void app_bet_json(jsonw_t *w, const char *id, const char *quien, int local, int 
     jsonw_raw(w, "}", 1);
 }
 
-void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len,
-                   const app_match_t *match, app_result_t *r)
+void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
+                   app_result_t *r)
 {
     put_score(a, id, quien, body, len, match, r);
 }
 
-void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match,
-                      app_result_t *r)
+void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match, app_result_t *r)
 {
     put_score(a, id, NULL, body, len, match, r);
 }

@@ -50,8 +50,7 @@ static int goals_of(const json_t *j, int *l, int *v)
 /* Applies one key of the data prefix (`rel`: the key after it) to the working dbs, numbered by
  * its mod_revision. Keys that are not the state's (hitofiles/, or anything else) are skipped.
  * 0; -1 with err when the value is malformed or the change does not apply. */
-static int apply_key(app_remote_t *r, const char *rel, const char *value, int deleted, int64_t rev, char *err,
-                     size_t errlen)
+static int apply_key(app_remote_t *r, const char *rel, const char *value, int deleted, int64_t rev, char *err, size_t errlen)
 {
     char id[PORRA_ID_MAX + 1];
     const char *slash;
@@ -68,7 +67,8 @@ static int apply_key(app_remote_t *r, const char *rel, const char *value, int de
         if (h.file == NULL || h.title == NULL || h.fecha == NULL)
             snprintf(err, errlen, "%s: not a milestone", rel);
         else if (hito_from_file(r->hitos, h.file))
-            snprintf(err, errlen, "the milestone \"%s\", added with POST /hitos, is in HITOS_FILE too: take it out of the file", h.file);
+            snprintf(err, errlen, "the milestone \"%s\", added with POST /hitos, is in HITOS_FILE too: take it out of the file",
+                     h.file);
         else
             rc = hito_db_apply(&r->hitos, &h, err, errlen) >= 0 ? 0 : -1;
         if (slot + 1 > r->slots)

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 2048
-#define TRIES 8          /* plans of one write; more means a hot spot: 503, ask again */
-#define TXN_MS 2000      /* etcd's answer to one transaction, every endpoint together */
-#define VIEW_MS 5000     /* the view showing a revision etcd acknowledged */
+#define KEY_MAX     2048
+#define TRIES       8    /* plans of one write; more means a hot spot: 503, ask again */
+#define TXN_MS      2000 /* etcd's answer to one transaction, every endpoint together */
+#define VIEW_MS     5000 /* the view showing a revision etcd acknowledged */
 #define TAG_WAIT_MS 1000 /* the view reaching a version an If-Match names (read elsewhere) */
 
 typedef struct txn {
@@ -48,14 +48,18 @@ static int run(app_t *a, txn_t *t, app_result_t *r)
     app_remote_health(a, APP_REMOTE_WRITE, 1, "");
     int64_t want = t->res.succeeded ? t->res.revision : newest_read(&t->res);
     if (app_remote_wait(rem, want, VIEW_MS) != 0) {
-        app_fail(r, APP_UNAVAILABLE, t->res.succeeded ? "the change was made, but this replica does not show it yet: read it again"
-                                                      : "this replica's view of the store is behind: try again");
+        app_fail(r, APP_UNAVAILABLE,
+                 t->res.succeeded ? "the change was made, but this replica does not show it yet: read it again"
+                                  : "this replica's view of the store is behind: try again");
         return -1;
     }
     return t->res.succeeded;
 }
 
-static void done(txn_t *t) { etcd_txn_result_free(&t->res); }
+static void done(txn_t *t)
+{
+    etcd_txn_result_free(&t->res);
+}
 
 static void busy(app_result_t *r)
 {
@@ -99,9 +103,10 @@ static int confirm_absent(app_t *a, const char *pool, app_result_t *r)
  * every key under it last changed at `version` or before. */
 static void held_at(txn_t *t, const char *pool, const char *under, uint64_t version)
 {
-    t->cmp[t->ncmp++] = (etcd_cmp_t){.key = pool, .target = ETCD_CMP_MOD, .result = ETCD_CMP_LESS, .revision = (int64_t)version + 1};
-    t->cmp[t->ncmp++] = (etcd_cmp_t){.key = under, .prefix = 1, .target = ETCD_CMP_MOD, .result = ETCD_CMP_LESS,
-                                     .revision = (int64_t)version + 1};
+    t->cmp[t->ncmp++] =
+        (etcd_cmp_t){.key = pool, .target = ETCD_CMP_MOD, .result = ETCD_CMP_LESS, .revision = (int64_t)version + 1};
+    t->cmp[t->ncmp++] =
+        (etcd_cmp_t){.key = under, .prefix = 1, .target = ETCD_CMP_MOD, .result = ETCD_CMP_LESS, .revision = (int64_t)version + 1};
 }
 
 /* An If-Match may name a version read on another replica, newer than this one's view: the view
@@ -189,7 +194,8 @@ void app_remote_delete(app_t *a, const char *id, const app_match_t *match, app_r
             continue;
         }
         t.ncmp = 0;
-        t.cmp[t.ncmp++] = (etcd_cmp_t){.key = pool, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = (int64_t)created};
+        t.cmp[t.ncmp++] =
+            (etcd_cmp_t){.key = pool, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = (int64_t)created};
         if (match != NULL && match->given && !match->any)
             held_at(&t, pool, under, version);
         t.ok[0] = (etcd_op_t){.kind = ETCD_OP_DELETE, .key = pool}; /* first: the view drops the pool at once */
@@ -209,8 +215,8 @@ out:
     done(&t);
 }
 
-void app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv,
-                      const app_match_t *match, app_result_t *r)
+void app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv, const app_match_t *match,
+                      app_result_t *r)
 {
     char pool[KEY_MAX], under[KEY_MAX], key[KEY_MAX], result[KEY_MAX], value[64];
     porra_change_t c;
@@ -242,8 +248,9 @@ void app_remote_score(app_t *a, const char *id, const char *quien, const char *b
             st = quien != NULL ? porra_plan_bet(v->porras, id, quien, gl, gv, &c, r->err, sizeof(r->err))
                                : porra_plan_result(v->porras, id, gl, gv, &c, r->err, sizeof(r->err));
         uint64_t created = porra_created(p), version = porra_version(p);
-        int refused = body_err != NULL || st == PORRA_CLOSED || st == PORRA_INVALID ||
-                      (st == PORRA_CREATED && !room(&a->limits.bets_per_pool, porra_bets(p), "MAX_BETS_PER_POOL", "bets in this pool", r));
+        int refused =
+            body_err != NULL || st == PORRA_CLOSED || st == PORRA_INVALID ||
+            (st == PORRA_CREATED && !room(&a->limits.bets_per_pool, porra_bets(p), "MAX_BETS_PER_POOL", "bets in this pool", r));
         app_version_release(v);
         if (body_err != NULL)
             app_fail(r, APP_BAD_BODY, "%s", body_err);
@@ -254,7 +261,8 @@ void app_remote_score(app_t *a, const char *id, const char *quien, const char *b
         if (refused)
             goto out;
         t.ncmp = 0;
-        t.cmp[t.ncmp++] = (etcd_cmp_t){.key = pool, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = (int64_t)created};
+        t.cmp[t.ncmp++] =
+            (etcd_cmp_t){.key = pool, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = (int64_t)created};
         if (quien != NULL) /* betting closes with the result, whichever replica set it */
             t.cmp[t.ncmp++] = (etcd_cmp_t){.key = result, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = 0};
         if (match != NULL && match->given && !match->any)

@@ -84,7 +84,10 @@ int app_verify(const app_opts_t *opts, app_scan_report_t *rep, store_error_t *e)
     return rc;
 }
 
-static int dump_state(void *ctx, store_emit_t emit, void *ectx) { return app_dump_version(ctx, emit, ectx); }
+static int dump_state(void *ctx, store_emit_t emit, void *ectx)
+{
+    return app_dump_version(ctx, emit, ectx);
+}
 
 int app_recover(const app_opts_t *opts, const char *to, app_scan_report_t *rep, store_error_t *e)
 {

@@ -21,7 +21,10 @@ struct auth {
     live_t live; /* a list_t; NULL: no list in force, every route open */
 };
 
-static int hex_digit(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 int auth_hashes_parse(const char *value, uint8_t (*out)[AUTH_HASH_LEN], size_t max)
 {

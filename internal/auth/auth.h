@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_HASH_LEN 32     /* bytes of a SHA-256 digest */
-#define AUTH_HASH_HEX 64     /* its lowercase hex */
-#define AUTH_HASHES_MAX 64   /* hashes ADMIN_TOKENS may list: bounds the work of every check */
-#define AUTH_TOKEN_MAX 512   /* bytes of a presented token */
-#define AUTH_TOKEN_NEW_LEN 43 /* auth_token_new: 32 random bytes in unpadded base64url */
+#define AUTH_HASH_LEN      32  /* bytes of a SHA-256 digest */
+#define AUTH_HASH_HEX      64  /* its lowercase hex */
+#define AUTH_HASHES_MAX    64  /* hashes ADMIN_TOKENS may list: bounds the work of every check */
+#define AUTH_TOKEN_MAX     512 /* bytes of a presented token */
+#define AUTH_TOKEN_NEW_LEN 43  /* auth_token_new: 32 random bytes in unpadded base64url */
 
 typedef struct auth auth_t;
 

@@ -15,7 +15,19 @@
 #include "logsink/logsink.h"
 #include "proxy/proxy.h"
 
-typedef enum { K_UINT, K_HOST, K_LOG_LEVEL, K_PATH, K_ENDPOINTS, K_PREFIX, K_ORIGINS, K_HASHES, K_LOG_SINK, K_CIDRS, K_STORE } kind_t;
+typedef enum {
+    K_UINT,
+    K_HOST,
+    K_LOG_LEVEL,
+    K_PATH,
+    K_ENDPOINTS,
+    K_PREFIX,
+    K_ORIGINS,
+    K_HASHES,
+    K_LOG_SINK,
+    K_CIDRS,
+    K_STORE
+} kind_t;
 
 typedef struct {
     const char *name, *flag, *allowed, *describe;
@@ -26,54 +38,37 @@ typedef struct {
 } meta_t;
 
 static const meta_t META[CFG_COUNT] = {
-    [CFG_PORT] = {"PORT", "--port", "an integer from 1 to 65535", "TCP port to listen on", "3000",
-                  K_UINT, 1, 65535, 0, 1},
-    [CFG_HOST] = {"HOST", "--host",
-                  "an IPv4 or IPv6 address, or a hostname of 1 to 253 letters, digits, '.' and '-'",
+    [CFG_PORT] = {"PORT", "--port", "an integer from 1 to 65535", "TCP port to listen on", "3000", K_UINT, 1, 65535, 0, 1},
+    [CFG_HOST] = {"HOST", "--host", "an IPv4 or IPv6 address, or a hostname of 1 to 253 letters, digits, '.' and '-'",
                   "address to bind", "0.0.0.0", K_HOST, 0, 0, 0, 1},
     [CFG_WORKERS] = {"WORKERS", "--workers", "an integer from 1 to 256",
-                     "event-loop threads, all sharing one state (default: number of CPUs)", NULL,
-                     K_UINT, 1, 256, 0, 1},
+                     "event-loop threads, all sharing one state (default: number of CPUs)", NULL, K_UINT, 1, 256, 0, 1},
     [CFG_LOG_LEVEL] = {"LOG_LEVEL", "--log-level", "one of debug, info, warn, error",
-                       "least severe log level written; can change at run time through etcd",
-                       "info", K_LOG_LEVEL, 0, 0, 1, 1},
-    [CFG_DATA_DIR] = {"DATA_DIR", "--data-dir", "a non-empty path",
-                      "directory of the durable store", "./var", K_PATH, 0, 0, 0, 1},
+                       "least severe log level written; can change at run time through etcd", "info", K_LOG_LEVEL, 0, 0, 1, 1},
+    [CFG_DATA_DIR] = {"DATA_DIR", "--data-dir", "a non-empty path", "directory of the durable store", "./var", K_PATH, 0, 0, 0, 1},
     [CFG_HITOS_FILE] = {"HITOS_FILE", "--hitos-file", "a non-empty path",
                         "the milestones file (default: first of ./hitos.json, /data/hitos.json, "
                         "./data/hitos.json)",
                         NULL, K_PATH, 0, 0, 0, 1},
-    [CFG_STATIC_DIR] = {"STATIC_DIR", "--static-dir", "a non-empty path",
-                        "directory of files served for paths no route takes", "./public", K_PATH,
-                        0, 0, 0, 1},
-    [CFG_MAX_BODY_BYTES] = {"MAX_BODY_BYTES", "--max-body-bytes",
-                            "an integer from 1 to 1073741824",
-                            "largest request body accepted; larger ones get 413", "65536", K_UINT,
-                            1, 1073741824ULL, 1, 1},
-    [CFG_ETCD_ENDPOINTS] = {"ETCD_ENDPOINTS", "--etcd-endpoints",
-                            "empty, or a comma-separated list of http://host:port",
-                            "etcd endpoints, comma-separated; empty disables etcd",
-                            "http://127.0.0.1:2379", K_ENDPOINTS, 0, 0, 0, 0},
-    [CFG_ETCD_PREFIX] = {"ETCD_PREFIX", "--etcd-prefix",
-                         "1 to 128 printable ASCII characters without spaces",
+    [CFG_STATIC_DIR] = {"STATIC_DIR", "--static-dir", "a non-empty path", "directory of files served for paths no route takes",
+                        "./public", K_PATH, 0, 0, 0, 1},
+    [CFG_MAX_BODY_BYTES] = {"MAX_BODY_BYTES", "--max-body-bytes", "an integer from 1 to 1073741824",
+                            "largest request body accepted; larger ones get 413", "65536", K_UINT, 1, 1073741824ULL, 1, 1},
+    [CFG_ETCD_ENDPOINTS] = {"ETCD_ENDPOINTS", "--etcd-endpoints", "empty, or a comma-separated list of http://host:port",
+                            "etcd endpoints, comma-separated; empty disables etcd", "http://127.0.0.1:2379", K_ENDPOINTS, 0, 0, 0,
+                            0},
+    [CFG_ETCD_PREFIX] = {"ETCD_PREFIX", "--etcd-prefix", "1 to 128 printable ASCII characters without spaces",
                          "prefix of the settings' keys in etcd", "porrio:", K_PREFIX, 0, 0, 0, 0},
     [CFG_SHUTDOWN_GRACE_S] = {"SHUTDOWN_GRACE_S", "--shutdown-grace-s", "an integer from 0 to 3600",
-                              "seconds SIGTERM waits for in-flight requests", "10", K_UINT, 0,
-                              3600, 1, 1},
-    [CFG_CORS_ORIGINS] = {"CORS_ORIGINS", "--cors-origins",
-                          "empty, '*', or a comma-separated list of origins scheme://host[:port]",
-                          "web origins allowed to read answers (CORS); empty: no CORS headers", "",
-                          K_ORIGINS, 0, 0, 1, 1},
-    [CFG_MAX_POOLS] = {"MAX_POOLS", "--max-pools", "an integer from 1 to 100000000",
-                       "most pools held; creating one more gets 409", "100000", K_UINT, 1,
-                       100000000, 1, 1},
-    [CFG_MAX_BETS_PER_POOL] = {"MAX_BETS_PER_POOL", "--max-bets-per-pool",
-                               "an integer from 1 to 100000000",
-                               "most bets in one pool; a new bettor past it gets 409", "100000",
-                               K_UINT, 1, 100000000, 1, 1},
+                              "seconds SIGTERM waits for in-flight requests", "10", K_UINT, 0, 3600, 1, 1},
+    [CFG_CORS_ORIGINS] = {"CORS_ORIGINS", "--cors-origins", "empty, '*', or a comma-separated list of origins scheme://host[:port]",
+                          "web origins allowed to read answers (CORS); empty: no CORS headers", "", K_ORIGINS, 0, 0, 1, 1},
+    [CFG_MAX_POOLS] = {"MAX_POOLS", "--max-pools", "an integer from 1 to 100000000", "most pools held; creating one more gets 409",
+                       "100000", K_UINT, 1, 100000000, 1, 1},
+    [CFG_MAX_BETS_PER_POOL] = {"MAX_BETS_PER_POOL", "--max-bets-per-pool", "an integer from 1 to 100000000",
+                               "most bets in one pool; a new bettor past it gets 409", "100000", K_UINT, 1, 100000000, 1, 1},
     [CFG_MAX_HITOS] = {"MAX_HITOS", "--max-hitos", "an integer from 1 to 100000000",
-                       "most milestones, the file's included; adding one more gets 409", "10000",
-                       K_UINT, 1, 100000000, 1, 1},
+                       "most milestones, the file's included; adding one more gets 409", "10000", K_UINT, 1, 100000000, 1, 1},
     [CFG_ADMIN_TOKENS] = {"ADMIN_TOKENS", "--admin-tokens",
                           "empty, or a comma-separated list of 1 to 64 SHA-256 hashes of 64 lowercase hex digits",
                           "hashes of the bearer tokens that writes of results, deletions and new milestones "
@@ -85,8 +80,8 @@ static const meta_t META[CFG_COUNT] = {
                       "can change at run time through etcd",
                       "", K_LOG_SINK, 0, 0, 1, 1},
     [CFG_SHUTDOWN_DELAY_S] = {"SHUTDOWN_DELAY_S", "--shutdown-delay-s", "an integer from 0 to 3600",
-                              "seconds SIGTERM keeps serving with /health/ready at 503 before the drain", "0",
-                              K_UINT, 0, 3600, 1, 1},
+                              "seconds SIGTERM keeps serving with /health/ready at 503 before the drain", "0", K_UINT, 0, 3600, 1,
+                              1},
     [CFG_TRUSTED_PROXIES] = {"TRUSTED_PROXIES", "--trusted-proxies",
                              "empty, or a comma-separated list of at most 64 IPv4 or IPv6 addresses or CIDRs "
                              "(127.0.0.1, 10.0.0.0/8, ::1, fd00::/8)",
@@ -105,15 +100,39 @@ static const char *const LEVELS[] = {"debug", "info", "warn", "error"};
 /* Where HITOS_FILE is searched for when not set, in order. */
 static const char *const HITOS_SEARCH[] = {"./hitos.json", "/data/hitos.json", "./data/hitos.json"};
 
-static int key_ok(cfg_key_t k) { return (int)k >= 0 && k < CFG_COUNT; }
+static int key_ok(cfg_key_t k)
+{
+    return (int)k >= 0 && k < CFG_COUNT;
+}
 
-const char *cfg_name(cfg_key_t k) { return key_ok(k) ? META[k].name : NULL; }
-const char *cfg_flag(cfg_key_t k) { return key_ok(k) ? META[k].flag : NULL; }
-const char *cfg_allowed(cfg_key_t k) { return key_ok(k) ? META[k].allowed : NULL; }
-const char *cfg_describe(cfg_key_t k) { return key_ok(k) ? META[k].describe : NULL; }
-int cfg_is_live(cfg_key_t k) { return key_ok(k) && META[k].live; }
-int cfg_from_etcd(cfg_key_t k) { return key_ok(k) && META[k].from_etcd; }
-int cfg_default_is_computed(cfg_key_t k) { return key_ok(k) && !META[k].fixed_default; }
+const char *cfg_name(cfg_key_t k)
+{
+    return key_ok(k) ? META[k].name : NULL;
+}
+const char *cfg_flag(cfg_key_t k)
+{
+    return key_ok(k) ? META[k].flag : NULL;
+}
+const char *cfg_allowed(cfg_key_t k)
+{
+    return key_ok(k) ? META[k].allowed : NULL;
+}
+const char *cfg_describe(cfg_key_t k)
+{
+    return key_ok(k) ? META[k].describe : NULL;
+}
+int cfg_is_live(cfg_key_t k)
+{
+    return key_ok(k) && META[k].live;
+}
+int cfg_from_etcd(cfg_key_t k)
+{
+    return key_ok(k) && META[k].from_etcd;
+}
+int cfg_default_is_computed(cfg_key_t k)
+{
+    return key_ok(k) && !META[k].fixed_default;
+}
 
 const char *cfg_source_name(cfg_src_t s)
 {
@@ -176,8 +195,7 @@ int cfg_default(cfg_key_t k, char *buf, size_t len)
 /* ---- validation ---- */
 
 /* Decimal digits only: no sign, no whitespace, no empty string, no overflow. */
-static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
-                      unsigned long long *out)
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out)
 {
     unsigned long long v = 0;
     if (!*s)
@@ -202,8 +220,7 @@ static int valid_hostname(const char *s, size_t n)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
             return 0;
     }
     return 1;
@@ -378,16 +395,35 @@ static int store(cfg_t *c, cfg_key_t k, const char *v, cfg_src_t src)
     if (META[k].kind == K_UINT)
         parse_uint(v, META[k].min, META[k].max, &u);
     switch (k) {
-    case CFG_PORT: c->port = (int)u; break;
-    case CFG_WORKERS: c->workers = (int)u; break;
-    case CFG_SHUTDOWN_GRACE_S: c->shutdown_grace_s = (int)u; break;
-    case CFG_SHUTDOWN_DELAY_S: c->shutdown_delay_s = (int)u; break;
-    case CFG_MAX_BODY_BYTES: c->max_body_bytes = (size_t)u; break;
-    case CFG_MAX_POOLS: c->max_pools = (size_t)u; break;
-    case CFG_MAX_BETS_PER_POOL: c->max_bets_per_pool = (size_t)u; break;
-    case CFG_MAX_HITOS: c->max_hitos = (size_t)u; break;
-    case CFG_LOG_LEVEL: c->log_level = cfg_log_level_parse(v); break;
-    default: break;
+    case CFG_PORT:
+        c->port = (int)u;
+        break;
+    case CFG_WORKERS:
+        c->workers = (int)u;
+        break;
+    case CFG_SHUTDOWN_GRACE_S:
+        c->shutdown_grace_s = (int)u;
+        break;
+    case CFG_SHUTDOWN_DELAY_S:
+        c->shutdown_delay_s = (int)u;
+        break;
+    case CFG_MAX_BODY_BYTES:
+        c->max_body_bytes = (size_t)u;
+        break;
+    case CFG_MAX_POOLS:
+        c->max_pools = (size_t)u;
+        break;
+    case CFG_MAX_BETS_PER_POOL:
+        c->max_bets_per_pool = (size_t)u;
+        break;
+    case CFG_MAX_HITOS:
+        c->max_hitos = (size_t)u;
+        break;
+    case CFG_LOG_LEVEL:
+        c->log_level = cfg_log_level_parse(v);
+        break;
+    default:
+        break;
     }
     return 0;
 }
@@ -412,8 +448,7 @@ void cfg_free(cfg_t *c)
     }
 }
 
-int cfg_resolve(cfg_t *c, cfg_layer_t *const layers[CFG_SRC_COUNT], cfg_warn_cb warn,
-                void *ctx, char *err, size_t errlen)
+int cfg_resolve(cfg_t *c, cfg_layer_t *const layers[CFG_SRC_COUNT], cfg_warn_cb warn, void *ctx, char *err, size_t errlen)
 {
     char msg[256], dflt[256];
     memset(c, 0, sizeof *c);
@@ -432,8 +467,8 @@ int cfg_resolve(cfg_t *c, cfg_layer_t *const layers[CFG_SRC_COUNT], cfg_warn_cb 
                     warn(ctx, (cfg_key_t)k, cand, msg);
             } else {
                 /* Cut a long value so the message still ends with what is allowed. */
-                snprintf(err, errlen, "%s=%.100s%s (from %s): %s", META[k].name, cand,
-                         strlen(cand) > 100 ? "..." : "", SOURCES[s], msg);
+                snprintf(err, errlen, "%s=%.100s%s (from %s): %s", META[k].name, cand, strlen(cand) > 100 ? "..." : "", SOURCES[s],
+                         msg);
                 goto fail;
             }
         }

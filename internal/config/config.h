@@ -36,14 +36,7 @@ typedef enum {
 #define CFG_ETCD_DATA "data/"
 
 /* Precedence order: a higher value wins. */
-typedef enum {
-    CFG_SRC_DEFAULT,
-    CFG_SRC_DOTENV,
-    CFG_SRC_ENV,
-    CFG_SRC_ETCD,
-    CFG_SRC_FLAG,
-    CFG_SRC_COUNT
-} cfg_src_t;
+typedef enum { CFG_SRC_DEFAULT, CFG_SRC_DOTENV, CFG_SRC_ENV, CFG_SRC_ETCD, CFG_SRC_FLAG, CFG_SRC_COUNT } cfg_src_t;
 
 enum { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
 
@@ -132,8 +125,7 @@ int cfg_layer_env(cfg_layer_t *l);
  * junk after a closing quote, a NUL byte) is an error: -1 with err like
  * ".env line 3: expected KEY=VALUE", `origin` (".env" when NULL) naming the file, and l left
  * untouched. On success the values found are set in l; 0. -1 also when out of memory. */
-int cfg_layer_dotenv_parse(cfg_layer_t *l, const char *text, size_t len, const char *origin,
-                           char *err, size_t errlen);
+int cfg_layer_dotenv_parse(cfg_layer_t *l, const char *text, size_t len, const char *origin, char *err, size_t errlen);
 
 /* Reads and parses the .env file at path (named by path in messages). A missing file is not
  * an error: 0, layer untouched. Unreadable or larger than 1 MiB: -1 with err. */
@@ -167,8 +159,7 @@ typedef void (*cfg_warn_cb)(void *ctx, cfg_key_t k, const char *value, const cha
  * *c is overwritten without being freed (cfg_free it first when reusing one). On success it
  * holds the values, sources and parsed fields: 0. On failure (or out of memory) it is left
  * all-empty, safe to cfg_free: -1. */
-int cfg_resolve(cfg_t *c, cfg_layer_t *const layers[CFG_SRC_COUNT], cfg_warn_cb warn,
-                void *ctx, char *err, size_t errlen);
+int cfg_resolve(cfg_t *c, cfg_layer_t *const layers[CFG_SRC_COUNT], cfg_warn_cb warn, void *ctx, char *err, size_t errlen);
 
 /* Validates value for k and, if valid, makes it k's effective value from src in c (replacing
  * the old value and updating the parsed field) — for changes after start, such as an etcd

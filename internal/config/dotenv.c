@@ -77,8 +77,7 @@ int cfg_layer_flags(cfg_layer_t *l, int argc, char **argv, int *next, char *err,
         } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
             v = argv[++i];
         } else {
-            snprintf(err, errlen, "flag %s needs a value (%s)", cfg_flag((cfg_key_t)k),
-                     cfg_allowed((cfg_key_t)k));
+            snprintf(err, errlen, "flag %s needs a value (%s)", cfg_flag((cfg_key_t)k), cfg_allowed((cfg_key_t)k));
             return -1;
         }
         if (cfg_layer_set(l, (cfg_key_t)k, v) < 0) {
@@ -99,12 +98,18 @@ int cfg_layer_flags(cfg_layer_t *l, int argc, char **argv, int *next, char *err,
 
 enum { LINE_OK, LINE_BAD, LINE_OOM };
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 static int is_key_start(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
 }
-static int is_key_char(char c) { return is_key_start(c) || (c >= '0' && c <= '9'); }
+static int is_key_char(char c)
+{
+    return is_key_start(c) || (c >= '0' && c <= '9');
+}
 
 static const char *skip_space(const char *p, const char *end)
 {
@@ -151,11 +156,19 @@ static int parse_value(const char *p, const char *end, char **out, const char **
                 break;
             if (*p == '\\' && p + 1 < end) {
                 switch (*++p) {
-                case 'n': *o++ = '\n'; break;
-                case 'r': *o++ = '\r'; break;
-                case 't': *o++ = '\t'; break;
+                case 'n':
+                    *o++ = '\n';
+                    break;
+                case 'r':
+                    *o++ = '\r';
+                    break;
+                case 't':
+                    *o++ = '\t';
+                    break;
                 case '"':
-                case '\\': *o++ = *p; break;
+                case '\\':
+                    *o++ = *p;
+                    break;
                 default: /* an unknown escape stays as written */
                     *o++ = '\\';
                     *o++ = *p;
@@ -234,8 +247,7 @@ static int parse_line(const char *p, const char *end, int *key, char **val, cons
     return LINE_OK;
 }
 
-int cfg_layer_dotenv_parse(cfg_layer_t *l, const char *text, size_t len, const char *origin,
-                           char *err, size_t errlen)
+int cfg_layer_dotenv_parse(cfg_layer_t *l, const char *text, size_t len, const char *origin, char *err, size_t errlen)
 {
     cfg_layer_t tmp = {0};
     const char *p = text, *end = text + len;

@@ -11,7 +11,10 @@ struct cors {
     live_t live; /* the CORS_ORIGINS in force, a string; NULL for "" */
 };
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Calls each element of list (trimmed) until `fn` returns non-zero; returns that value or 0. */
 static int each_element(const char *list, int (*fn)(const char *el, size_t len, const void *ctx), const void *ctx)

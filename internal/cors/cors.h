@@ -9,9 +9,9 @@
 #include <stddef.h>
 
 /* What a preflight allows beyond the path's methods, and how long a browser may keep it. */
-#define CORS_ALLOW_HEADERS "Content-Type, Authorization, If-Match, If-None-Match, X-Request-Id"
+#define CORS_ALLOW_HEADERS  "Content-Type, Authorization, If-Match, If-None-Match, X-Request-Id"
 #define CORS_EXPOSE_HEADERS "ETag, Location, Link, X-Request-Id"
-#define CORS_MAX_AGE_S "600"
+#define CORS_MAX_AGE_S      "600"
 
 typedef struct cors cors_t;
 

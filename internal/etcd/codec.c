@@ -337,8 +337,8 @@ static json_t *request_op(const etcd_op_t *o)
         json_decref(j);
         return NULL;
     }
-    static const char *const name[] = {[ETCD_OP_PUT] = "request_put", [ETCD_OP_DELETE] = "request_delete_range",
-                                       [ETCD_OP_RANGE] = "request_range"};
+    static const char *const name[] = {
+        [ETCD_OP_PUT] = "request_put", [ETCD_OP_DELETE] = "request_delete_range", [ETCD_OP_RANGE] = "request_range"};
     return json_pack("{s:o}", name[o->kind], j);
 }
 
@@ -354,8 +354,14 @@ static json_t *array_of(const void *items, size_t size, size_t n, json_t *(*make
     return a;
 }
 
-static json_t *make_compare(const void *c) { return compare(c); }
-static json_t *make_op(const void *o) { return request_op(o); }
+static json_t *make_compare(const void *c)
+{
+    return compare(c);
+}
+static json_t *make_op(const void *o)
+{
+    return request_op(o);
+}
 
 /* {"compare", "success", "failure"} of one transaction; NULL when out of memory. */
 static json_t *txn_json(const etcd_txn_t *t)
@@ -379,8 +385,7 @@ static char *dump(json_t *j)
     return out;
 }
 
-char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
-                       const etcd_op_t *fail, size_t nfail)
+char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok, const etcd_op_t *fail, size_t nfail)
 {
     etcd_txn_t t = {.cmp = cmp, .ncmp = ncmp, .ok = ok, .nok = nok, .fail = fail, .nfail = nfail};
     return dump(txn_json(&t));

@@ -58,18 +58,16 @@ void etcd_kvs_free(etcd_kv_t *kvs, size_t n);
  * On success: 0, *kvs a malloc'd array of *n entries to free with etcd_kvs_free (NULL and 0 when
  * nothing matches), *revision the store's revision at read time (a watch resumes from it + 1).
  * On failure: -1 with err naming each endpoint tried and why it failed; *kvs NULL, *n 0. */
-int etcd_range(etcd_t *e, const char *prefix, const char *below, int timeout_ms, etcd_kv_t **kvs, size_t *n,
-               int64_t *revision, char *err, size_t errlen);
+int etcd_range(etcd_t *e, const char *prefix, const char *below, int timeout_ms, etcd_kv_t **kvs, size_t *n, int64_t *revision,
+               char *err, size_t errlen);
 
 /* Reads one key, with etcd_range's endpoint and deadline rules. 0 with *value a malloc'd copy of
  * the value, or *value NULL when the key does not exist; -1 with err (and *value NULL). */
-int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err,
-             size_t errlen);
+int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err, size_t errlen);
 
 /* Writes key = value (a non-empty key; value may be ""), with etcd_range's endpoint and
  * deadline rules. 0, or -1 with err. A timeout does not prove the write did not happen. */
-int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char *err,
-             size_t errlen);
+int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char *err, size_t errlen);
 
 /* Deletes key (POST /v3/kv/deleterange); deleting a key that does not exist succeeds. Same
  * rules and results as etcd_put. */
@@ -111,15 +109,14 @@ typedef struct {
 } etcd_op_result_t;
 
 typedef struct {
-    int succeeded;          /* every compare held: the success branch ran */
-    int64_t revision;       /* the store's revision after the transaction */
-    size_t n;               /* results, one per operation of the branch that ran */
+    int succeeded;    /* every compare held: the success branch ran */
+    int64_t revision; /* the store's revision after the transaction */
+    size_t n;         /* results, one per operation of the branch that ran */
     etcd_op_result_t *ops;
 } etcd_txn_result_t;
 
 /* The /v3/kv/txn body: malloc'd JSON, NULL when out of memory. */
-char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
-                       const etcd_op_t *fail, size_t nfail);
+char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok, const etcd_op_t *fail, size_t nfail);
 
 /* Parses a /v3/kv/txn answer into *r (free with etcd_txn_result_free). 0; -1 with err when it is
  * not such an answer. */
@@ -157,9 +154,8 @@ int etcd_parse_txn_group(const char *body, size_t len, etcd_txn_result_t *r, siz
  * with a transaction's answer. After a timeout the transaction may or may not have been applied.
  * Transactions that threads start while one of theirs is on its way are sent together, up to a
  * bound, when they are independent (etcd_txn_independent): one request, one revision. */
-int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
-             const etcd_op_t *fail, size_t nfail, int timeout_ms, etcd_txn_result_t *r, char *err,
-             size_t errlen);
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok, const etcd_op_t *fail, size_t nfail,
+             int timeout_ms, etcd_txn_result_t *r, char *err, size_t errlen);
 
 /* ---- watch ---- */
 
@@ -190,17 +186,15 @@ typedef struct {
     void *ctx;
 } etcd_watch_cb_t;
 
-/* Follows every key under prefix (only those before prefix + below when below is not NULL) until *stop becomes non-zero (checked at least every 200 ms;
- * an atomic, because another thread sets it while this one reads it),
- * then returns 0. With start_revision 0 it first reads the prefix (on_resync) and watches from
- * the revision after that read; otherwise it watches from start_revision. On any failure
- * (connect, reset, end of stream, an error or cancel from etcd) it retries on the next
- * endpoint after a pause of 100 ms that doubles up to 5 s and returns to 100 ms once a watch is
- * established, resuming from the last mod_revision delivered + 1 so no change is missed or
- * repeated; after a compaction it reads the prefix again (on_resync) and goes on from there.
- * A silent peer is detected by TCP keepalive. Returns -1 only for invalid arguments. */
-int etcd_watch_run(etcd_t *e, const char *prefix, const char *below, int64_t start_revision,
-                   const etcd_watch_cb_t *cb, atomic_int *stop);
+/* Follows every key under prefix (only those before prefix + below when below is not NULL) until *stop becomes non-zero (checked at
+ * least every 200 ms; an atomic, because another thread sets it while this one reads it), then returns 0. With start_revision 0 it
+ * first reads the prefix (on_resync) and watches from the revision after that read; otherwise it watches from start_revision. On
+ * any failure (connect, reset, end of stream, an error or cancel from etcd) it retries on the next endpoint after a pause of 100 ms
+ * that doubles up to 5 s and returns to 100 ms once a watch is established, resuming from the last mod_revision delivered + 1 so no
+ * change is missed or repeated; after a compaction it reads the prefix again (on_resync) and goes on from there. A silent peer is
+ * detected by TCP keepalive. Returns -1 only for invalid arguments. */
+int etcd_watch_run(etcd_t *e, const char *prefix, const char *below, int64_t start_revision, const etcd_watch_cb_t *cb,
+                   atomic_int *stop);
 
 /* ---- base64 (standard alphabet, with padding) ---- */
 
@@ -226,8 +220,7 @@ char *etcd_watch_request(const char *prefix, const char *below, int64_t start_re
 
 /* Parses a /v3/kv/range answer: as etcd_range's results (an answer without "kvs" is an empty
  * range). 0; -1 with err when it is not such an answer (not JSON, no header, bad base64). */
-int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
-                     int64_t *revision, char *err, size_t errlen);
+int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n, int64_t *revision, char *err, size_t errlen);
 
 /* Parses any answer that carries a header (put, deleterange): *revision (when revision is not
  * NULL) from header.revision. 0; -1 with err when it is not such an answer. */
@@ -275,8 +268,7 @@ typedef struct {
 
 /* Prepares s; on_event (may be NULL) gets every event of every message, in revision order and,
  * within one revision, in key order (a range's order). */
-void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev),
-                      void *ctx);
+void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev), void *ctx);
 
 /* Takes the next len bytes of the decoded stream. Each message completed by them is handled at
  * once: its events go to on_event (all of a message's events are checked before the first is
@@ -317,8 +309,7 @@ void etcd_seterr(char *err, size_t errlen, const char *fmt, ...);
  * a slow DNS cannot outlast the deadline), then each of its addresses tried in order, all before
  * deadline; TCP keepalive is on. cancel as in etcd_http_open. The fd, which the caller closes,
  * or -1 with err. */
-int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const atomic_int *cancel,
-                 char *err, size_t errlen);
+int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen);
 
 /* One POST exchange; fields are private except status. */
 typedef struct {
@@ -338,16 +329,14 @@ typedef struct {
  * cancel (NULL for none) is checked at least every 200 ms, and a non-zero value fails the call.
  * 0 with h ready for etcd_http_read whatever the status; -1 with err (the reason, without the
  * endpoint's name), h closed. */
-int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const atomic_int *cancel, etcd_http_t *h, char *err,
-                   size_t errlen);
+int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body, int64_t deadline, const atomic_int *cancel,
+                   etcd_http_t *h, char *err, size_t errlen);
 
 /* Reads the next body bytes of h (de-chunked) into out, waiting until deadline at most.
  * Returns the count (> 0); 0 at the end of the body; ETCD_HTTP_AGAIN when the deadline passed
  * or *cancel became non-zero first (h stays usable); -1 with err on a connection error, a
  * connection closed before the body's end, or malformed chunks. */
-ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
-                       const atomic_int *cancel, char *err, size_t errlen);
+ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen);
 
 /* Closes h's connection (harmless twice). */
 void etcd_http_close(etcd_http_t *h);
@@ -359,16 +348,14 @@ void etcd_answer_error(const char *body, size_t len, char *out, size_t cap);
 /* One whole exchange with endpoint i: etcd_http_open, then the body (at most 64 MiB) until
  * deadline. 0 for a 2xx answer, *resp its malloc'd NUL-terminated body and *resp_len its length;
  * -1 with err otherwise, a non-2xx answer giving "HTTP <status>: <etcd's message>". */
-int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
-                   char *err, size_t errlen);
+int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body, int64_t deadline, const atomic_int *cancel,
+                   char **resp, size_t *resp_len, char *err, size_t errlen);
 
 /* etcd_http_post on a connection the calling thread keeps open between its calls to the same
  * endpoint (made anew when the endpoint changes, or once when the server closed it while idle),
  * for long-lived threads that call often: etcd's gateway halves its throughput when every call
  * opens a connection. The connection lives as long as the thread. */
-int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body,
-                        int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
-                        char *err, size_t errlen);
+int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body, int64_t deadline, const atomic_int *cancel,
+                        char **resp, size_t *resp_len, char *err, size_t errlen);
 
 #endif

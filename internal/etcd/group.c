@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define GROUP_MAX 64             /* transactions in one request: etcd allows 128 operations a level */
+#define GROUP_MAX   64           /* transactions in one request: etcd allows 128 operations a level */
 #define GROUP_BYTES (384 * 1024) /* their keys and values: under 1.5 MiB, etcd's bound, once encoded */
 
 typedef struct pending {
@@ -139,8 +139,8 @@ static int send_txns(etcd_t *e, pending_t **batch, size_t n, char *err, size_t e
         etcd_seterr(err, errlen, "not sent: no time left");
         return -1;
     }
-    char *resp = NULL, *body = n == 1 ? etcd_txn_request(t->cmp, t->ncmp, t->ok, t->nok, t->fail, t->nfail)
-                                      : etcd_txn_group_request(t, n);
+    char *resp = NULL,
+         *body = n == 1 ? etcd_txn_request(t->cmp, t->ncmp, t->ok, t->nok, t->fail, t->nfail) : etcd_txn_group_request(t, n);
     size_t len = 0;
     int rc = etcd_txn_send(e, body, (int)left, &resp, &len, err, errlen);
     if (rc == 0)
@@ -216,13 +216,14 @@ static void give_up(etcd_group_t *g, pending_t *me)
     etcd_seterr(me->err, me->errlen, "not sent: etcd was still busy with the transactions before it");
 }
 
-int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok,
-             const etcd_op_t *fail, size_t nfail, int timeout_ms, etcd_txn_result_t *r, char *err,
-             size_t errlen)
+int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok, const etcd_op_t *fail, size_t nfail,
+             int timeout_ms, etcd_txn_result_t *r, char *err, size_t errlen)
 {
     etcd_group_t *g = etcd_group_of(e);
     pending_t me = {.t = {.cmp = cmp, .ncmp = ncmp, .ok = ok, .nok = nok, .fail = fail, .nfail = nfail},
-                    .deadline = etcd_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0), .r = r, .err = err,
+                    .deadline = etcd_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0),
+                    .r = r,
+                    .err = err,
                     .errlen = errlen};
     me.bytes = txn_bytes(&me.t);
     *r = (etcd_txn_result_t){0};

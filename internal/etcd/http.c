@@ -15,10 +15,9 @@
 #include <unistd.h>
 
 #define BODY_MAX (64u << 20)
-#define SCHEME "http://"
+#define SCHEME   "http://"
 
-static int send_all(int fd, const char *p, size_t n, int64_t deadline, const atomic_int *cancel,
-                    char *err, size_t errlen)
+static int send_all(int fd, const char *p, size_t n, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -41,8 +40,7 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline, const ato
 }
 
 /* Receives once into buf after waiting for data: > 0 bytes, 0 at EOF, ETCD_HTTP_AGAIN, -1. */
-static ssize_t recv_some(int fd, char *buf, size_t cap, int64_t deadline,
-                         const atomic_int *cancel, char *err, size_t errlen)
+static ssize_t recv_some(int fd, char *buf, size_t cap, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     for (;;) {
         int w = etcd_wait_fd(fd, POLLIN, deadline, cancel);
@@ -74,8 +72,8 @@ static int header_is(const char *line, size_t n, const char *name, const char **
 static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
 {
     const char *p = h->buf, *end = h->buf + n;
-    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ' || p[9] < '1' || p[9] > '5' ||
-        p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') {
+    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ' || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' ||
+        p[11] < '0' || p[11] > '9') {
         etcd_seterr(err, errlen, "not an HTTP/1.x answer");
         return -1;
     }
@@ -118,8 +116,7 @@ static int parse_head(etcd_http_t *h, size_t n, char *err, size_t errlen)
 }
 
 /* Reads until the end of the head ("\r\n\r\n"), skipping 1xx interim answers. */
-static int read_head(etcd_http_t *h, int64_t deadline, const atomic_int *cancel, char *err,
-                     size_t errlen)
+static int read_head(etcd_http_t *h, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     size_t len = 0;
     for (;;) {
@@ -138,11 +135,9 @@ static int read_head(etcd_http_t *h, int64_t deadline, const atomic_int *cancel,
             etcd_seterr(err, errlen, "answer head larger than %zu bytes", sizeof h->buf);
             return -1;
         }
-        ssize_t r = recv_some(h->fd, h->buf + len, sizeof h->buf - len, deadline, cancel, err,
-                              errlen);
+        ssize_t r = recv_some(h->fd, h->buf + len, sizeof h->buf - len, deadline, cancel, err, errlen);
         if (r == ETCD_HTTP_AGAIN) {
-            etcd_seterr(err, errlen,
-                        etcd_canceled(cancel) ? "canceled" : "timed out waiting for an answer");
+            etcd_seterr(err, errlen, etcd_canceled(cancel) ? "canceled" : "timed out waiting for an answer");
             return -1;
         }
         if (r == 0)
@@ -182,17 +177,15 @@ static int start(const etcd_t *e, size_t i, const char *path, const char *body, 
     int n = snprintf(req, cap,
                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n%s%s\r\n",
-                     path, authority, blen, watch ? "Grpc-Metadata-Hasleader: true\r\n" : "",
-                     keep ? "" : "Connection: close\r\n");
+                     path, authority, blen, watch ? "Grpc-Metadata-Hasleader: true\r\n" : "", keep ? "" : "Connection: close\r\n");
     memcpy(req + n, body, blen);
     int rc = send_all(h->fd, req, (size_t)n + blen, deadline, cancel, err, errlen);
     free(req);
     return rc == 0 ? read_head(h, deadline, cancel, err, errlen) : -1;
 }
 
-int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const atomic_int *cancel, etcd_http_t *h, char *err,
-                   size_t errlen)
+int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body, int64_t deadline, const atomic_int *cancel,
+                   etcd_http_t *h, char *err, size_t errlen)
 {
     h->fd = etcd_connect(e, i, deadline, cancel, err, errlen);
     int rc = h->fd < 0 ? -1 : start(e, i, path, body, 0, deadline, cancel, h, err, errlen);
@@ -201,8 +194,7 @@ int etcd_http_open(const etcd_t *e, size_t i, const char *path, const char *body
     return rc;
 }
 
-ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline,
-                       const atomic_int *cancel, char *err, size_t errlen)
+ssize_t etcd_http_read(etcd_http_t *h, char *out, size_t cap, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     while (!h->done && cap > 0) {
         size_t n = h->len - h->off;
@@ -276,8 +268,8 @@ void etcd_answer_error(const char *body, size_t len, char *out, size_t cap)
 }
 
 /* Reads the whole body of h's answer: 0 for a 2xx, with *resp and *resp_len as etcd_http_post's. */
-static int read_body(etcd_http_t *h, int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
-                     char *err, size_t errlen)
+static int read_body(etcd_http_t *h, int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len, char *err,
+                     size_t errlen)
 {
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
@@ -299,8 +291,7 @@ static int read_body(etcd_http_t *h, int64_t deadline, const atomic_int *cancel,
         }
         r = etcd_http_read(h, buf + len, cap - len - 1, deadline, cancel, err, errlen);
         if (r == ETCD_HTTP_AGAIN)
-            etcd_seterr(err, errlen,
-                        etcd_canceled(cancel) ? "canceled" : "timed out reading the answer");
+            etcd_seterr(err, errlen, etcd_canceled(cancel) ? "canceled" : "timed out reading the answer");
         if (r <= 0)
             break;
         len += (size_t)r;
@@ -323,9 +314,8 @@ static int read_body(etcd_http_t *h, int64_t deadline, const atomic_int *cancel,
     return r == 0 ? 0 : -1;
 }
 
-int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body,
-                   int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
-                   char *err, size_t errlen)
+int etcd_http_post(const etcd_t *e, size_t i, const char *path, const char *body, int64_t deadline, const atomic_int *cancel,
+                   char **resp, size_t *resp_len, char *err, size_t errlen)
 {
     etcd_http_t *h = malloc(sizeof *h);
     int rc = -1;
@@ -355,11 +345,13 @@ static void kept_close(void *unused)
     kept_fd = -1;
 }
 
-static void kept_key_make(void) { pthread_key_create(&kept_key, kept_close); }
+static void kept_key_make(void)
+{
+    pthread_key_create(&kept_key, kept_close);
+}
 
-int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body,
-                        int64_t deadline, const atomic_int *cancel, char **resp, size_t *resp_len,
-                        char *err, size_t errlen)
+int etcd_http_post_kept(const etcd_t *e, size_t i, const char *path, const char *body, int64_t deadline, const atomic_int *cancel,
+                        char **resp, size_t *resp_len, char *err, size_t errlen)
 {
     const char *name = etcd_endpoint_name(e, i);
     etcd_http_t hs, *h = &hs; /* on the stack: a long-lived thread that calls often frees nothing */

@@ -12,8 +12,8 @@
  * equal share of the time left when its turn comes, so one that accepts and stays silent costs
  * its share only. The error names every endpoint tried and its reason. body is freed here; NULL
  * stands for a body that could not be built for want of memory. */
-static int call_on(etcd_t *e, const char *path, char *body, int timeout_ms, int keep, char **resp,
-                   size_t *resp_len, char *err, size_t errlen)
+static int call_on(etcd_t *e, const char *path, char *body, int timeout_ms, int keep, char **resp, size_t *resp_len, char *err,
+                   size_t errlen)
 {
     int64_t deadline = etcd_clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     size_t n = etcd_endpoint_count(e), used = 0;
@@ -31,15 +31,14 @@ static int call_on(etcd_t *e, const char *path, char *body, int timeout_ms, int 
         int64_t now = etcd_clock_ms(), left = deadline - now;
         if (left <= 0) {
             snprintf(why, sizeof why, "not tried: no time left");
-        } else if ((keep ? etcd_http_post_kept : etcd_http_post)(e, i, path, body, now + left / (int64_t)(n - k), NULL,
-                                                                 resp, resp_len, why, sizeof why) == 0) {
+        } else if ((keep ? etcd_http_post_kept : etcd_http_post)(e, i, path, body, now + left / (int64_t)(n - k), NULL, resp,
+                                                                 resp_len, why, sizeof why) == 0) {
             etcd_endpoint_prefer(e, i);
             free(body);
             return 0;
         }
         if (err && used < errlen) {
-            int w = snprintf(err + used, errlen - used, "%s%s: %s", used ? "; " : "",
-                             etcd_endpoint_name(e, i), why);
+            int w = snprintf(err + used, errlen - used, "%s%s: %s", used ? "; " : "", etcd_endpoint_name(e, i), why);
             used += w > 0 ? (size_t)w : 0;
         }
     }
@@ -47,15 +46,14 @@ static int call_on(etcd_t *e, const char *path, char *body, int timeout_ms, int 
     return -1;
 }
 
-static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **resp, size_t *resp_len, char *err,
-                size_t errlen)
+static int call(etcd_t *e, const char *path, char *body, int timeout_ms, char **resp, size_t *resp_len, char *err, size_t errlen)
 {
     return call_on(e, path, body, timeout_ms, 0, resp, resp_len, err, errlen);
 }
 
 /* call() with {"key": base64(key)} plus, when value is not NULL, "value": base64(value). */
-static int key_call(etcd_t *e, const char *path, const char *key, const char *value, int timeout_ms,
-                    char **resp, size_t *resp_len, char *err, size_t errlen)
+static int key_call(etcd_t *e, const char *path, const char *key, const char *value, int timeout_ms, char **resp, size_t *resp_len,
+                    char *err, size_t errlen)
 {
     *resp = NULL;
     if (!key || !*key) {
@@ -74,23 +72,21 @@ static int key_call(etcd_t *e, const char *path, const char *key, const char *va
     return call(e, path, body, timeout_ms, resp, resp_len, err, errlen);
 }
 
-int etcd_range(etcd_t *e, const char *prefix, const char *below, int timeout_ms, etcd_kv_t **kvs, size_t *n,
-               int64_t *revision, char *err, size_t errlen)
+int etcd_range(etcd_t *e, const char *prefix, const char *below, int timeout_ms, etcd_kv_t **kvs, size_t *n, int64_t *revision,
+               char *err, size_t errlen)
 {
     char *resp;
     size_t len = 0;
     *kvs = NULL;
     *n = 0;
-    if (call(e, "/v3/kv/range", etcd_range_request(prefix, below), timeout_ms, &resp, &len, err,
-             errlen) < 0)
+    if (call(e, "/v3/kv/range", etcd_range_request(prefix, below), timeout_ms, &resp, &len, err, errlen) < 0)
         return -1;
     int rc = etcd_parse_range(resp, len, kvs, n, revision, err, errlen);
     free(resp);
     return rc;
 }
 
-int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err,
-             size_t errlen)
+int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err, size_t errlen)
 {
     char *resp;
     size_t len = 0, n = 0;
@@ -109,8 +105,7 @@ int etcd_get(etcd_t *e, const char *key, int timeout_ms, char **value, char *err
 }
 
 /* A put or a delete: the answer carries only a header. */
-static int write_call(etcd_t *e, const char *path, const char *key, const char *value,
-                      int timeout_ms, char *err, size_t errlen)
+static int write_call(etcd_t *e, const char *path, const char *key, const char *value, int timeout_ms, char *err, size_t errlen)
 {
     char *resp;
     size_t len = 0;
@@ -121,8 +116,7 @@ static int write_call(etcd_t *e, const char *path, const char *key, const char *
     return rc;
 }
 
-int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char *err,
-             size_t errlen)
+int etcd_put(etcd_t *e, const char *key, const char *value, int timeout_ms, char *err, size_t errlen)
 {
     return write_call(e, "/v3/kv/put", key, value ? value : "", timeout_ms, err, errlen);
 }

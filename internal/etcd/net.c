@@ -57,13 +57,11 @@ etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         endpoint_t *p = &e->ep[i];
         if (cfg_etcd_endpoint(endpoints, (int)i, p->host, sizeof p->host, &p->port) < 0) {
-            etcd_seterr(err, errlen, "etcd endpoint %zu of \"%s\" is not http://host:port",
-                        i + 1, endpoints);
+            etcd_seterr(err, errlen, "etcd endpoint %zu of \"%s\" is not http://host:port", i + 1, endpoints);
             etcd_free(e);
             return NULL;
         }
-        snprintf(p->authority, sizeof p->authority, strchr(p->host, ':') ? "[%s]:%d" : "%s:%d",
-                 p->host, p->port);
+        snprintf(p->authority, sizeof p->authority, strchr(p->host, ':') ? "[%s]:%d" : "%s:%d", p->host, p->port);
         snprintf(p->name, sizeof p->name, "http://%s", p->authority);
     }
     return e;
@@ -76,14 +74,20 @@ void etcd_free(etcd_t *e)
     free(e);
 }
 
-etcd_group_t *etcd_group_of(etcd_t *e) { return e->group; }
+etcd_group_t *etcd_group_of(etcd_t *e)
+{
+    return e->group;
+}
 
 size_t etcd_endpoint_count(const etcd_t *e)
 {
     return e->n;
 }
 
-size_t etcd_endpoint_preferred(const etcd_t *e) { return atomic_load_explicit(&e->preferred, memory_order_relaxed); }
+size_t etcd_endpoint_preferred(const etcd_t *e)
+{
+    return atomic_load_explicit(&e->preferred, memory_order_relaxed);
+}
 
 void etcd_endpoint_prefer(etcd_t *e, size_t i)
 {
@@ -178,8 +182,8 @@ static void *lookup_main(void *arg)
     return NULL;
 }
 
-static int resolve(const endpoint_t *ep, int64_t deadline, const atomic_int *cancel,
-                   struct addrinfo **out, char *err, size_t errlen)
+static int resolve(const endpoint_t *ep, int64_t deadline, const atomic_int *cancel, struct addrinfo **out, char *err,
+                   size_t errlen)
 {
     char port[8];
     snprintf(port, sizeof port, "%d", ep->port);
@@ -229,8 +233,7 @@ static int resolve(const endpoint_t *ep, int64_t deadline, const atomic_int *can
     pthread_mutex_unlock(&l->mu);
     lookup_release(l);
     if (!done)
-        etcd_seterr(err, errlen, etcd_canceled(cancel) ? "canceled" : "timed out resolving %s",
-                    ep->host);
+        etcd_seterr(err, errlen, etcd_canceled(cancel) ? "canceled" : "timed out resolving %s", ep->host);
     else if (rc != 0)
         etcd_seterr(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(rc));
     return done && rc == 0 ? 0 : -1;
@@ -248,8 +251,7 @@ static void tune(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
-static int connect_ep(const endpoint_t *ep, int64_t deadline, const atomic_int *cancel,
-                      char *err, size_t errlen)
+static int connect_ep(const endpoint_t *ep, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     struct addrinfo *res;
     if (resolve(ep, deadline, cancel, &res, err, errlen) < 0)
@@ -293,8 +295,7 @@ static int connect_ep(const endpoint_t *ep, int64_t deadline, const atomic_int *
         tune(fd);
     return fd;
 }
-int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const atomic_int *cancel,
-                 char *err, size_t errlen)
+int etcd_connect(const etcd_t *e, size_t i, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     if (i >= e->n) {
         etcd_seterr(err, errlen, "no endpoint %zu", i);

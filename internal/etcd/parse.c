@@ -100,8 +100,7 @@ int etcd_parse_header(const char *body, size_t len, int64_t *revision, char *err
     return 0;
 }
 
-int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
-                     int64_t *revision, char *err, size_t errlen)
+int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n, int64_t *revision, char *err, size_t errlen)
 {
     *kvs = NULL;
     *n = 0;
@@ -128,7 +127,8 @@ int etcd_parse_range(const char *body, size_t len, etcd_kv_t **kvs, size_t *n,
         }
         size_t i;
         json_t *kv;
-        json_array_foreach(arr, i, kv) {
+        json_array_foreach(arr, i, kv)
+        {
             if (parse_kv(kv, &out[count++]) < 0) {
                 etcd_seterr(err, errlen, "answer's kvs[%zu] is malformed", i);
                 goto fail;
@@ -264,8 +264,7 @@ int etcd_parse_txn_group(const char *body, size_t len, etcd_txn_result_t *r, siz
 
 /* ---- the watch stream ---- */
 
-void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev),
-                      void *ctx)
+void etcd_stream_init(etcd_stream_t *s, void (*on_event)(void *ctx, const etcd_event_t *ev), void *ctx)
 {
     memset(s, 0, sizeof *s);
     s->on_event = on_event;
@@ -324,7 +323,8 @@ static int deliver_events(etcd_stream_t *s, const json_t *arr)
     if (!evs)
         return stream_fail(s, "out of memory");
     json_t *e;
-    json_array_foreach(arr, i, e) {
+    json_array_foreach(arr, i, e)
+    {
         const json_t *kv = json_object_get(e, "kv");
         const json_t *type = json_object_get(e, "type");
         event_t *o = &evs[i];
@@ -335,9 +335,8 @@ static int deliver_events(etcd_stream_t *s, const json_t *arr)
                 goto bad;
             o->ev.deleted = 1;
         }
-        if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) ||
-            !(o->key = get_b64(kv, "key")) || get_int64(kv, "mod_revision", &o->ev.mod_revision) < 0 ||
-            get_int64(kv, "create_revision", &o->ev.create_revision) < 0)
+        if (!json_is_object(kv) || !json_is_string(json_object_get(kv, "key")) || !(o->key = get_b64(kv, "key")) ||
+            get_int64(kv, "mod_revision", &o->ev.mod_revision) < 0 || get_int64(kv, "create_revision", &o->ev.create_revision) < 0)
             goto bad;
         if (!o->ev.deleted && !(o->value = get_b64(kv, "value")))
             goto bad;
@@ -375,8 +374,7 @@ static int handle_message(etcd_stream_t *s, const json_t *m)
         copy_text(s->error, sizeof s->error, error);
     } else if (json_is_object(r)) {
         int64_t hrev, crev;
-        if (get_int64(json_object_get(r, "header"), "revision", &hrev) < 0 ||
-            get_int64(r, "compact_revision", &crev) < 0)
+        if (get_int64(json_object_get(r, "header"), "revision", &hrev) < 0 || get_int64(r, "compact_revision", &crev) < 0)
             return stream_fail(s, "invalid revision in watch message %zu", s->messages + 1);
         if (hrev > s->header_revision)
             s->header_revision = hrev;
@@ -407,8 +405,7 @@ static int maybe_incomplete(const json_error_t *je, size_t avail)
 {
     enum json_error_code code = json_error_code(je);
     size_t pos = je->position < 0 ? 0 : (size_t)je->position;
-    return code == json_error_premature_end_of_input || pos >= avail ||
-           (code == json_error_invalid_utf8 && avail - pos < 4);
+    return code == json_error_premature_end_of_input || pos >= avail || (code == json_error_invalid_utf8 && avail - pos < 4);
 }
 
 int etcd_stream_feed(etcd_stream_t *s, const void *data, size_t len)

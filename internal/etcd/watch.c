@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define SETUP_MS 3000 /* connect, send, and get the "created" message */
-#define RESYNC_MS 3000
+#define SETUP_MS       3000 /* connect, send, and get the "created" message */
+#define RESYNC_MS      3000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -53,8 +53,7 @@ static int resync(watch_t *w, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = etcd_http_post(w->e, w->ep, "/v3/kv/range", body, etcd_clock_ms() + RESYNC_MS,
-                            w->stop, &resp, &len, why, sizeof why);
+    int rc = etcd_http_post(w->e, w->ep, "/v3/kv/range", body, etcd_clock_ms() + RESYNC_MS, w->stop, &resp, &len, why, sizeof why);
     if (rc == 0)
         rc = etcd_parse_range(resp, len, &kvs, &n, &rev, why, sizeof why);
     free(body);
@@ -87,8 +86,7 @@ static int stream(watch_t *w, etcd_http_t *h, int *created, char *err, size_t er
             snprintf(err, errlen, "no answer to the watch request");
             break;
         }
-        ssize_t r = etcd_http_read(h, buf, sizeof buf, etcd_clock_ms() + ETCD_SLICE_MS, w->stop,
-                                   why, sizeof why);
+        ssize_t r = etcd_http_read(h, buf, sizeof buf, etcd_clock_ms() + ETCD_SLICE_MS, w->stop, why, sizeof why);
         if (r == ETCD_HTTP_AGAIN)
             continue;
         if (r <= 0) {
@@ -105,8 +103,7 @@ static int stream(watch_t *w, etcd_http_t *h, int *created, char *err, size_t er
         if (s.created && !*created) {
             char msg[300];
             *created = 1;
-            snprintf(msg, sizeof msg, "watching %s from revision %" PRId64,
-                     etcd_endpoint_name(w->e, w->ep), w->next);
+            snprintf(msg, sizeof msg, "watching %s from revision %" PRId64, etcd_endpoint_name(w->e, w->ep), w->next);
             report(w, 1, msg);
         }
         if (s.failed) {
@@ -133,8 +130,7 @@ static void refused(watch_t *w, etcd_http_t *h, char *err, size_t errlen)
     size_t len = 0;
     int64_t deadline = etcd_clock_ms() + ETCD_SLICE_MS;
     for (ssize_t r; len < sizeof body; len += (size_t)r)
-        if ((r = etcd_http_read(h, body + len, sizeof body - len, deadline, w->stop, ignored,
-                                sizeof ignored)) <= 0)
+        if ((r = etcd_http_read(h, body + len, sizeof body - len, deadline, w->stop, ignored, sizeof ignored)) <= 0)
             break;
     etcd_answer_error(body, len, why, sizeof why);
     snprintf(err, errlen, "HTTP %d to the watch request%s%s", h->status, why[0] ? ": " : "", why);
@@ -152,9 +148,7 @@ static int session(watch_t *w, int *created, char *err, size_t errlen)
         return SESSION_FAILED;
     }
     etcd_http_t *h = malloc(sizeof *h);
-    int rc = h ? etcd_http_open(w->e, w->ep, "/v3/watch", body, etcd_clock_ms() + SETUP_MS,
-                                w->stop, h, why, sizeof why)
-               : -1;
+    int rc = h ? etcd_http_open(w->e, w->ep, "/v3/watch", body, etcd_clock_ms() + SETUP_MS, w->stop, h, why, sizeof why) : -1;
     free(body);
     if (rc < 0) {
         snprintf(err, errlen, "%s", h ? why : "out of memory");
@@ -185,13 +179,18 @@ static void pause_ms(watch_t *w, int ms)
     }
 }
 
-int etcd_watch_run(etcd_t *e, const char *prefix, const char *below, int64_t start_revision,
-                   const etcd_watch_cb_t *cb, atomic_int *stop)
+int etcd_watch_run(etcd_t *e, const char *prefix, const char *below, int64_t start_revision, const etcd_watch_cb_t *cb,
+                   atomic_int *stop)
 {
     if (!e || !cb || !stop)
         return -1;
-    watch_t w = {.e = e, .prefix = prefix ? prefix : "", .below = below, .cb = cb, .stop = stop,
-                 .next = start_revision > 0 ? start_revision : 0, .connected = -1};
+    watch_t w = {.e = e,
+                 .prefix = prefix ? prefix : "",
+                 .below = below,
+                 .cb = cb,
+                 .stop = stop,
+                 .next = start_revision > 0 ? start_revision : 0,
+                 .connected = -1};
     int backoff = BACKOFF_MIN_MS;
     while (!*stop) {
         char err[512] = "", msg[600];

@@ -55,7 +55,8 @@ hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change
             return HITO_INVALID;
         }
     }
-    json_object_foreach((json_t *)body, key, v) {
+    json_object_foreach((json_t *)body, key, v)
+    {
         if (strcmp(key, "file") && strcmp(key, "title") && strcmp(key, "fecha")) {
             hito_fail(err, errlen, "%s: unknown field", key);
             return HITO_INVALID;
@@ -131,8 +132,7 @@ long hito_db_apply(hito_db_t **dbp, const hito_change_t *c, char *err, size_t er
     jsonw_raw(&w, "}", 1);
     char *json = jsonw_finish(&w, &len);
     if (json != NULL && !db->transient && (nd = calloc(1, sizeof(*nd))) != NULL) {
-        *nd = (hito_db_t){.refs = 1, .base = db->base, .list = pvec_share(&db->list),
-                          .by_file = pmap_share(&db->by_file)};
+        *nd = (hito_db_t){.refs = 1, .base = db->base, .list = pvec_share(&db->list), .by_file = pmap_share(&db->by_file)};
         __atomic_add_fetch(&db->base->refs, 1, __ATOMIC_RELAXED);
     }
     if (json != NULL && db->transient) { /* changed in place: what was rendered from it is stale */

@@ -107,9 +107,15 @@ void hito_db_release(hito_db_t *db)
     free(db);
 }
 
-void hito_db_seal(hito_db_t *db) { db->transient = 0; }
+void hito_db_seal(hito_db_t *db)
+{
+    db->transient = 0;
+}
 
-size_t hito_count(const hito_db_t *db) { return db->list.count; }
+size_t hito_count(const hito_db_t *db)
+{
+    return db->list.count;
+}
 
 long hito_find(const hito_db_t *db, const char *file)
 {
@@ -184,7 +190,8 @@ static int add_file_list(hito_db_t *db, const char *path, const json_t *list, ch
 {
     size_t i;
     json_t *h;
-    json_array_foreach(list, i, h) {
+    json_array_foreach(list, i, h)
+    {
         const char *val[3];
         if (!json_is_object(h)) {
             hito_fail(err, errlen, "%s: hitos_lista[%zu]: must be an object", path, i);

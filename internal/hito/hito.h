@@ -82,8 +82,7 @@ typedef struct hito_change {
  * or control characters (it names a file in the course's repository), fecha as hito_fecha_ok. HITO_INVALID with err
  * naming the field ("fecha: must be a real date written d/m/yyyy", "x: unknown field");
  * HITO_EXISTS when file is taken; HITO_OK with *c pointing into body. */
-hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err,
-                            size_t errlen);
+hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err, size_t errlen);
 
 /* Writes c's record into buf: its length, or 0 when it does not fit in cap. */
 size_t hito_change_encode(const hito_change_t *c, char *buf, size_t cap);

@@ -32,9 +32,9 @@ extern const pmap_ops_t hito_by_file_ops; /* keys live in base->text */
 /* The members of a milestone, in this order wherever they are read, and their rules' words. */
 extern const char *const hito_fields[3];
 #define HITO_FECHA_RULE "must be a real date written d/m/yyyy"
-#define HITO_TEXT_RULE "must be a non-empty string of at most 256 bytes"
-#define HITO_UTF8_RULE "must be valid UTF-8"
-#define HITO_FILE_RULE "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
+#define HITO_TEXT_RULE  "must be a non-empty string of at most 256 bytes"
+#define HITO_UTF8_RULE  "must be valid UTF-8"
+#define HITO_FILE_RULE  "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
 
 /* printf into err (when err and errlen allow). */
 void hito_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

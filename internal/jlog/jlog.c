@@ -11,7 +11,7 @@
 #include "jsonw/jsonw.h"
 
 #define TAIL_RESERVE 3 /* room always kept for the closing "}\n" */
-#define TLS_BUF 32768
+#define TLS_BUF      32768
 
 static int current_level = JLOG_INFO;
 static int out_fd = STDOUT_FILENO;
@@ -21,12 +21,24 @@ static __thread size_t tls_len;
 static __thread int tls_on;
 static void (*line_hook)(int level, const char *line, size_t len);
 
-void jlog_set_hook(void (*hook)(int, const char *, size_t)) { __atomic_store_n(&line_hook, hook, __ATOMIC_RELEASE); }
+void jlog_set_hook(void (*hook)(int, const char *, size_t))
+{
+    __atomic_store_n(&line_hook, hook, __ATOMIC_RELEASE);
+}
 
-void jlog_set_fd(int fd) { out_fd = fd; }
+void jlog_set_fd(int fd)
+{
+    out_fd = fd;
+}
 
-void jlog_set_level(int level) { __atomic_store_n(&current_level, level, __ATOMIC_RELAXED); }
-int jlog_enabled(int level) { return level >= __atomic_load_n(&current_level, __ATOMIC_RELAXED); }
+void jlog_set_level(int level)
+{
+    __atomic_store_n(&current_level, level, __ATOMIC_RELAXED);
+}
+int jlog_enabled(int level)
+{
+    return level >= __atomic_load_n(&current_level, __ATOMIC_RELAXED);
+}
 
 static const char *level_name(int level)
 {
@@ -106,12 +118,19 @@ void jlog_strn(jlog_line_t *l, const char *key, const char *val, size_t len)
     l->buf[l->len++] = '"';
 }
 
-void jlog_str(jlog_line_t *l, const char *key, const char *val) { jlog_strn(l, key, val, val ? strlen(val) : 0); }
+void jlog_str(jlog_line_t *l, const char *key, const char *val)
+{
+    jlog_strn(l, key, val, val ? strlen(val) : 0);
+}
 
 static size_t fmt_ull(char *end, unsigned long long v, int min_digits)
 {
     char *p = end;
-    do { *--p = (char)('0' + v % 10); v /= 10; min_digits--; } while (v != 0 || min_digits > 0);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+        min_digits--;
+    } while (v != 0 || min_digits > 0);
     return (size_t)(end - p);
 }
 

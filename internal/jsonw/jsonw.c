@@ -109,7 +109,10 @@ void jsonw_raw(jsonw_t *w, const char *s, size_t n)
     }
 }
 
-void jsonw_lit(jsonw_t *w, const char *s) { jsonw_raw(w, s, strlen(s)); }
+void jsonw_lit(jsonw_t *w, const char *s)
+{
+    jsonw_raw(w, s, strlen(s));
+}
 
 void jsonw_str(jsonw_t *w, const char *s, size_t n)
 {
@@ -149,7 +152,10 @@ void jsonw_free(jsonw_t *w)
     *w = JSONW_INIT;
 }
 
-void jsonw_text_begin(jsonw_t *w) { jsonw_raw(w, (const char[sizeof(jsonw_text_t)]){0}, sizeof(jsonw_text_t)); }
+void jsonw_text_begin(jsonw_t *w)
+{
+    jsonw_raw(w, (const char[sizeof(jsonw_text_t)]){0}, sizeof(jsonw_text_t));
+}
 
 jsonw_text_t *jsonw_text_finish(jsonw_t *w)
 {
@@ -160,8 +166,7 @@ jsonw_text_t *jsonw_text_finish(jsonw_t *w)
     return t;
 }
 
-const char *jsonw_text_once(jsonw_text_t **slot, jsonw_text_t *(*render)(const void *ctx), const void *ctx,
-                            size_t *len)
+const char *jsonw_text_once(jsonw_text_t **slot, jsonw_text_t *(*render)(const void *ctx), const void *ctx, size_t *len)
 {
     jsonw_text_t *t = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *none = NULL;
     if (t == NULL) {

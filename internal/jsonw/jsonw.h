@@ -60,8 +60,7 @@ jsonw_text_t *jsonw_text_finish(jsonw_t *w);
  * once keep the first one stored and free their own. Returns its bytes and *len; NULL when
  * render failed (nothing stored). The slot's owner frees the text.
  */
-const char *jsonw_text_once(jsonw_text_t **slot, jsonw_text_t *(*render)(const void *ctx), const void *ctx,
-                            size_t *len);
+const char *jsonw_text_once(jsonw_text_t **slot, jsonw_text_t *(*render)(const void *ctx), const void *ctx, size_t *len);
 
 /** Frees whatever w holds. */
 void jsonw_free(jsonw_t *w);

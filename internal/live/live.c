@@ -10,7 +10,10 @@ typedef struct {
     alignas(max_align_t) unsigned char data[];
 } box_t;
 
-static box_t *box_of(void *value) { return (box_t *)((unsigned char *)value - offsetof(box_t, data)); }
+static box_t *box_of(void *value)
+{
+    return (box_t *)((unsigned char *)value - offsetof(box_t, data));
+}
 
 void *live_alloc(size_t size)
 {

@@ -23,10 +23,14 @@ int logsink_url_parse(const char *url, char *host, size_t hostlen, int *port)
 static int severity(int level)
 {
     switch (level) {
-    case JLOG_DEBUG: return 7;
-    case JLOG_WARN: return 4;
-    case JLOG_ERROR: return 3;
-    default: return 6;
+    case JLOG_DEBUG:
+        return 7;
+    case JLOG_WARN:
+        return 4;
+    case JLOG_ERROR:
+        return 3;
+    default:
+        return 6;
     }
 }
 
@@ -50,8 +54,8 @@ size_t logsink_frame(char *out, size_t cap, int level, const char *hostname, lon
     const char *t = line_time(line, len, &tlen);
     if (len > 0 && line[len - 1] == '\n')
         len--;
-    int hn = snprintf(head, sizeof(head), "<%d>1 %.*s %.255s porrio %ld - - ", FACILITY_LOCAL0 * 8 + severity(level),
-                      (int)tlen, t != NULL ? t : "-", hostname[0] != '\0' ? hostname : "-", procid);
+    int hn = snprintf(head, sizeof(head), "<%d>1 %.*s %.255s porrio %ld - - ", FACILITY_LOCAL0 * 8 + severity(level), (int)tlen,
+                      t != NULL ? t : "-", hostname[0] != '\0' ? hostname : "-", procid);
     if (hn < 0 || (size_t)hn >= sizeof(head))
         return 0;
     size_t msg = (size_t)hn + len;

@@ -17,12 +17,12 @@
 
 #include "jlog/jlog.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS     100
+#define BACKOFF_MAX_MS     5000
 #define CONNECT_TIMEOUT_MS 1000
-#define SEND_TIMEOUT_S 2
-#define BATCH_BYTES (64u << 10)
-#define FRAME_MAX (JLOG_LINE_MAX + 512)
+#define SEND_TIMEOUT_S     2
+#define BATCH_BYTES        (64u << 10)
+#define FRAME_MAX          (JLOG_LINE_MAX + 512)
 
 /* A bounded multi-producer queue (the sequence-numbered ring of D. Vyukov): a producer claims a
  * cell with one compare-and-swap and never waits for the consumer, the writer thread. A cell's
@@ -40,8 +40,8 @@ static struct {
     uint64_t mask, head, tail; /* head: next cell to fill (producers); tail: next to send (writer) */
     uint64_t bytes, dropped;   /* bytes queued; lines dropped since start */
     int on, sleeping, stopping, started;
-    long long stop_by;         /* when stopping: the last moment to send what is queued */
-    unsigned generation;       /* bumped by logsink_set */
+    long long stop_by;   /* when stopping: the last moment to send what is queued */
+    unsigned generation; /* bumped by logsink_set */
     int efd;
     pthread_t tid;
     pthread_mutex_t url_lock;
@@ -63,7 +63,10 @@ static void wake(void)
     }
 }
 
-uint64_t logsink_dropped(void) { return __atomic_load_n(&q.dropped, __ATOMIC_RELAXED); }
+uint64_t logsink_dropped(void)
+{
+    return __atomic_load_n(&q.dropped, __ATOMIC_RELAXED);
+}
 
 void logsink_line(int level, const char *line, size_t len)
 {
@@ -219,8 +222,8 @@ static void outage_begins(writer_t *w, const char *why)
         return;
     w->outage = 1;
     w->dropped_before = logsink_dropped();
-    jlog_log(JLOG_WARN, "log sink unreachable: lines are queued, and dropped and counted once the queue is full",
-             "address", w->url, "error", why, NULL);
+    jlog_log(JLOG_WARN, "log sink unreachable: lines are queued, and dropped and counted once the queue is full", "address", w->url,
+             "error", why, NULL);
 }
 
 static void delivered(writer_t *w)
@@ -253,8 +256,7 @@ static void fill(writer_t *w)
     int level;
     while (w->blen + FRAME_MAX <= BATCH_BYTES && take(&line, &len, &level)) {
         if (len > 0)
-            w->blen += logsink_frame(w->batch + w->blen, BATCH_BYTES - w->blen, level, w->hostname, (long)getpid(),
-                                     line, len);
+            w->blen += logsink_frame(w->batch + w->blen, BATCH_BYTES - w->blen, level, w->hostname, (long)getpid(), line, len);
         free(line);
     }
 }

@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOGSINK_SCHEME "syslog+tcp://"
+#define LOGSINK_SCHEME       "syslog+tcp://"
 #define LOGSINK_DEFAULT_PORT 514
-#define LOGSINK_QUEUE_LINES 8192           /* the queue's default length, in lines */
-#define LOGSINK_QUEUE_BYTES (8u << 20)     /* and the bytes its lines may hold together */
-#define LOGSINK_HOST_MAX 256
+#define LOGSINK_QUEUE_LINES  8192       /* the queue's default length, in lines */
+#define LOGSINK_QUEUE_BYTES  (8u << 20) /* and the bytes its lines may hold together */
+#define LOGSINK_HOST_MAX     256
 
 /**
  * Parses a LOG_SINK value "syslog+tcp://HOST[:PORT]" (HOST a hostname, an IPv4 literal or a
@@ -31,8 +31,7 @@ int logsink_url_parse(const char *url, char *host, size_t hostlen, int *port);
  * TIMESTAMP taken from the line's "time" field ("-" when it has none), and `line` without its
  * final newline as the JSON. Returns the frame's length; 0 when it does not fit in cap.
  */
-size_t logsink_frame(char *out, size_t cap, int level, const char *hostname, long procid, const char *line,
-                     size_t len);
+size_t logsink_frame(char *out, size_t cap, int level, const char *hostname, long procid, const char *line, size_t len);
 
 /**
  * Starts the writer thread with a queue of `lines` (rounded up to a power of two, at least 2)

@@ -49,8 +49,14 @@ static slot_t *my_slot(void)
 }
 
 /* The owner adds, a scrape reads: relaxed atomics keep both cheap and tear-free. */
-static void add(uint64_t *c, uint64_t n) { __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED); }
-static uint64_t get(const uint64_t *c) { return __atomic_load_n(c, __ATOMIC_RELAXED); }
+static void add(uint64_t *c, uint64_t n)
+{
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+static uint64_t get(const uint64_t *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
 
 /* The series of (route, method, code) in table t (SERIES entries, open addressing), made when
  * `make` and absent. NULL when absent and not made. Labels compare by pointer. */
@@ -126,11 +132,13 @@ static void process_figures(out_t *o)
             resident = 0;
         fclose(f);
     }
-    put(o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+    put(o,
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
         resident * sysconf(_SC_PAGESIZE));
-    put(o, "# HELP process_start_time_seconds Start time of the process since the epoch, in seconds.\n"
-           "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+    put(o,
+        "# HELP process_start_time_seconds Start time of the process since the epoch, in seconds.\n"
+        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
         (long long)started);
 }
 
@@ -167,8 +175,8 @@ char *metrics_render(const metrics_value_t *extra, size_t nextra, size_t *len)
             "# TYPE porrio_http_requests_total counter\n");
     for (size_t i = 0; i < SERIES; i++)
         if (sum[i].code != 0)
-            put(&o, "porrio_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n", sum[i].route,
-                sum[i].method, sum[i].code, (unsigned long long)sum[i].count);
+            put(&o, "porrio_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n", sum[i].route, sum[i].method,
+                sum[i].code, (unsigned long long)sum[i].count);
     put(&o, "# HELP porrio_http_request_duration_seconds Time from the request's first byte to its answer.\n"
             "# TYPE porrio_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < SERIES; i++) {
@@ -186,15 +194,16 @@ char *metrics_render(const metrics_value_t *extra, size_t nextra, size_t *len)
             put(&o, "porrio_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",code=\"%d\",le=\"%s\"} %llu\n",
                 e->route, e->method, e->code, le, (unsigned long long)total);
         }
-        put(&o, "porrio_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\",code=\"%d\"} %.6f\n"
-                "porrio_http_request_duration_seconds_count{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
+        put(&o,
+            "porrio_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\",code=\"%d\"} %.6f\n"
+            "porrio_http_request_duration_seconds_count{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
             e->route, e->method, e->code, e->micros / 1e6, e->route, e->method, e->code, (unsigned long long)total);
     }
     free(sum);
     process_figures(&o);
     for (size_t i = 0; i < nextra; i++)
-        put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", extra[i].name, extra[i].help, extra[i].name, extra[i].type,
-            extra[i].name, extra[i].value);
+        put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", extra[i].name, extra[i].help, extra[i].name, extra[i].type, extra[i].name,
+            extra[i].value);
     if (o.oom) {
         free(o.buf);
         return NULL;
@@ -203,4 +212,7 @@ char *metrics_render(const metrics_value_t *extra, size_t nextra, size_t *len)
     return o.buf;
 }
 
-__attribute__((constructor)) static void note_start(void) { started = time(NULL); }
+__attribute__((constructor)) static void note_start(void)
+{
+    started = time(NULL);
+}

@@ -9,7 +9,7 @@
 #include "reply/reply.h"
 
 #define RID_HEADER "x-request-id"
-#define RID_MAX 128 /* README, HTTP API: a client's id is kept when it is 1-128 of [A-Za-z0-9._:-] */
+#define RID_MAX    128 /* README, HTTP API: a client's id is kept when it is 1-128 of [A-Za-z0-9._:-] */
 
 static int request_id_ok(const char *id, size_t len)
 {
@@ -17,8 +17,8 @@ static int request_id_ok(const char *id, size_t len)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = id[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == ':' || c == '-'))
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+              c == '-'))
             return 0;
     }
     return 1;
@@ -161,20 +161,19 @@ static void add_cors(h2o_req_t *req, cors_t *cors)
     if (origin.base == NULL || !cors_allows(cors, origin.base, origin.len))
         return;
     h2o_headers_t *h = &req->res.headers;
-    h2o_add_header(&req->pool, h, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, "Access-Control-Allow-Origin", origin.base,
-                   origin.len);
+    h2o_add_header(&req->pool, h, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, "Access-Control-Allow-Origin", origin.base, origin.len);
     int preflight = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")) && req->res.status == 204 &&
                     header_value(&req->headers, H2O_STRLIT("access-control-request-method")).base != NULL;
     if (!preflight) {
-        h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-expose-headers"), 0,
-                              "Access-Control-Expose-Headers", H2O_STRLIT(CORS_EXPOSE_HEADERS));
+        h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-expose-headers"), 0, "Access-Control-Expose-Headers",
+                              H2O_STRLIT(CORS_EXPOSE_HEADERS));
         return;
     }
     h2o_iovec_t allow = header_value(h, H2O_STRLIT("allow"));
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-methods"), 0,
-                          "Access-Control-Allow-Methods", allow.base, allow.len);
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-headers"), 0,
-                          "Access-Control-Allow-Headers", H2O_STRLIT(CORS_ALLOW_HEADERS));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-methods"), 0, "Access-Control-Allow-Methods", allow.base,
+                          allow.len);
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-headers"), 0, "Access-Control-Allow-Headers",
+                          H2O_STRLIT(CORS_ALLOW_HEADERS));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-max-age"), 0, "Access-Control-Max-Age",
                           H2O_STRLIT(CORS_MAX_AGE_S));
 }
@@ -190,7 +189,10 @@ void middleware_note_route(h2o_req_t *req, const char *tmpl)
  * template looks like it, as they all begin with '/'. */
 #define STATIC_ROUTE "static"
 
-void middleware_note_static(h2o_req_t *req) { middleware_note_route(req, STATIC_ROUTE); }
+void middleware_note_static(h2o_req_t *req)
+{
+    middleware_note_route(req, STATIC_ROUTE);
+}
 
 static int is_static(h2o_req_t *req)
 {
@@ -202,8 +204,8 @@ static int is_static(h2o_req_t *req)
  * and call only its own origin, no inline script, never be framed, and is revalidated (by the
  * ETag and Last-Modified h2o's file handler gives) before each use, so a new page reaches
  * everyone at once. */
-#define STATIC_CSP                                                                                              \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "       \
+#define STATIC_CSP                                                                                        \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " \
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 static void add_static_headers(h2o_req_t *req)
@@ -211,8 +213,7 @@ static void add_static_headers(h2o_req_t *req)
     h2o_headers_t *h = &req->res.headers;
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, "Content-Security-Policy",
                           H2O_STRLIT(STATIC_CSP));
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options",
-                          H2O_STRLIT("nosniff"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options", H2O_STRLIT("nosniff"));
     h2o_add_header(&req->pool, h, H2O_TOKEN_CACHE_CONTROL, "Cache-Control", H2O_STRLIT("no-cache"));
 }
 
@@ -235,8 +236,11 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 
 /* Bytes of v logged at most: escaping can triple them (a byte that is not UTF-8 becomes U+FFFD). */
 #define LOG_METHOD_MAX 64
-#define LOG_UA_MAX 1024
-static size_t bounded(h2o_iovec_t v, size_t max) { return v.len < max ? v.len : max; }
+#define LOG_UA_MAX     1024
+static size_t bounded(h2o_iovec_t v, size_t max)
+{
+    return v.len < max ? v.len : max;
+}
 
 /* The metrics' labels of req: a bounded set whatever clients send (README, Metrics). The route is
  * the template the router takes the path to (405s included); a path no route takes is "static"

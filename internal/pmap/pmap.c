@@ -5,15 +5,15 @@
 
 /* Levels a path may hold (pmap_iter_t's arrays): far more than any map needs at fanout 32. */
 #define MAXH 16
-#define FAN PMAP_FANOUT
+#define FAN  PMAP_FANOUT
 
 struct pmap_node {
-    uint32_t refs;       /* atomic: the versions' parents (or roots) pointing here */
-    uint8_t height;      /* 0: a leaf */
-    uint8_t n;           /* entries, or children */
-    void *cache;         /* a leaf's: what readers derived from its entries (pmap_iter_leaf) */
-    uint64_t key[FAN];   /* inner: the smallest key under child i */
-    uint64_t w[FAN];     /* leaf: the values; inner: the children (pmap_node_t *) */
+    uint32_t refs;     /* atomic: the versions' parents (or roots) pointing here */
+    uint8_t height;    /* 0: a leaf */
+    uint8_t n;         /* entries, or children */
+    void *cache;       /* a leaf's: what readers derived from its entries (pmap_iter_leaf) */
+    uint64_t key[FAN]; /* inner: the smallest key under child i */
+    uint64_t w[FAN];   /* leaf: the values; inner: the children (pmap_node_t *) */
 };
 
 #define KID(nd, i) ((pmap_node_t *)(uintptr_t)(nd)->w[i])
@@ -31,7 +31,7 @@ typedef struct {
     int idx[MAXH]; /* inner: the child taken; leaf: the entry's place (found) or where it goes */
     int depth;     /* the leaf's level */
     int found;
-    int from;      /* copying starts at this level (depth + 1: nothing to copy) */
+    int from; /* copying starts at this level (depth + 1: nothing to copy) */
 } path_t;
 
 static size_t live;
@@ -275,8 +275,7 @@ int pmap_put(pmap_t *m, const pmap_ops_t *ops, uint64_t key, uint64_t val)
         w = (uintptr_t)r;
         if (d == 0) {
             pmap_node_t *root = *next++;
-            *root = (pmap_node_t){.refs = 1, .height = nd->height + 1, .n = 2, .key = {nd->key[0], k},
-                                  .w = {(uintptr_t)nd, w}};
+            *root = (pmap_node_t){.refs = 1, .height = nd->height + 1, .n = 2, .key = {nd->key[0], k}, .w = {(uintptr_t)nd, w}};
             m->root = root;
             break;
         }

@@ -19,8 +19,8 @@ static porra_t *writable_pool(porra_db_t *db, porra_t *p)
     if (np == NULL)
         return NULL;
     /* the clock only goes back under porra_db_apply_at, whose pools keep their newest change */
-    *np = (porra_t){.refs = 1, .ident = p->ident, .rl = p->rl, .rv = p->rv,
-                    .version = p->version > db->clock ? p->version : db->clock};
+    *np = (porra_t){
+        .refs = 1, .ident = p->ident, .rl = p->rl, .rv = p->rv, .version = p->version > db->clock ? p->version : db->clock};
     __atomic_add_fetch(&p->ident->refs, 1, __ATOMIC_RELAXED);
     np->bets = pvec_share(&p->bets);
     np->by_quien = pmap_share(&p->by_quien);
@@ -150,12 +150,18 @@ static int apply_bets(porra_db_t *db, const porra_change_t *c, char *err, size_t
 static int apply_to(porra_db_t *db, const porra_change_t *c, char *err, size_t errlen)
 {
     switch (c->op) {
-    case PORRA_OP_CREATE: return apply_create(db, c, err, errlen);
-    case PORRA_OP_DELETE: return apply_delete(db, c, err, errlen);
-    case PORRA_OP_BET: return apply_bet(db, c, err, errlen);
-    case PORRA_OP_RESULT: return apply_result(db, c, err, errlen);
-    case PORRA_OP_BETS: return apply_bets(db, c, err, errlen);
-    default: return porra_fail(err, errlen, "op: unknown operation 0x%02x", (unsigned)c->op);
+    case PORRA_OP_CREATE:
+        return apply_create(db, c, err, errlen);
+    case PORRA_OP_DELETE:
+        return apply_delete(db, c, err, errlen);
+    case PORRA_OP_BET:
+        return apply_bet(db, c, err, errlen);
+    case PORRA_OP_RESULT:
+        return apply_result(db, c, err, errlen);
+    case PORRA_OP_BETS:
+        return apply_bets(db, c, err, errlen);
+    default:
+        return porra_fail(err, errlen, "op: unknown operation 0x%02x", (unsigned)c->op);
     }
 }
 
@@ -167,8 +173,12 @@ static int apply_numbered(porra_db_t **dbp, const porra_change_t *c, uint64_t at
         if ((nd = malloc(sizeof(*nd))) == NULL)
             return porra_fail(err, errlen, "out of memory");
         /* field by field: readers holding db change its refs meanwhile */
-        *nd = (porra_db_t){.refs = 1, .next_seq = db->next_seq, .clock = db->clock, .nbets = db->nbets,
-                           .by_id = pmap_share(&db->by_id), .by_seq = pmap_share(&db->by_seq)};
+        *nd = (porra_db_t){.refs = 1,
+                           .next_seq = db->next_seq,
+                           .clock = db->clock,
+                           .nbets = db->nbets,
+                           .by_id = pmap_share(&db->by_id),
+                           .by_seq = pmap_share(&db->by_seq)};
     }
     uint64_t clock = nd->clock;
     nd->clock = at != 0 ? at : clock + 1;

@@ -149,7 +149,8 @@ int porra_score_parse(const json_t *body, int *local, int *visitante, char *err,
     }
     if (goals_member(body, "local", &l, err, errlen) != 0 || goals_member(body, "visitante", &v, err, errlen) != 0)
         return -1;
-    json_object_foreach((json_t *)body, key, val) {
+    json_object_foreach((json_t *)body, key, val)
+    {
         if (strcmp(key, "local") != 0 && strcmp(key, "visitante") != 0) {
             snprintf(err, errlen, "%s: unknown field", key);
             return -1;

@@ -91,7 +91,7 @@ const porra_chunk_t *porra_iter_chunk(porra_iter_t *it, int *oom)
 /* ---- dumping a version as records ---- */
 
 #define BETS_BATCH_BYTES (60u << 10)
-#define BETS_BATCH_MAX 65535
+#define BETS_BATCH_MAX   65535
 
 typedef struct {
     char *buf;

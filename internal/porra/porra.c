@@ -66,14 +66,26 @@ void porra_pool_unref(porra_t *p)
     free(p);
 }
 
-static void id_retain(uint64_t k, uint64_t v) { (void)k, __atomic_add_fetch(&((porra_ident_t *)v)->refs, 1, __ATOMIC_RELAXED); }
-static void id_release(uint64_t k, uint64_t v) { (void)k, ident_unref((porra_ident_t *)v); }
-static void seq_retain(uint64_t k, uint64_t v) { (void)k, pool_ref((porra_t *)v); }
-static void seq_release(uint64_t k, uint64_t v) { (void)k, porra_pool_unref((porra_t *)v); }
+static void id_retain(uint64_t k, uint64_t v)
+{
+    (void)k, __atomic_add_fetch(&((porra_ident_t *)v)->refs, 1, __ATOMIC_RELAXED);
+}
+static void id_release(uint64_t k, uint64_t v)
+{
+    (void)k, ident_unref((porra_ident_t *)v);
+}
+static void seq_retain(uint64_t k, uint64_t v)
+{
+    (void)k, pool_ref((porra_t *)v);
+}
+static void seq_release(uint64_t k, uint64_t v)
+{
+    (void)k, porra_pool_unref((porra_t *)v);
+}
 
 const pmap_ops_t porra_by_id_ops = {pmap_cmp_str, id_retain, id_release, NULL};
 const pmap_ops_t porra_by_seq_ops = {pmap_cmp_u64, seq_retain, seq_release, free}; /* caches: chunks */
-const pmap_ops_t porra_by_quien_ops = {pmap_cmp_str, NULL, NULL, NULL}; /* names live in the ident's arena */
+const pmap_ops_t porra_by_quien_ops = {pmap_cmp_str, NULL, NULL, NULL};            /* names live in the ident's arena */
 
 porra_db_t *porra_db_new(void)
 {
@@ -83,7 +95,10 @@ porra_db_t *porra_db_new(void)
     return db;
 }
 
-void porra_db_seal(porra_db_t *db) { db->transient = 0; }
+void porra_db_seal(porra_db_t *db)
+{
+    db->transient = 0;
+}
 
 porra_db_t *porra_db_ref(porra_db_t *db)
 {
@@ -100,13 +115,34 @@ void porra_db_release(porra_db_t *db)
     free(db);
 }
 
-size_t porra_count(const porra_db_t *db) { return db->by_seq.count; }
-size_t porra_bets_total(const porra_db_t *db) { return db->nbets; }
-size_t porra_bets(const porra_t *p) { return p->by_quien.count; }
-const char *porra_id(const porra_t *p) { return p->ident->id; }
-uint64_t porra_version(const porra_t *p) { return p->version; }
-uint64_t porra_created(const porra_t *p) { return p->ident->created; }
-uint64_t porra_db_version(const porra_db_t *db) { return db->clock; }
+size_t porra_count(const porra_db_t *db)
+{
+    return db->by_seq.count;
+}
+size_t porra_bets_total(const porra_db_t *db)
+{
+    return db->nbets;
+}
+size_t porra_bets(const porra_t *p)
+{
+    return p->by_quien.count;
+}
+const char *porra_id(const porra_t *p)
+{
+    return p->ident->id;
+}
+uint64_t porra_version(const porra_t *p)
+{
+    return p->version;
+}
+uint64_t porra_created(const porra_t *p)
+{
+    return p->ident->created;
+}
+uint64_t porra_db_version(const porra_db_t *db)
+{
+    return db->clock;
+}
 
 int porra_bet_of(const porra_t *p, const char *quien, int *local, int *visitante)
 {
@@ -160,9 +196,8 @@ int porra_goals_check(int local, int visitante, char *err, size_t errlen)
     return 0;
 }
 
-porra_status_t porra_plan_create(const porra_db_t *db, const char *local, const char *visitante,
-                                 const char *competition, const char *year, porra_change_t *c,
-                                 char *err, size_t errlen)
+porra_status_t porra_plan_create(const porra_db_t *db, const char *local, const char *visitante, const char *competition,
+                                 const char *year, porra_change_t *c, char *err, size_t errlen)
 {
     char id[PORRA_ID_MAX + 1];
     *c = (porra_change_t){.op = PORRA_OP_CREATE, .seg = {local, visitante, competition, year}};
@@ -177,8 +212,8 @@ porra_status_t porra_plan_delete(const porra_db_t *db, const char *id, porra_cha
     return porra_find(db, id) != NULL ? PORRA_OK : PORRA_NOT_FOUND;
 }
 
-porra_status_t porra_plan_bet(const porra_db_t *db, const char *id, const char *quien, int local,
-                              int visitante, porra_change_t *c, char *err, size_t errlen)
+porra_status_t porra_plan_bet(const porra_db_t *db, const char *id, const char *quien, int local, int visitante, porra_change_t *c,
+                              char *err, size_t errlen)
 {
     *c = (porra_change_t){.op = PORRA_OP_BET, .id = id, .quien = quien, .local = local, .visitante = visitante};
     if (porra_seg_check("quien", quien, 1, err, errlen) != 0 || porra_goals_check(local, visitante, err, errlen) != 0)
@@ -195,8 +230,8 @@ porra_status_t porra_plan_bet(const porra_db_t *db, const char *id, const char *
     return pmap_get(&p->by_quien, &porra_by_quien_ops, (uintptr_t)quien, NULL) ? PORRA_OK : PORRA_CREATED;
 }
 
-porra_status_t porra_plan_result(const porra_db_t *db, const char *id, int local, int visitante,
-                                 porra_change_t *c, char *err, size_t errlen)
+porra_status_t porra_plan_result(const porra_db_t *db, const char *id, int local, int visitante, porra_change_t *c, char *err,
+                                 size_t errlen)
 {
     *c = (porra_change_t){.op = PORRA_OP_RESULT, .id = id, .local = local, .visitante = visitante};
     if (porra_goals_check(local, visitante, err, errlen) != 0)

@@ -22,10 +22,10 @@
 
 #include "pmap/pmap.h"
 
-#define PORRA_SEGMENT_CHARS 64                     /* characters (code points) */
-#define PORRA_SEGMENT_MAX (4 * PORRA_SEGMENT_CHARS) /* bytes: UTF-8 takes at most 4 a character */
-#define PORRA_GOALS_MAX 99
-#define PORRA_ID_MAX (4 * PORRA_SEGMENT_MAX + 3)
+#define PORRA_SEGMENT_CHARS 64                        /* characters (code points) */
+#define PORRA_SEGMENT_MAX   (4 * PORRA_SEGMENT_CHARS) /* bytes: UTF-8 takes at most 4 a character */
+#define PORRA_GOALS_MAX     99
+#define PORRA_ID_MAX        (4 * PORRA_SEGMENT_MAX + 3)
 
 typedef struct porra_db porra_db_t; /* one version of every pool */
 typedef struct porra porra_t;       /* one version of one pool */
@@ -68,7 +68,7 @@ enum {
 };
 
 #define PORRA_OP_FIRST 0x10
-#define PORRA_OP_LAST 0x1f
+#define PORRA_OP_LAST  0x1f
 
 /* One change. The strings are borrowed (from the request, or from the record it was decoded
  * from). For PORRA_OP_BETS, bets/nbets/betslen hold the packed (quien, local, visitante) list as
@@ -103,9 +103,8 @@ int porra_change_next_bet(const porra_change_t *c, size_t *pos, const char **qui
 /* PUT /porra/{local}/{visitante}/{competition}/{year}: PORRA_INVALID with err naming the first
  * bad segment ("visitante: must be ..."); PORRA_OK when the pool exists; PORRA_CREATED with *c
  * the create. */
-porra_status_t porra_plan_create(const porra_db_t *db, const char *local, const char *visitante,
-                                 const char *competition, const char *year, porra_change_t *c,
-                                 char *err, size_t errlen);
+porra_status_t porra_plan_create(const porra_db_t *db, const char *local, const char *visitante, const char *competition,
+                                 const char *year, porra_change_t *c, char *err, size_t errlen);
 
 /* DELETE /porras/{ID}: PORRA_NOT_FOUND, or PORRA_OK with *c the delete. */
 porra_status_t porra_plan_delete(const porra_db_t *db, const char *id, porra_change_t *c);
@@ -113,13 +112,13 @@ porra_status_t porra_plan_delete(const porra_db_t *db, const char *id, porra_cha
 /* PUT /porras/{ID}/apuestas/{quien}: quien breaking the segment rule (dashes allowed) or goals
  * outside 0..99 -> PORRA_INVALID; no pool -> PORRA_NOT_FOUND; result set -> PORRA_CLOSED; else
  * PORRA_CREATED (new bettor) or PORRA_OK (replacing a bet) with *c the bet. */
-porra_status_t porra_plan_bet(const porra_db_t *db, const char *id, const char *quien, int local,
-                              int visitante, porra_change_t *c, char *err, size_t errlen);
+porra_status_t porra_plan_bet(const porra_db_t *db, const char *id, const char *quien, int local, int visitante, porra_change_t *c,
+                              char *err, size_t errlen);
 
 /* PUT /porras/{ID}/resultado: goals outside 0..99 -> PORRA_INVALID; no pool -> PORRA_NOT_FOUND;
  * else PORRA_OK with *c the result (setting it again corrects it). */
-porra_status_t porra_plan_result(const porra_db_t *db, const char *id, int local, int visitante,
-                                 porra_change_t *c, char *err, size_t errlen);
+porra_status_t porra_plan_result(const porra_db_t *db, const char *id, int local, int visitante, porra_change_t *c, char *err,
+                                 size_t errlen);
 
 /* ---- versions ---- */
 

@@ -11,11 +11,11 @@
  * which the writer adds bettors' names (a name never moves; see arena.h). */
 typedef struct porra_ident {
     unsigned refs;
-    uint64_t seq;        /* creation order */
-    uint64_t created;    /* the db's clock when the pool was created */
-    arena_t names;       /* the bettors' names */
-    const char *seg[4];  /* point into id[] past the ID */
-    char id[];           /* "local-visitante-competition-year\0local\0visitante\0competition\0year\0" */
+    uint64_t seq;       /* creation order */
+    uint64_t created;   /* the db's clock when the pool was created */
+    arena_t names;      /* the bettors' names */
+    const char *seg[4]; /* point into id[] past the ID */
+    char id[];          /* "local-visitante-competition-year\0local\0visitante\0competition\0year\0" */
 } porra_ident_t;
 
 /* One version of one pool. Bet i is bets[i]: a = (uintptr_t) its name in ident->names, b =
@@ -24,8 +24,8 @@ typedef struct porra_ident {
 struct porra {
     unsigned refs;
     porra_ident_t *ident;
-    int rl, rv;          /* the result; rl < 0 when none */
-    uint64_t version;    /* the db's clock when this pool was created or last changed */
+    int rl, rv;       /* the result; rl < 0 when none */
+    uint64_t version; /* the db's clock when this pool was created or last changed */
     pvec_t bets;
     pmap_t by_quien;
     jsonw_text_t *json;
@@ -37,16 +37,16 @@ struct porra_db {
     unsigned refs;
     int transient;
     uint64_t next_seq;
-    uint64_t clock;      /* changes applied along this lineage of versions */
-    size_t nbets;        /* bets in every pool together */
+    uint64_t clock; /* changes applied along this lineage of versions */
+    size_t nbets;   /* bets in every pool together */
     pmap_t by_id;
     pmap_t by_seq;
 };
 
 extern const pmap_ops_t porra_by_id_ops, porra_by_seq_ops, porra_by_quien_ops;
 
-#define PORRA_BET_L(e) ((int)((e).b & 0xff))
-#define PORRA_BET_V(e) ((int)((e).b >> 8 & 0xff))
+#define PORRA_BET_L(e)     ((int)((e).b & 0xff))
+#define PORRA_BET_V(e)     ((int)((e).b >> 8 & 0xff))
 #define PORRA_BET_QUIEN(e) ((const char *)(uintptr_t)(e).a)
 
 /* Shared by porra's files: */

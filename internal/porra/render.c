@@ -7,7 +7,10 @@
 
 #include "jsonw/jsonw.h"
 
-static void str(jsonw_t *w, const char *s) { jsonw_str(w, s, strlen(s)); }
+static void str(jsonw_t *w, const char *s)
+{
+    jsonw_str(w, s, strlen(s));
+}
 
 static int render_bets(void *ctx, size_t index, const pvec_entry_t *run, size_t n)
 {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SEG_RULE "must be " PORRA_SEGMENT_RULE
+#define SEG_RULE      "must be " PORRA_SEGMENT_RULE
 #define SEG_RULE_DASH "must be 1-64 characters: letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
 
 /* Length of the valid multi-byte UTF-8 sequence at s, or 0. s is NUL-terminated, and NUL is
@@ -38,8 +38,8 @@ int porra_segment_ok(const char *s, int allow_dash, char *err, size_t errlen)
         unsigned char c = (unsigned char)s[i];
         n = c >= 0x80 ? utf8_seq((const unsigned char *)s + i) : 1;
         ok = n > 0 && chars < PORRA_SEGMENT_CHARS &&
-             (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || (c == '-' && allow_dash));
+             (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              (c == '-' && allow_dash));
         only_dots &= c == '.';
     }
     if (ok && !only_dots)

@@ -25,7 +25,10 @@ struct proxy {
 
 static const uint8_t V4_MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* s[0..*len) without the spaces and tabs around it. */
 static const char *trim(const char *s, size_t *len)
@@ -172,7 +175,10 @@ static int list_parse(const char *value, cidr_t *out, size_t max, char *err, siz
     }
 }
 
-int proxy_list_check(const char *value, char *err, size_t errlen) { return list_parse(value, NULL, 0, err, errlen); }
+int proxy_list_check(const char *value, char *err, size_t errlen)
+{
+    return list_parse(value, NULL, 0, err, errlen);
+}
 
 /* The list `value` gives, live_alloc'd; *out NULL for "". -1 when malformed or out of memory. */
 static int list_new(const char *value, list_t **out)

@@ -11,11 +11,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define PROXY_CIDRS_MAX 64    /* entries TRUSTED_PROXIES may list: bounds the work of every match */
-#define PROXY_LIST_MAX 4096   /* bytes of a TRUSTED_PROXIES value */
-#define PROXY_HOPS_MAX 16     /* X-Forwarded-For entries read at most, from the right */
-#define PROXY_XFF_LINES 8     /* X-Forwarded-For header lines taken; more: the header is ignored */
-#define PROXY_ADDR_STRLEN 46  /* an address as text, NUL included (INET6_ADDRSTRLEN) */
+#define PROXY_CIDRS_MAX   64   /* entries TRUSTED_PROXIES may list: bounds the work of every match */
+#define PROXY_LIST_MAX    4096 /* bytes of a TRUSTED_PROXIES value */
+#define PROXY_HOPS_MAX    16   /* X-Forwarded-For entries read at most, from the right */
+#define PROXY_XFF_LINES   8    /* X-Forwarded-For header lines taken; more: the header is ignored */
+#define PROXY_ADDR_STRLEN 46   /* an address as text, NUL included (INET6_ADDRSTRLEN) */
 
 /** An IPv4 or IPv6 address. IPv4 is held IPv4-mapped (::ffff:a.b.c.d), so that one CIDR matches
  * a peer whichever family its socket has; `v4` says it was written (and is printed) as IPv4. */

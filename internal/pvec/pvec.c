@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MASK (PVEC_FANOUT - 1)
+#define MASK      (PVEC_FANOUT - 1)
 #define MAXLEVELS 7 /* 32-bit indexes, 5 bits a level */
 
 struct pvec_node {
@@ -158,7 +158,7 @@ int pvec_push(pvec_t *v, pvec_entry_t e)
 {
     if (v->count == UINT32_MAX)
         return -1;
-    pvec_t w = *v; /* v stays as it was until nothing can fail */
+    pvec_t w = *v;                                       /* v stays as it was until nothing can fail */
     if (w.root && (w.count >> w.shift) >= PVEC_FANOUT) { /* full: a new level on top */
         pvec_node_t *top = node_new();
         if (!top)
@@ -182,8 +182,7 @@ int pvec_push(pvec_t *v, pvec_entry_t e)
     return 0;
 }
 
-int pvec_each(const pvec_t *v, size_t from,
-              int (*fn)(void *ctx, size_t index, const pvec_entry_t *run, size_t n), void *ctx)
+int pvec_each(const pvec_t *v, size_t from, int (*fn)(void *ctx, size_t index, const pvec_entry_t *run, size_t n), void *ctx)
 {
     for (size_t i = from; i < v->count;) {
         size_t n = PVEC_FANOUT - (i & MASK);

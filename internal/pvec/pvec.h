@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PVEC_BITS 5
+#define PVEC_BITS   5
 #define PVEC_FANOUT (1u << PVEC_BITS)
 
 typedef struct pvec_entry {
@@ -28,7 +28,7 @@ typedef struct pvec_node pvec_node_t;
 typedef struct pvec {
     pvec_node_t *root; /* NULL when empty */
     uint32_t count;
-    uint32_t shift;    /* PVEC_BITS * (height - 1) */
+    uint32_t shift; /* PVEC_BITS * (height - 1) */
 } pvec_t;
 
 #define PVEC_EMPTY ((pvec_t){NULL, 0, 0})
@@ -53,8 +53,7 @@ int pvec_push(pvec_t *v, pvec_entry_t e);
  * (each run lies in one leaf, at most PVEC_FANOUT long) until fn returns non-zero, which is
  * then returned; 0 after the last. Holds no reference: the caller keeps the version alive.
  */
-int pvec_each(const pvec_t *v, size_t from,
-              int (*fn)(void *ctx, size_t index, const pvec_entry_t *run, size_t n), void *ctx);
+int pvec_each(const pvec_t *v, size_t from, int (*fn)(void *ctx, size_t index, const pvec_entry_t *run, size_t n), void *ctx);
 
 /** Nodes alive in the whole process, every version together: for /metrics and leak tests. */
 size_t pvec_nodes_live(void);

@@ -57,8 +57,9 @@ int reload_change(const reload_opts_t *o, const char *name, const char *value)
     cfg_src_t src = CFG_SRC_ETCD;
     const char *v = value != NULL ? value : fallback(o, k, &src, def, sizeof(def));
     if (cfg_validate(k, v, err, sizeof(err)) != 0) {
-        log_change(JLOG_WARN, value != NULL ? "invalid setting from etcd refused; the previous value stays"
-                                            : "setting deleted in etcd; its fallback is invalid, the previous value stays",
+        log_change(JLOG_WARN,
+                   value != NULL ? "invalid setting from etcd refused; the previous value stays"
+                                 : "setting deleted in etcd; its fallback is invalid, the previous value stays",
                    name, v, err);
         return 0;
     }
@@ -123,7 +124,10 @@ static void on_state(void *ctx, int connected, const char *msg)
         r->ever_connected = 1;
     /* unreachable at start was already said once; the watch keeps trying quietly */
     int level = connected ? JLOG_INFO : r->ever_connected ? JLOG_WARN : JLOG_DEBUG;
-    jlog_log(level, connected ? "etcd watch connected" : r->ever_connected ? "etcd watch lost" : "etcd watch waiting for etcd",
+    jlog_log(level,
+             connected           ? "etcd watch connected"
+             : r->ever_connected ? "etcd watch lost"
+                                 : "etcd watch waiting for etcd",
              "detail", msg != NULL ? msg : "", NULL);
 }
 

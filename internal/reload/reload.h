@@ -16,11 +16,11 @@
 typedef struct reload reload_t;
 
 typedef struct reload_opts {
-    cfg_t *cfg;                          /* the settings in force; updated by the watch thread */
-    cfg_layer_t *layers[CFG_SRC_COUNT];  /* flag, env, dotenv: what a deleted key falls back to */
-    etcd_t *etcd;                        /* borrowed; outlives the reload */
-    const char *prefix;                  /* ETCD_PREFIX */
-    int64_t revision;                    /* the revision read at start, 0 when etcd was not reached */
+    cfg_t *cfg;                                            /* the settings in force; updated by the watch thread */
+    cfg_layer_t *layers[CFG_SRC_COUNT];                    /* flag, env, dotenv: what a deleted key falls back to */
+    etcd_t *etcd;                                          /* borrowed; outlives the reload */
+    const char *prefix;                                    /* ETCD_PREFIX */
+    int64_t revision;                                      /* the revision read at start, 0 when etcd was not reached */
     void (*apply)(void *ctx, cfg_key_t k, const cfg_t *c); /* a live setting changed */
     void *ctx;
 } reload_opts_t;

@@ -7,28 +7,49 @@
 const char *reply_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
-int reply_is_head(h2o_req_t *req) { return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")); }
+int reply_is_head(h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
 
 void reply_header(h2o_req_t *req, const char *lcname, const char *display, const char *value, size_t len)
 {
@@ -36,7 +57,10 @@ void reply_header(h2o_req_t *req, const char *lcname, const char *display, const
     h2o_add_header_by_str(&req->pool, &req->res.headers, lcname, strlen(lcname), 1, display, v.base, v.len);
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* [p, end) without the spaces and tabs around it. */
 static h2o_iovec_t trim(const char *p, const char *end)
@@ -127,8 +151,8 @@ void reply_etag(h2o_req_t *req, const char *tag)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, "ETag", v.base, v.len);
 }
 
-size_t reply_each_tag(h2o_req_t *req, const h2o_token_t *name,
-                      void (*each)(void *ctx, const char *tag, size_t len, int weak), void *ctx)
+size_t reply_each_tag(h2o_req_t *req, const h2o_token_t *name, void (*each)(void *ctx, const char *tag, size_t len, int weak),
+                      void *ctx)
 {
     size_t headers = 0;
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, name, i)) != -1; headers++) {
@@ -171,7 +195,8 @@ int reply_not_modified(h2o_req_t *req, const char *tag, size_t len)
         return 0;
     int gz = gzip_wanted(req, 200, len);
     tag_match_t m = {h2o_concat(&req->pool, h2o_iovec_init(tag, strlen(tag)),
-                                gz ? h2o_iovec_init(H2O_STRLIT(REPLY_GZIP_SUFFIX)) : h2o_iovec_init("", 0)), 0};
+                                gz ? h2o_iovec_init(H2O_STRLIT(REPLY_GZIP_SUFFIX)) : h2o_iovec_init("", 0)),
+                     0};
     if (reply_each_tag(req, H2O_TOKEN_IF_NONE_MATCH, weak_match, &m) == 0 || !m.hit)
         return 0;
     reply_etag(req, tag);

@@ -14,7 +14,7 @@
  * with a non-zero weight; its ETag then ends with REPLY_GZIP_SUFFIX inside the quotes, so that
  * the two representations never share a strong tag. The compression itself is done by the
  * middleware's filter, for the answers marked H2O_COMPRESS_HINT_ENABLE here. */
-#define REPLY_GZIP_MIN 1024
+#define REPLY_GZIP_MIN    1024
 #define REPLY_GZIP_SUFFIX "-gzip"
 
 /** The reason phrase for an HTTP status ("Not Found"); "Unknown" for codes it does not know. */
@@ -68,8 +68,8 @@ int reply_not_modified(h2o_req_t *req, const char *tag, size_t len);
  * itself, not weak. Malformed elements are skipped. Returns how many such headers there are
  * (0: the condition is absent).
  */
-size_t reply_each_tag(h2o_req_t *req, const h2o_token_t *name,
-                      void (*each)(void *ctx, const char *tag, size_t len, int weak), void *ctx);
+size_t reply_each_tag(h2o_req_t *req, const h2o_token_t *name, void (*each)(void *ctx, const char *tag, size_t len, int weak),
+                      void *ctx);
 /** Adds `name` (a static string) to the answer's Vary header, once. */
 void reply_vary(h2o_req_t *req, const char *name);
 /** Adds a response header by name (lowercase) with its display spelling, value copied to the pool. */

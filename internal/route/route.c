@@ -16,7 +16,7 @@ typedef struct {
 } seg_t;
 
 typedef struct {
-    char *tmpl;  /* as given; followed in the same block by a scratch copy holding the names */
+    char *tmpl; /* as given; followed in the same block by a scratch copy holding the names */
     int nseg, nparam, methods;
     seg_t seg[ROUTE_MAX_SEGMENTS];
     void *handler[NMETHODS], *data[NMETHODS];
@@ -27,8 +27,7 @@ struct route_table {
     size_t n, cap;
 };
 
-static const char *const method_names[NMETHODS] = {"GET",    "HEAD",  "POST",   "PUT",
-                                                   "DELETE", "PATCH", "OPTIONS"};
+static const char *const method_names[NMETHODS] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
 
 int route_method(const char *name, size_t len)
 {
@@ -119,8 +118,7 @@ static int same_shape(const route_t *a, const route_t *b)
     for (int i = 0; i < a->nseg; i++) {
         if (a->seg[i].param != b->seg[i].param)
             return 0;
-        if (!a->seg[i].param && (a->seg[i].len != b->seg[i].len ||
-                                 memcmp(a->seg[i].s, b->seg[i].s, a->seg[i].len) != 0))
+        if (!a->seg[i].param && (a->seg[i].len != b->seg[i].len || memcmp(a->seg[i].s, b->seg[i].s, a->seg[i].len) != 0))
             return 0;
     }
     return 1;
@@ -134,8 +132,7 @@ static void set_handlers(route_t *r, int methods, void *handler, void *data)
     r->methods |= methods;
 }
 
-int route_add(route_table_t *t, int methods, const char *tmpl, void *handler, void *data,
-              char *err, size_t errlen)
+int route_add(route_table_t *t, int methods, const char *tmpl, void *handler, void *data, char *err, size_t errlen)
 {
     if (!t || !tmpl)
         return fail(err, errlen, tmpl, "no table or template");
@@ -244,8 +241,8 @@ int route_query(const char *path, size_t pathlen, const char *name, char *buf, s
     return found;
 }
 
-route_result_t route_match(const route_table_t *t, int method, const char *path, size_t pathlen,
-                           char *buf, size_t buflen, route_match_t *m)
+route_result_t route_match(const route_table_t *t, int method, const char *path, size_t pathlen, char *buf, size_t buflen,
+                           route_match_t *m)
 {
     memset(m, 0, offsetof(route_match_t, params));
     if (!t || !path || pathlen == 0 || path[0] != '/')
@@ -257,7 +254,10 @@ route_result_t route_match(const route_table_t *t, int method, const char *path,
         pathlen--; /* one trailing slash only: "//" must stay an empty segment */
 
     /* Split once; every route then compares against these slices. */
-    struct { const char *s; size_t len; } seg[ROUTE_MAX_SEGMENTS];
+    struct {
+        const char *s;
+        size_t len;
+    } seg[ROUTE_MAX_SEGMENTS];
     int nseg = 0;
     for (size_t i = 1; pathlen > 1;) {
         const char *e = memchr(path + i, '/', pathlen - i);
@@ -270,8 +270,7 @@ route_result_t route_match(const route_table_t *t, int method, const char *path,
         i = end + 1;
     }
 
-    int mi = method > 0 && method <= ROUTE_ALL_METHODS && !(method & (method - 1))
-                 ? __builtin_ctz((unsigned)method) : -1;
+    int mi = method > 0 && method <= ROUTE_ALL_METHODS && !(method & (method - 1)) ? __builtin_ctz((unsigned)method) : -1;
     const route_t *best = NULL, *any = NULL;
     int hi = -1;
     for (size_t k = 0; k < t->n; k++) {
@@ -279,16 +278,14 @@ route_result_t route_match(const route_table_t *t, int method, const char *path,
         if (r->nseg != nseg)
             continue;
         int i = 0;
-        while (i < nseg && (r->seg[i].param || (r->seg[i].len == seg[i].len &&
-                                                !memcmp(r->seg[i].s, seg[i].s, seg[i].len))))
+        while (i < nseg && (r->seg[i].param || (r->seg[i].len == seg[i].len && !memcmp(r->seg[i].s, seg[i].s, seg[i].len))))
             i++;
         if (i < nseg)
             continue;
         m->allow |= r->methods | (r->methods & ROUTE_GET ? ROUTE_HEAD : 0);
         if (!any || more_specific(r, any))
             any = r;
-        int h = mi < 0 ? -1 : (r->methods >> mi & 1) ? mi
-                         : (method == ROUTE_HEAD && (r->methods & ROUTE_GET)) ? 0 : -1;
+        int h = mi < 0 ? -1 : (r->methods >> mi & 1) ? mi : (method == ROUTE_HEAD && (r->methods & ROUTE_GET)) ? 0 : -1;
         if (h >= 0 && (!best || more_specific(r, best)))
             best = r, hi = h;
     }
@@ -343,8 +340,7 @@ size_t route_allow_string(int allow, char *buf, size_t len)
     return n;
 }
 
-void route_each(const route_table_t *t, void (*cb)(void *ctx, const char *tmpl, int methods),
-                void *ctx)
+void route_each(const route_table_t *t, void (*cb)(void *ctx, const char *tmpl, int methods), void *ctx)
 {
     for (size_t i = 0; t && cb && i < t->n; i++)
         cb(ctx, t->r[i].tmpl, t->r[i].methods);

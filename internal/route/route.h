@@ -5,12 +5,11 @@
 #define PORRIO_ROUTE_H
 #include <stddef.h>
 
-enum { ROUTE_GET = 1, ROUTE_HEAD = 2, ROUTE_POST = 4, ROUTE_PUT = 8, ROUTE_DELETE = 16,
-       ROUTE_PATCH = 32, ROUTE_OPTIONS = 64 };
-#define ROUTE_ALL_METHODS 127
-#define ROUTE_MAX_PARAMS 8
+enum { ROUTE_GET = 1, ROUTE_HEAD = 2, ROUTE_POST = 4, ROUTE_PUT = 8, ROUTE_DELETE = 16, ROUTE_PATCH = 32, ROUTE_OPTIONS = 64 };
+#define ROUTE_ALL_METHODS  127
+#define ROUTE_MAX_PARAMS   8
 #define ROUTE_MAX_SEGMENTS 32 /* per template; a longer path can never match */
-#define ROUTE_ALLOW_MAX 48    /* enough for route_allow_string of every method, NUL included */
+#define ROUTE_ALLOW_MAX    48 /* enough for route_allow_string of every method, NUL included */
 
 /* "GET" -> ROUTE_GET, ... Case-sensitive, as HTTP methods are; anything unknown -> 0. */
 int route_method(const char *name, size_t len);
@@ -33,8 +32,7 @@ void route_table_free(route_table_t *t);
  * ROUTE_MAX_SEGMENTS segments, a method mask empty or out of range, a method already registered
  * on that template, a template with the same shape as another but other parameter names
  * ("/a/{x}" vs "/a/{y}": they could never be told apart), or OOM. */
-int route_add(route_table_t *t, int methods, const char *tmpl, void *handler, void *data,
-              char *err, size_t errlen);
+int route_add(route_table_t *t, int methods, const char *tmpl, void *handler, void *data, char *err, size_t errlen);
 
 typedef struct {
     const char *name;  /* points into the table */
@@ -65,8 +63,8 @@ typedef enum { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED, ROUTE_BAD
  * and tmpl (of the most specific template); ROUTE_NOT_FOUND (m->allow 0); ROUTE_BAD_PATH when a
  * parameter of the chosen template has bad percent-encoding ("%zz", "%4"), holds a NUL (a raw
  * byte or %00), or buf is too small. m is always reset first. */
-route_result_t route_match(const route_table_t *t, int method, const char *path, size_t pathlen,
-                           char *buf, size_t buflen, route_match_t *m);
+route_result_t route_match(const route_table_t *t, int method, const char *path, size_t pathlen, char *buf, size_t buflen,
+                           route_match_t *m);
 
 /* The value of query parameter `name` in path's "?query" (path need not be NUL-terminated),
  * percent-decoded into buf ('+' stays '+'): 1 when given once, 0 when absent, -1 when it is given
@@ -84,7 +82,6 @@ size_t route_allow_string(int allow, char *buf, size_t len);
 
 /* Calls cb once per template, in the order templates were first added, with the union of the
  * methods registered on it exactly as given (the implied HEAD of a GET is not added). */
-void route_each(const route_table_t *t, void (*cb)(void *ctx, const char *tmpl, int methods),
-                void *ctx);
+void route_each(const route_table_t *t, void (*cb)(void *ctx, const char *tmpl, int methods), void *ctx);
 
 #endif

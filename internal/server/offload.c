@@ -17,8 +17,8 @@ typedef struct loopq loopq_t;
 struct job {
     job_t *next;
     loopq_t *q;
-    h2o_req_t *req;   /* NULL once the request went away (on the loop's thread only) */
-    job_t **marker;   /* in the request's pool: how its disposal finds this job */
+    h2o_req_t *req; /* NULL once the request went away (on the loop's thread only) */
+    job_t **marker; /* in the request's pool: how its disposal finds this job */
     server_work_cb work;
     server_work_done_cb done;
     void *data;

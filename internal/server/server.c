@@ -63,8 +63,8 @@ struct server {
     server_opts_t o;
     ticket_ledger_t *ledger; /* set by server_watch before serving */
     char *host, *static_dir;
-    size_t max_body; /* MAX_BODY_BYTES; h2o's own limit is one more, see server_set_max_body */
-    cors_t *cors;    /* CORS_ORIGINS */
+    size_t max_body;  /* MAX_BODY_BYTES; h2o's own limit is one more, see server_set_max_body */
+    cors_t *cors;     /* CORS_ORIGINS */
     proxy_t *proxies; /* TRUSTED_PROXIES */
     h2o_globalconf_t conf;
     worker_t *workers;
@@ -94,7 +94,10 @@ static long long now_ms(void)
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-server_state_t server_state(const server_t *s) { return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE); }
+server_state_t server_state(const server_t *s)
+{
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
 /* h2o refuses a chunked body as large as its limit but a Content-Length one only above it: with
  * its limit one above MAX_BODY_BYTES, both kinds of body may be exactly MAX_BODY_BYTES long, and
  * on_req refuses the one Content-Length that h2o lets through. */
@@ -103,10 +106,22 @@ void server_set_max_body(server_t *s, size_t bytes)
     __atomic_store_n(&s->max_body, bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&s->conf.max_request_entity_size, bytes + 1, __ATOMIC_RELAXED);
 }
-void server_set_grace(server_t *s, int seconds) { __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED); }
-void server_set_delay(server_t *s, int seconds) { __atomic_store_n(&s->delay_s, seconds, __ATOMIC_RELAXED); }
-int server_set_cors(server_t *s, const char *origins) { return cors_set(s->cors, origins); }
-int server_set_trusted_proxies(server_t *s, const char *cidrs) { return proxy_set(s->proxies, cidrs); }
+void server_set_grace(server_t *s, int seconds)
+{
+    __atomic_store_n(&s->grace_s, seconds, __ATOMIC_RELAXED);
+}
+void server_set_delay(server_t *s, int seconds)
+{
+    __atomic_store_n(&s->delay_s, seconds, __ATOMIC_RELAXED);
+}
+int server_set_cors(server_t *s, const char *origins)
+{
+    return cors_set(s->cors, origins);
+}
+int server_set_trusted_proxies(server_t *s, const char *cidrs)
+{
+    return proxy_set(s->proxies, cidrs);
+}
 
 /* Interrupts every worker's wait for events: it then finishes its waiters and looks at the state. */
 static void wake_all(server_t *s)
@@ -226,7 +241,10 @@ size_t server_connections(server_t *s)
     return n;
 }
 
-unsigned long long server_accept_exhausted(server_t *s) { return __atomic_load_n(&s->accept_exhausted, __ATOMIC_RELAXED); }
+unsigned long long server_accept_exhausted(server_t *s)
+{
+    return __atomic_load_n(&s->accept_exhausted, __ATOMIC_RELAXED);
+}
 
 static void on_accept(h2o_socket_t *listener, const char *err);
 
@@ -361,8 +379,8 @@ static int drain_step(worker_t *w)
     s->conf.http1.callbacks.foreach_request(&w->ctx, close_if_idle, &now);
     if (w->nconns == 0)
         return 1;
-    long long deadline = __atomic_load_n(&s->drain_started_ms, __ATOMIC_ACQUIRE) +
-                         __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED) * 1000LL;
+    long long deadline =
+        __atomic_load_n(&s->drain_started_ms, __ATOMIC_ACQUIRE) + __atomic_load_n(&s->grace_s, __ATOMIC_RELAXED) * 1000LL;
     if (now < deadline)
         return 0;
     jlog_line_t l;
@@ -580,7 +598,8 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
     h2o_hostconf_t *host = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     middleware_register(path, &s->max_body, s->cors, s->proxies, s->o.routes);
-    middleware_register(&host->fallback_path, &s->max_body, s->cors, s->proxies, s->o.routes); /* errors h2o answers before routing */
+    middleware_register(&host->fallback_path, &s->max_body, s->cors, s->proxies,
+                        s->o.routes); /* errors h2o answers before routing */
     dispatch_t *d = (void *)h2o_create_handler(path, sizeof(*d));
     d->super.on_req = on_req;
     d->srv = s;

@@ -27,14 +27,14 @@ typedef struct server_opts {
     const char *host;
     int port;
     int workers;
-    const char *static_dir;     /* NULL or missing directory: no static files */
+    const char *static_dir; /* NULL or missing directory: no static files */
     size_t max_body_bytes;
     int shutdown_grace_s;
-    int shutdown_delay_s;       /* SIGTERM to the drain: ready answers 503, all else is served */
-    const char *cors_origins;   /* CORS_ORIGINS; NULL or "": no CORS headers */
+    int shutdown_delay_s;        /* SIGTERM to the drain: ready answers 503, all else is served */
+    const char *cors_origins;    /* CORS_ORIGINS; NULL or "": no CORS headers */
     const char *trusted_proxies; /* TRUSTED_PROXIES, valid (proxy_list_check); NULL or "": nobody */
     const route_table_t *routes; /* handlers are server_handler_t; owned by the caller */
-    int offload_threads;        /* threads for server_offload; 0: none (server_offload runs inline) */
+    int offload_threads;         /* threads for server_offload; 0: none (server_offload runs inline) */
 } server_opts_t;
 
 /* SERVER_DELAYING: SIGTERM came and SHUTDOWN_DELAY_S runs; everything is served but readiness. */

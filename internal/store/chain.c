@@ -49,8 +49,7 @@ int st_list(int dirfd, st_listing_t *ls)
                 snprintf(ls->gen0, sizeof(ls->gen0), "%.39s", n);
             else
                 rc = snap ? push_gen(&ls->snap, &ls->nsnap, g) : push_gen(&ls->jour, &ls->njour, g);
-        } else if ((strncmp(n, "journal-", 8) == 0 || strncmp(n, "snapshot-", 9) == 0) &&
-                   ends_with(n, ".tmp")) {
+        } else if ((strncmp(n, "journal-", 8) == 0 || strncmp(n, "snapshot-", 9) == 0) && ends_with(n, ".tmp")) {
             char **nt = realloc(ls->tmp, (ls->ntmp + 1) * sizeof(*nt));
             if (nt == NULL || (nt[ls->ntmp] = strdup(n)) == NULL)
                 rc = -1;
@@ -137,16 +136,15 @@ static int read_error(walk_t *w, const char *name)
 
 /* Passes the records of b[from..end) to cb->record. Returns the offset where they stop verifying
  * (end when all did; *fr says why not), or -1 when a record does not apply (damage reported). */
-static long long records(walk_t *w, const char *name, const st_file_t *f, size_t from, size_t end, int v1,
-                         uint64_t *count, st_frame_t *fr)
+static long long records(walk_t *w, const char *name, const st_file_t *f, size_t from, size_t end, int v1, uint64_t *count,
+                         st_frame_t *fr)
 {
     size_t off = from, len = 0;
     char err[256];
     while (off < end && (*fr = st_frame_at(f->b, end, off, v1, &len)) == FR_OK) {
         err[0] = '\0';
         if (w->cb->record != NULL &&
-            w->cb->record(w->cb->ctx, name, (long long)off, (const char *)f->b + off + FRAME_LEN, len, err,
-                          sizeof(err)) != 0) {
+            w->cb->record(w->cb->ctx, name, (long long)off, (const char *)f->b + off + FRAME_LEN, len, err, sizeof(err)) != 0) {
             char what[400];
             snprintf(what, sizeof(what), "record does not apply: %s", err[0] != '\0' ? err : "refused");
             return damage(w, name, (long long)off, what);
@@ -173,8 +171,7 @@ static int walk_snapshot(walk_t *w, const char *name, const st_file_t *f)
 }
 
 /* A journal (or the first format's, v1): its records; a torn tail only where tail_ok. */
-static int walk_journal(walk_t *w, const char *name, const st_file_t *f, size_t from, int v1, int tail_ok,
-                        uint64_t *kept)
+static int walk_journal(walk_t *w, const char *name, const st_file_t *f, size_t from, int v1, int tail_ok, uint64_t *kept)
 {
     uint64_t n = 0;
     st_frame_t fr = FR_OK;
@@ -200,8 +197,7 @@ static int walk_journal(walk_t *w, const char *name, const st_file_t *f, size_t 
 
 /* Reads a file whole and walks it, between the file and file_done callbacks; *kept: the length
  * of its whole records (all of it for a snapshot). */
-static int walk_file(walk_t *w, const char *name, uint64_t gen, int snapshot, int v1, int tail_ok,
-                     uint64_t *kept)
+static int walk_file(walk_t *w, const char *name, uint64_t gen, int snapshot, int v1, int tail_ok, uint64_t *kept)
 {
     st_file_t f;
     uint64_t before = w->c->records;
@@ -214,8 +210,7 @@ static int walk_file(walk_t *w, const char *name, uint64_t gen, int snapshot, in
     if (v1) {
         const char *magic = snapshot ? MAGIC_V1_SNAPSHOT : MAGIC_V1_JOURNAL;
         if (f.size < V1_HEADER_LEN || memcmp(f.b, magic, 8) != 0)
-            rc = damage(w, name, 0,
-                        f.size < V1_HEADER_LEN ? "header is cut short" : "header's magic is wrong");
+            rc = damage(w, name, 0, f.size < V1_HEADER_LEN ? "header is cut short" : "header's magic is wrong");
         else
             rc = walk_journal(w, name, &f, V1_HEADER_LEN, 1, tail_ok, kept);
     } else if (f.size < HEADER_LEN) { /* shrank since its header was read: a scan of a store in use */
@@ -268,7 +263,10 @@ static int check_headers(walk_t *w, uint64_t first)
     st_chain_t *c = w->c;
     size_t n = c->ls.nsnap + c->ls.njour, k = 0;
     uint64_t *ids = calloc(n, sizeof(*ids));
-    struct { int snap; uint64_t gen; } *order = calloc(n, sizeof(*order));
+    struct {
+        int snap;
+        uint64_t gen;
+    } *order = calloc(n, sizeof(*order));
     if (ids == NULL || order == NULL) {
         free(ids);
         free(order);
@@ -295,8 +293,7 @@ static int check_headers(walk_t *w, uint64_t first)
             continue;
         char name[NAME_LEN], what[200];
         st_name(name, order[i].snap, order[i].gen);
-        snprintf(what, sizeof(what),
-                 "belongs to another store (store id %016" PRIx64 "; the others have %016" PRIx64 ")", ids[i],
+        snprintf(what, sizeof(what), "belongs to another store (store id %016" PRIx64 "; the others have %016" PRIx64 ")", ids[i],
                  id);
         rc = damage(w, name, 16, what);
     }

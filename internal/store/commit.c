@@ -78,8 +78,8 @@ uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t
 
 int store_writable(const store_t *s)
 {
-    return !s->readonly && !__atomic_load_n(&s->failed, __ATOMIC_RELAXED) &&
-           !__atomic_load_n(&s->bad, __ATOMIC_RELAXED) && !__atomic_load_n(&s->full, __ATOMIC_RELAXED);
+    return !s->readonly && !__atomic_load_n(&s->failed, __ATOMIC_RELAXED) && !__atomic_load_n(&s->bad, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&s->full, __ATOMIC_RELAXED);
 }
 
 void store_stats(store_t *s, store_stats_t *out)
@@ -155,15 +155,15 @@ static void fail_batch(store_t *s, int err)
     char name[NAME_LEN];
     st_name(name, 0, s->gen);
     if (first)
-        st_warnf(s, "%s/%s: cannot write: %s; changes are refused until a write succeeds", s->dir, name,
-                 strerror(err));
+        st_warnf(s, "%s/%s: cannot write: %s; changes are refused until a write succeeds", s->dir, name, strerror(err));
     if (ftruncate(s->fd, s->durable) != 0 || fdatasync(s->fd) != 0) {
         int cut_err = errno;
         pthread_mutex_lock(&s->mu);
         __atomic_store_n(&s->failed, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&s->mu);
-        st_warnf(s, "%s/%s: cannot cut the journal back to %lld bytes: %s; "
-                    "no more changes until porrio restarts",
+        st_warnf(s,
+                 "%s/%s: cannot cut the journal back to %lld bytes: %s; "
+                 "no more changes until porrio restarts",
                  s->dir, name, (long long)s->durable, strerror(cut_err));
     }
     ticket_decide(s->o.ledger, upto, TICKET_LOST);

@@ -70,8 +70,7 @@ static int compact_once(store_t *s)
     int fd = st_journal_create(s->dirfd, gen, s->id);
     if (fd < 0) {
         st_name(name, 0, gen);
-        st_warnf(s, "compaction failed: cannot create %s/%s: %s; tried again later", s->dir, name,
-                 strerror(errno));
+        st_warnf(s, "compaction failed: cannot create %s/%s: %s; tried again later", s->dir, name, strerror(errno));
         return FAILED;
     }
     st_frozen_t a = {s, NULL};
@@ -85,8 +84,9 @@ static int compact_once(store_t *s)
     if (rc < 0) {
         if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
             return ABORTED;
-        st_warnf(s, "compaction failed: cannot write %s/%s: %s; the journals stay in force, "
-                    "tried again later",
+        st_warnf(s,
+                 "compaction failed: cannot write %s/%s: %s; the journals stay in force, "
+                 "tried again later",
                  s->dir, name, strerror(err));
         return FAILED;
     }
@@ -94,8 +94,9 @@ static int compact_once(store_t *s)
      * a crash: it counts, and the files it replaces are kept (the next compaction or start removes
      * them) so that a crash leaves a whole chain either way. */
     if (rc > 0)
-        st_warnf(s, "compaction: %s/%s is written but DATA_DIR could not be synced (%s); the older files are "
-                    "kept until the next compaction or start",
+        st_warnf(s,
+                 "compaction: %s/%s is written but DATA_DIR could not be synced (%s); the older files are "
+                 "kept until the next compaction or start",
                  s->dir, name, strerror(err));
     pthread_mutex_lock(&s->mu);
     uint64_t low = s->low;

@@ -15,8 +15,7 @@
 
 #define SNAP_BUF (1u << 20) /* bytes of a snapshot gathered before each write */
 
-void st_error(store_error_t *e, int damaged, const char *dir, const char *name, long long offset,
-              const char *fmt, ...)
+void st_error(store_error_t *e, int damaged, const char *dir, const char *name, long long offset, const char *fmt, ...)
 {
     va_list ap;
     e->damaged = damaged;
@@ -234,9 +233,9 @@ int st_journal_create(int dirfd, uint64_t gen, uint64_t id)
 typedef struct {
     int fd;
     st_buf_t buf;
-    off_t off;       /* bytes written to the file */
-    uint64_t count;  /* records */
-    uint32_t crc;    /* of every byte so far */
+    off_t off;      /* bytes written to the file */
+    uint64_t count; /* records */
+    uint32_t crc;   /* of every byte so far */
     const int *stop;
 } snap_writer_t;
 
@@ -285,8 +284,7 @@ static int emit(void *ectx, const void *rec, size_t len)
     return 0;
 }
 
-int st_snapshot_write(int dirfd, uint64_t gen, uint64_t id, st_produce_t produce, void *arg, const int *stop,
-                      uint64_t *size)
+int st_snapshot_write(int dirfd, uint64_t gen, uint64_t id, st_produce_t produce, void *arg, const int *stop, uint64_t *size)
 {
     char name[NAME_LEN], tmp[NAME_LEN + 4];
     unsigned char h[HEADER_LEN], t[TRAILER_LEN];

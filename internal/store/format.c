@@ -7,9 +7,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#define SECTOR 512      /* the unit a crash may leave unwritten (the torn-tail rule) */
-#define ZERO_MIN 8      /* the shortest all-zero piece of a sector taken for an unwritten one */
-#define CP_SHIFT 12     /* st_resync keeps the CRC-32 of every 4 KiB prefix */
+#define SECTOR   512 /* the unit a crash may leave unwritten (the torn-tail rule) */
+#define ZERO_MIN 8   /* the shortest all-zero piece of a sector taken for an unwritten one */
+#define CP_SHIFT 12  /* st_resync keeps the CRC-32 of every 4 KiB prefix */
 
 uint8_t st_crc8(const unsigned char *p, size_t n)
 {
@@ -66,8 +66,7 @@ void st_header_make(unsigned char h[HEADER_LEN], int snapshot, uint64_t gen, uin
     st_put32(h + 28, st_crc32(0, h, 28));
 }
 
-int st_header_check(const unsigned char *b, size_t size, int snapshot, uint64_t gen, uint64_t *id, char *why,
-                    size_t whylen)
+int st_header_check(const unsigned char *b, size_t size, int snapshot, uint64_t gen, uint64_t *id, char *why, size_t whylen)
 {
     const char *magic = snapshot ? MAGIC_SNAPSHOT : MAGIC_JOURNAL;
     if (size < HEADER_LEN) {
@@ -223,13 +222,12 @@ void st_resync_free(st_resync_t *r)
 
 const char *st_frame_word(st_frame_t fr)
 {
-    return fr == FR_BAD_LEN ? "record's length fails its check"
+    return fr == FR_BAD_LEN   ? "record's length fails its check"
            : fr == FR_BAD_CRC ? "record fails its checksum"
                               : "record is cut short";
 }
 
-void st_frame_problem(const unsigned char *b, size_t end, size_t off, int v1, st_frame_t fr, char *out,
-                      size_t outlen)
+void st_frame_problem(const unsigned char *b, size_t end, size_t off, int v1, st_frame_t fr, char *out, size_t outlen)
 {
     if (fr == FR_SHORT || fr == FR_PAST_END) {
         snprintf(out, outlen, "%s: %zu bytes remain", st_frame_word(fr), end - off);
@@ -239,8 +237,7 @@ void st_frame_problem(const unsigned char *b, size_t end, size_t off, int v1, st
     uint64_t n = st_count_following(&r, off + 1);
     st_resync_free(&r);
     const char *word = st_frame_word(fr == FR_BAD_LEN ? FR_BAD_LEN : FR_BAD_CRC);
-    snprintf(out, outlen, "%s; %" PRIu64 " valid record%s follow%s", word, n, n == 1 ? "" : "s",
-             n == 1 ? "s" : "");
+    snprintf(out, outlen, "%s; %" PRIu64 " valid record%s follow%s", word, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
 }
 
 void st_trailer_make(unsigned char t[TRAILER_LEN], uint64_t count, uint32_t file_crc)

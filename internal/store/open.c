@@ -24,8 +24,7 @@ void st_warnf(store_t *s, const char *fmt, ...)
         s->o.warn(s->o.ctx, msg);
 }
 
-static int replay_record(void *ctx, const char *name, long long off, const char *rec, size_t len, char *err,
-                         size_t errlen)
+static int replay_record(void *ctx, const char *name, long long off, const char *rec, size_t len, char *err, size_t errlen)
 {
     store_t *s = ctx;
     (void)name, (void)off;
@@ -35,8 +34,7 @@ static int replay_record(void *ctx, const char *name, long long off, const char 
 static void go_readonly(store_t *s, const char *what, int err)
 {
     s->readonly = 1;
-    st_warnf(s, "DATA_DIR %s cannot be written (%s: %s): serving reads only, changes are refused", s->dir,
-             what, strerror(err));
+    st_warnf(s, "DATA_DIR %s cannot be written (%s: %s): serving reads only, changes are refused", s->dir, what, strerror(err));
 }
 
 /* Removes what a crash left behind (*.tmp, generations older than the snapshot) and renames the
@@ -100,9 +98,8 @@ static void open_v2(store_t *s, const st_chain_t *c)
         s->fd = -1;
     }
     if (c->torn[0] != '\0')
-        st_warnf(s, "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " %s (never acknowledged)",
-                 s->dir, c->torn, c->torn_size - c->torn_at, c->torn_at,
-                 s->readonly ? "left in place" : "cut off");
+        st_warnf(s, "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " %s (never acknowledged)", s->dir, c->torn,
+                 c->torn_size - c->torn_at, c->torn_at, s->readonly ? "left in place" : "cut off");
     if (!s->readonly)
         tidy(s, c);
 }
@@ -125,8 +122,9 @@ static void open_empty(store_t *s, const st_chain_t *c)
 static void open_upgrade(store_t *s, const st_chain_t *c)
 {
     if (c->torn[0] != '\0')
-        st_warnf(s, "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " left out (never "
-                    "acknowledged)",
+        st_warnf(s,
+                 "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " left out (never "
+                 "acknowledged)",
                  s->dir, c->torn, c->torn_size - c->torn_at, c->torn_at);
     if (s->o.freeze == NULL || s->o.dump == NULL || s->o.thaw == NULL) {
         go_readonly(s, "a first-format store cannot be upgraded without dump", EINVAL);
@@ -150,8 +148,9 @@ static void open_upgrade(store_t *s, const st_chain_t *c)
     s->cur_bytes = HEADER_LEN;
     s->durable = HEADER_LEN;
     tidy(s, c);
-    st_warnf(s, "upgraded DATA_DIR %s from the first format: %" PRIu64 " records replayed into "
-                "snapshot-0000000000000001; the old files are kept as journal.v1 and snapshot.v1",
+    st_warnf(s,
+             "upgraded DATA_DIR %s from the first format: %" PRIu64 " records replayed into "
+             "snapshot-0000000000000001; the old files are kept as journal.v1 and snapshot.v1",
              s->dir, c->records);
 }
 

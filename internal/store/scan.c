@@ -20,10 +20,9 @@ typedef struct {
     uint64_t id; /* the store's, as most headers say; files of another store are skipped */
 } salvage_t;
 
-static void problem(salvage_t *sv, const char *name, long long off, int torn, long long skipped,
-                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void problem(salvage_t *sv, const char *name, long long off, int torn, long long skipped,
-                    const char *fmt, ...)
+static void problem(salvage_t *sv, const char *name, long long off, int torn, long long skipped, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void problem(salvage_t *sv, const char *name, long long off, int torn, long long skipped, const char *fmt, ...)
 {
     char what[512];
     va_list ap;
@@ -35,8 +34,8 @@ static void problem(salvage_t *sv, const char *name, long long off, int torn, lo
 }
 
 /* Every record of b[from..end) that verifies, resyncing after damage; *n counts those taken. */
-static void salvage_records(salvage_t *sv, const char *name, const st_file_t *f, size_t from, size_t end,
-                            int v1, int tail_ok, uint64_t *n)
+static void salvage_records(salvage_t *sv, const char *name, const st_file_t *f, size_t from, size_t end, int v1, int tail_ok,
+                            uint64_t *n)
 {
     st_resync_t r = {.b = f->b, .end = end, .v1 = v1};
     size_t off = from, len = 0;
@@ -45,8 +44,7 @@ static void salvage_records(salvage_t *sv, const char *name, const st_file_t *f,
         if (fr == FR_OK) {
             char err[256] = "";
             const char *rec = (const char *)f->b + off + FRAME_LEN;
-            if (sv->cb->record != NULL &&
-                sv->cb->record(sv->cb->ctx, name, (long long)off, rec, len, err, sizeof(err)) != 0)
+            if (sv->cb->record != NULL && sv->cb->record(sv->cb->ctx, name, (long long)off, rec, len, err, sizeof(err)) != 0)
                 problem(sv, name, (long long)off, 0, 0, "record does not apply: %s", err); /* not damaged bytes */
             else
                 (*n)++;
@@ -84,8 +82,7 @@ static void salvage_file(salvage_t *sv, const char *name, uint64_t gen, int snap
     } else if (!v1 && st_header_check(f.b, f.size, snapshot, gen, &id, why, sizeof(why)) != 0) {
         problem(sv, name, 0, 0, 0, "%s", why);
     } else if (!v1 && id != sv->id) {
-        problem(sv, name, 16, 0, (long long)f.size,
-                "belongs to another store (store id %016" PRIx64 "); skipped", id);
+        problem(sv, name, 16, 0, (long long)f.size, "belongs to another store (store id %016" PRIx64 "); skipped", id);
         end = from;
     }
     if (!v1 && snapshot && end > from) {
@@ -171,8 +168,7 @@ static void salvage_v2(salvage_t *sv, const st_listing_t *ls)
         salvage_file(sv, name, base, 1, 0, 0);
     } else if (j < ls->njour && ls->jour[j] > 1) {
         st_name(name, 1, ls->jour[j]);
-        problem(sv, name, -1, 0, 0, "%s is missing or unusable: journal-%016" PRIx64 " starts from it", name,
-                ls->jour[j]);
+        problem(sv, name, -1, 0, 0, "%s is missing or unusable: journal-%016" PRIx64 " starts from it", name, ls->jour[j]);
         expect = ls->jour[j];
     }
     /* the newest journal of this store holding anything after its header may end in a torn tail */
@@ -251,8 +247,7 @@ static int dir_empty(int dirfd)
     return empty;
 }
 
-int store_create(const char *dir, int (*dump)(void *ctx, store_emit_t emit, void *ectx), void *ctx,
-                 store_error_t *e)
+int store_create(const char *dir, int (*dump)(void *ctx, store_emit_t emit, void *ectx), void *ctx, store_error_t *e)
 {
     store_error_t scratch;
     char name[NAME_LEN];

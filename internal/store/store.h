@@ -20,7 +20,7 @@
 #include "ticket/ticket.h"
 
 #define STORE_RECORD_MAX ((1u << 24) - 1)
-#define STORE_QUEUE_MAX (64u << 20) /* bytes queued but not yet written; beyond: appends refused */
+#define STORE_QUEUE_MAX  (64u << 20) /* bytes queued but not yet written; beyond: appends refused */
 
 typedef struct store store_t;
 
@@ -28,9 +28,9 @@ typedef struct store store_t;
 typedef int (*store_emit_t)(void *ectx, const void *rec, size_t len);
 
 typedef struct store_opts {
-    const char *dir;          /* created if missing (one level) */
-    size_t compact_bytes;     /* journal bytes since the last snapshot that start a compaction; 0: 8 MiB */
-    ticket_ledger_t *ledger;  /* where tickets are issued and decided; the caller's */
+    const char *dir;         /* created if missing (one level) */
+    size_t compact_bytes;    /* journal bytes since the last snapshot that start a compaction; 0: 8 MiB */
+    ticket_ledger_t *ledger; /* where tickets are issued and decided; the caller's */
     /* Called for each record at open, in order. 0 when it applied; -1 with err when it cannot
      * apply: the store is damaged, and store_open fails naming the record. */
     int (*replay)(void *ctx, const char *rec, size_t len, char *err, size_t errlen);
@@ -55,10 +55,10 @@ typedef struct store_opts {
 
 /** Why store_open or a scan failed: a damaged store names the file and the offset. */
 typedef struct store_error {
-    int damaged;         /* 1: the files are damaged (exit 1, nothing changed); 0: another failure */
-    char file[512];      /* the file at fault, "" when none */
-    long long offset;    /* where in it, -1 when not about one place */
-    char problem[512];   /* what is wrong, in words */
+    int damaged;       /* 1: the files are damaged (exit 1, nothing changed); 0: another failure */
+    char file[512];    /* the file at fault, "" when none */
+    long long offset;  /* where in it, -1 when not about one place */
+    char problem[512]; /* what is wrong, in words */
 } store_error_t;
 
 /**
@@ -85,11 +85,11 @@ uint64_t store_append(store_t *s, const void *rec, size_t len, char *err, size_t
 int store_writable(const store_t *s);
 
 typedef struct store_stats {
-    uint64_t appends, fsyncs;   /* since open */
-    uint64_t journal_bytes;     /* in the journals since the newest snapshot */
-    uint64_t snapshot_bytes;    /* the newest snapshot, 0 when none */
-    uint64_t compactions;       /* completed since open */
-    uint64_t generation;        /* of the journal being written */
+    uint64_t appends, fsyncs; /* since open */
+    uint64_t journal_bytes;   /* in the journals since the newest snapshot */
+    uint64_t snapshot_bytes;  /* the newest snapshot, 0 when none */
+    uint64_t compactions;     /* completed since open */
+    uint64_t generation;      /* of the journal being written */
     int writable;
 } store_stats_t;
 
@@ -113,8 +113,8 @@ void store_close(store_t *s);
 /* ---- reading a store without opening it: porrio store verify / recover ---- */
 
 typedef enum {
-    STORE_SCAN_STRICT,  /* stop at the first damage, as store_open does */
-    STORE_SCAN_SALVAGE  /* every file found, every generation; skip damage and go on */
+    STORE_SCAN_STRICT, /* stop at the first damage, as store_open does */
+    STORE_SCAN_SALVAGE /* every file found, every generation; skip damage and go on */
 } store_scan_mode_t;
 
 typedef struct store_scan_cb {

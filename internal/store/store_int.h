@@ -24,24 +24,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HEADER_LEN 32
-#define FRAME_LEN 8
-#define TRAILER_LEN 24
-#define V1_HEADER_LEN 16
-#define V1_RECORD_MAX (16u << 20) /* the first format's records were at most 16 MiB */
+#define HEADER_LEN      32
+#define FRAME_LEN       8
+#define TRAILER_LEN     24
+#define V1_HEADER_LEN   16
+#define V1_RECORD_MAX   (16u << 20) /* the first format's records were at most 16 MiB */
 #define DEFAULT_COMPACT (8u << 20)
-#define NAME_LEN 40 /* "snapshot-" + 16 hex digits + ".tmp" fits */
+#define NAME_LEN        40 /* "snapshot-" + 16 hex digits + ".tmp" fits */
 
-#define MAGIC_JOURNAL "PORRIOJ2"
-#define MAGIC_SNAPSHOT "PORRIOS2"
-#define MAGIC_TRAILER "PORRIOSE"
-#define MAGIC_V1_JOURNAL "PORRIOJ1"
+#define MAGIC_JOURNAL     "PORRIOJ2"
+#define MAGIC_SNAPSHOT    "PORRIOS2"
+#define MAGIC_TRAILER     "PORRIOSE"
+#define MAGIC_V1_JOURNAL  "PORRIOJ1"
 #define MAGIC_V1_SNAPSHOT "PORRIOS1"
 
 static inline void st_put32(unsigned char *p, uint32_t v)
 {
-    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16),
-    p[3] = (unsigned char)(v >> 24);
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
 }
 static inline void st_put64(unsigned char *p, uint64_t v)
 {
@@ -71,16 +70,15 @@ int st_parse_name(const char *name, int *snapshot, uint64_t *gen);
 /* Fills h with the header of journal or snapshot `gen` of store `id`, its CRC-32 included; cannot fail. */
 void st_header_make(unsigned char h[HEADER_LEN], int snapshot, uint64_t gen, uint64_t id);
 /* 0 when the header of a file named for (snapshot, gen) verifies, with *id; -1 with why. */
-int st_header_check(const unsigned char *b, size_t size, int snapshot, uint64_t gen, uint64_t *id, char *why,
-                    size_t whylen);
+int st_header_check(const unsigned char *b, size_t size, int snapshot, uint64_t gen, uint64_t *id, char *why, size_t whylen);
 
 /* v1 is the first format: [u32 length][u32 CRC-32], length 1 .. V1_RECORD_MAX. */
 typedef enum {
-    FR_OK,        /* a record that verifies: *len is its payload's length */
-    FR_SHORT,     /* fewer than FRAME_LEN bytes left */
-    FR_BAD_LEN,   /* the length fails its CRC-8 (or is 0, or too large in v1) */
-    FR_PAST_END,  /* the length verifies but the record runs past the end */
-    FR_BAD_CRC    /* the payload fails its CRC-32 */
+    FR_OK,       /* a record that verifies: *len is its payload's length */
+    FR_SHORT,    /* fewer than FRAME_LEN bytes left */
+    FR_BAD_LEN,  /* the length fails its CRC-8 (or is 0, or too large in v1) */
+    FR_PAST_END, /* the length verifies but the record runs past the end */
+    FR_BAD_CRC   /* the payload fails its CRC-32 */
 } st_frame_t;
 /* Fills f with the frame of rec[0..len) (1 <= len <= STORE_RECORD_MAX: not checked); cannot fail. */
 void st_frame_make(unsigned char f[FRAME_LEN], const void *rec, size_t len);
@@ -110,8 +108,7 @@ void st_resync_free(st_resync_t *r);
 const char *st_frame_word(st_frame_t fr);
 /* The problem with the frame at off, in words, as a strict walk reports it ("record fails its
  * checksum; 3 valid records follow"), for a frame st_frame_at did not find FR_OK. */
-void st_frame_problem(const unsigned char *b, size_t end, size_t off, int v1, st_frame_t fr, char *out,
-                      size_t outlen);
+void st_frame_problem(const unsigned char *b, size_t end, size_t off, int v1, st_frame_t fr, char *out, size_t outlen);
 
 /* Fills t with the trailer of a snapshot of `count` records whose bytes before it have CRC-32
  * file_crc; cannot fail. */
@@ -141,8 +138,7 @@ int st_read_file(int dirfd, const char *name, st_file_t *f);
 int st_read_head(int dirfd, const char *name, unsigned char *b, size_t n, size_t *got, off_t *size);
 /* Reads and checks the header of journal or snapshot `gen` (st_header_check): 0 when it verifies
  * (*id, *size); 1 when it does not (why, *size); -1 with errno when the file cannot be read. */
-int st_header_read(int dirfd, int snapshot, uint64_t gen, uint64_t *id, off_t *size, char *why,
-                   size_t whylen);
+int st_header_read(int dirfd, int snapshot, uint64_t gen, uint64_t *id, off_t *size, char *why, size_t whylen);
 /* The journal that may end in a torn tail, among the generations gens[0..n) (ascending):
  * the newest one holding anything after its header, leaving out journals whose header verifies
  * but holds another id than `id`; gens[0] when no newer one does (gens[0] is not read). 0 with
@@ -178,12 +174,11 @@ int st_journal_create(int dirfd, uint64_t gen, uint64_t id);
  * next start uses it), but the fsync of the directory failed, so a crash may still undo the
  * rename. */
 typedef int (*st_produce_t)(void *arg, store_emit_t emit, void *ectx);
-int st_snapshot_write(int dirfd, uint64_t gen, uint64_t id, st_produce_t produce, void *arg, const int *stop,
-                      uint64_t *size);
+int st_snapshot_write(int dirfd, uint64_t gen, uint64_t id, st_produce_t produce, void *arg, const int *stop, uint64_t *size);
 
 /* Fills *e: damaged, "dir/name" ("" when name is NULL or ""), offset, the problem from fmt. Cannot fail. */
-void st_error(store_error_t *e, int damaged, const char *dir, const char *name, long long offset,
-              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void st_error(store_error_t *e, int damaged, const char *dir, const char *name, long long offset, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* The error a public function fills: e, or scratch when e is NULL; cleared, offset -1 (no error). */
 store_error_t *st_error_start(store_error_t *e, store_error_t *scratch);
 
@@ -225,8 +220,8 @@ typedef struct st_chain {
     uint64_t cur_bytes;  /* journal-J, torn tail left out */
     char torn[NAME_LEN]; /* the journal with a torn tail, "" when none */
     uint64_t torn_at, torn_size;
-    int v1_left;      /* v2 in force beside first-format files (an upgrade cut short) */
-    int redo_upgrade; /* first-format files beside snapshot-1 alone: the upgrade is redone */
+    int v1_left;        /* v2 in force beside first-format files (an upgrade cut short) */
+    int redo_upgrade;   /* first-format files beside snapshot-1 alone: the upgrade is redone */
     char bad[NAME_LEN]; /* on damage: the file, relative to the directory */
 } st_chain_t;
 
@@ -264,14 +259,14 @@ struct store {
     pthread_cond_t work;    /* to the committer: records queued, a rotation wanted, closing */
     pthread_cond_t changed; /* to the compactor and waiters: compaction wanted or ended, rotation done */
 
-    st_buf_t q;           /* framed records waiting for the committer */
-    uint64_t last_ticket; /* the newest ticket this store issued */
-    int failing;          /* a failed batch is being undone: appends refused... */
+    st_buf_t q;            /* framed records waiting for the committer */
+    uint64_t last_ticket;  /* the newest ticket this store issued */
+    int failing;           /* a failed batch is being undone: appends refused... */
     uint64_t failing_upto; /* ...until this LOST decision shows in the ledger */
-    int failed;           /* the journal could not be cut back: appends refused until restart */
-    int bad;              /* a batch failed and none succeeded since */
-    int warned;           /* "cannot write" was said; "works again" not yet */
-    int full;             /* an append was refused for a full queue since the last batch */
+    int failed;            /* the journal could not be cut back: appends refused until restart */
+    int bad;               /* a batch failed and none succeeded since */
+    int warned;            /* "cannot write" was said; "works again" not yet */
+    int full;              /* an append was refused for a full queue since the last batch */
     int closing, committer_done;
 
     int fd;         /* the journal being written (committer) */

@@ -63,8 +63,14 @@ static int add_callback(ticket_ledger_t *l, int watcher, ticket_listener_t cb, v
     return rc;
 }
 
-int ticket_listen(ticket_ledger_t *l, ticket_listener_t cb, void *ctx) { return add_callback(l, 0, cb, ctx); }
-int ticket_watch(ticket_ledger_t *l, ticket_listener_t cb, void *ctx) { return add_callback(l, 1, cb, ctx); }
+int ticket_listen(ticket_ledger_t *l, ticket_listener_t cb, void *ctx)
+{
+    return add_callback(l, 0, cb, ctx);
+}
+int ticket_watch(ticket_ledger_t *l, ticket_listener_t cb, void *ctx)
+{
+    return add_callback(l, 1, cb, ctx);
+}
 
 uint64_t ticket_issue(ticket_ledger_t *l)
 {

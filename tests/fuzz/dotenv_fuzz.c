@@ -28,8 +28,12 @@ static char *reencode(const cfg_layer_t *l, size_t *len)
             continue;
         n += (size_t)snprintf(out + n, cap - n, "export %s=\"", cfg_name((cfg_key_t)k));
         for (const char *v = l->val[k]; *v; v++) {
-            const char *esc = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : *v == '\r' ? "\\r"
-                            : *v == '\t' ? "\\t" : NULL;
+            const char *esc = *v == '\\'   ? "\\\\"
+                              : *v == '"'  ? "\\\""
+                              : *v == '\n' ? "\\n"
+                              : *v == '\r' ? "\\r"
+                              : *v == '\t' ? "\\t"
+                                           : NULL;
             if (esc != NULL) {
                 memcpy(out + n, esc, 2);
                 n += 2;

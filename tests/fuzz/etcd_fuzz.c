@@ -87,8 +87,7 @@ static void on_event(void *ctx, const etcd_event_t *ev)
         CHECK((e->log = realloc(e->log, e->cap)) != NULL);
     }
     e->len += (size_t)snprintf(e->log + e->len, e->cap - e->len, "%d %s=%s %lld %lld\n", ev->deleted, ev->key,
-                               ev->value ? ev->value : "", (long long)ev->create_revision,
-                               (long long)ev->mod_revision);
+                               ev->value ? ev->value : "", (long long)ev->create_revision, (long long)ev->mod_revision);
 }
 
 typedef struct {

@@ -147,8 +147,7 @@ static void query(const char *path, size_t len, const char *name, size_t cap)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int methods[8] = {0, ROUTE_GET, ROUTE_HEAD, ROUTE_POST, ROUTE_PUT, ROUTE_DELETE, ROUTE_PATCH,
-                                   ROUTE_OPTIONS};
+    static const int methods[8] = {0, ROUTE_GET, ROUTE_HEAD, ROUTE_POST, ROUTE_PUT, ROUTE_DELETE, ROUTE_PATCH, ROUTE_OPTIONS};
     const route_table_t *t = table();
     if (size < 1)
         return 0;
@@ -174,8 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(route_match(t, method, again, elen, buf2, elen + ROUTE_MAX_PARAMS, &m2) == rr);
         CHECK(m2.tmpl == m.tmpl && m2.allow == m.allow && m2.nparams == m.nparams);
         for (int i = 0; i < m.nparams; i++)
-            CHECK(m2.params[i].len == m.params[i].len &&
-                  memcmp(m2.params[i].value, m.params[i].value, m.params[i].len) == 0);
+            CHECK(m2.params[i].len == m.params[i].len && memcmp(m2.params[i].value, m.params[i].value, m.params[i].len) == 0);
         free(buf2);
         free(again);
     }

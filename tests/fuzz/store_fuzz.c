@@ -113,7 +113,10 @@ static void clear(const char *dir)
 
 /* ---- the store as the tools and start-up see it ---- */
 
-static void no_line(void *ctx, const char *fmt, ...) { (void)ctx, (void)fmt; }
+static void no_line(void *ctx, const char *fmt, ...)
+{
+    (void)ctx, (void)fmt;
+}
 
 static int verify(const char *dir)
 {

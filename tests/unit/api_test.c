@@ -21,9 +21,8 @@ static json_t *doc;
 static const struct {
     int bit;
     const char *name; /* as an OpenAPI path item spells it */
-} methods[] = {{ROUTE_GET, "get"},       {ROUTE_HEAD, "head"},     {ROUTE_POST, "post"},
-               {ROUTE_PUT, "put"},       {ROUTE_DELETE, "delete"}, {ROUTE_PATCH, "patch"},
-               {ROUTE_OPTIONS, "options"}};
+} methods[] = {{ROUTE_GET, "get"},       {ROUTE_HEAD, "head"},   {ROUTE_POST, "post"},      {ROUTE_PUT, "put"},
+               {ROUTE_DELETE, "delete"}, {ROUTE_PATCH, "patch"}, {ROUTE_OPTIONS, "options"}};
 
 static void collect(void *ctx, const char *tmpl, int mask)
 {
@@ -109,8 +108,8 @@ static void test_parses(void)
     EXPECT(json_is_string(json_object_get(info, "title")));
     EXPECT(json_is_string(json_object_get(info, "version")));
     const char *d = json_string_value(json_object_get(info, "description"));
-    EXPECT(d != NULL && strstr(d, "X-Request-Id") != NULL && strstr(d, "HEAD") != NULL &&
-           strstr(d, "405") != NULL && strstr(d, "disk") != NULL);
+    EXPECT(d != NULL && strstr(d, "X-Request-Id") != NULL && strstr(d, "HEAD") != NULL && strstr(d, "405") != NULL &&
+           strstr(d, "disk") != NULL);
     EXPECT(json_is_object(json_object_get(doc, "paths")));
     EXPECT(api_openapi_json_end - api_openapi_json < 96 * 1024); /* served gzip-compressed: about 8 KiB */
 }
@@ -148,14 +147,16 @@ static void test_no_stale_entries(void)
     json_t *paths = json_object_get(doc, "paths"), *item;
     const char *tmpl, *key;
     json_t *op;
-    json_object_foreach(paths, tmpl, item) {
+    json_object_foreach(paths, tmpl, item)
+    {
         int mask = route_methods(tmpl);
         if (mask < 0) {
             test_failed_now = 1;
             printf("# documented path %s is not a route\n", tmpl);
             continue;
         }
-        json_object_foreach(item, key, op) {
+        json_object_foreach(item, key, op)
+        {
             int bit = method_bit(key), known = 0;
             for (int f = 0; item_fields[f] != NULL; f++)
                 known |= strcmp(key, item_fields[f]) == 0;
@@ -180,10 +181,10 @@ static int has_path_param(json_t *item, json_t *op, const char *name)
     for (int l = 0; l < 2; l++) {
         size_t i;
         json_t *p;
-        json_array_foreach(lists[l], i, p) {
+        json_array_foreach(lists[l], i, p)
+        {
             p = deref(p);
-            if (json_is_true(json_object_get(p, "required")) &&
-                json_is_object(json_object_get(p, "schema")) &&
+            if (json_is_true(json_object_get(p, "required")) && json_is_object(json_object_get(p, "schema")) &&
                 json_string_value(json_object_get(p, "in")) != NULL &&
                 strcmp(json_string_value(json_object_get(p, "in")), "path") == 0 &&
                 json_string_value(json_object_get(p, "name")) != NULL &&
@@ -222,8 +223,10 @@ static void test_operations_complete(void)
     json_t *paths = json_object_get(doc, "paths"), *item, *op, *ids = json_object();
     const char *tmpl, *key;
     int nops = 0;
-    json_object_foreach(paths, tmpl, item) {
-        json_object_foreach(item, key, op) {
+    json_object_foreach(paths, tmpl, item)
+    {
+        json_object_foreach(item, key, op)
+        {
             if (method_bit(key) == 0)
                 continue;
             nops++;
@@ -242,7 +245,8 @@ static void test_operations_complete(void)
             json_t *responses = json_object_get(op, "responses"), *r;
             const char *code;
             int ok2xx = 0;
-            json_object_foreach(responses, code, r) {
+            json_object_foreach(responses, code, r)
+            {
                 ok2xx |= code[0] == '2';
                 if (json_string_value(json_object_get(deref(r), "description")) == NULL) {
                     test_failed_now = 1;
@@ -254,8 +258,8 @@ static void test_operations_complete(void)
                 printf("# %s %s: no 2xx answer\n", key, tmpl);
             }
             json_t *body = json_object_get(op, "requestBody");
-            if (body != NULL && !json_is_object(json_object_get(json_object_get(
-                                    json_object_get(deref(body), "content"), "application/json"), "schema"))) {
+            if (body != NULL && !json_is_object(json_object_get(
+                                    json_object_get(json_object_get(deref(body), "content"), "application/json"), "schema"))) {
                 test_failed_now = 1;
                 printf("# %s %s: requestBody without an application/json schema\n", key, tmpl);
             }
@@ -272,7 +276,8 @@ static void walk_refs(json_t *j, const char *where)
     if (json_is_object(j)) {
         const char *key;
         json_t *v;
-        json_object_foreach(j, key, v) {
+        json_object_foreach(j, key, v)
+        {
             if (strcmp(key, "$ref") == 0) {
                 const char *ref = json_string_value(v);
                 nrefs++;
@@ -300,8 +305,8 @@ static void test_refs_resolve(void)
 
 static void test_schemas(void)
 {
-    static const char *names[] = {"Status", "Hito", "HitoList", "HitosAll", "Porra", "Porras",
-                                  "Apuesta", "Ganadores", "Error", NULL};
+    static const char *names[] = {"Status", "Hito",    "HitoList",  "HitosAll", "Porra",
+                                  "Porras", "Apuesta", "Ganadores", "Error",    NULL};
     json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
     for (int i = 0; names[i] != NULL; i++)
         if (!json_is_object(json_object_get(schemas, names[i]))) {
@@ -324,8 +329,10 @@ static void test_security(void)
     json_t *paths = json_object_get(doc, "paths"), *item, *op;
     const char *tmpl, *key;
     int found = 0;
-    json_object_foreach(paths, tmpl, item) {
-        json_object_foreach(item, key, op) {
+    json_object_foreach(paths, tmpl, item)
+    {
+        json_object_foreach(item, key, op)
+        {
             char name[128];
             int want = 0;
             snprintf(name, sizeof(name), "%s %s", key, tmpl);

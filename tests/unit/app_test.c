@@ -24,28 +24,28 @@
 
 /* Run from the repository's top directory: the course's two milestones. */
 #define HITOS "data/hitos.json"
-#define J1 "journal-0000000000000001"
-#define S1 "snapshot-0000000000000001"
+#define J1    "journal-0000000000000001"
+#define S1    "snapshot-0000000000000001"
 
-#define H0 "{\"file\":\"0.Repositorio\",\"title\":\"Git y GitHub\",\"fecha\":\"21/09/2017\"}"
-#define H1 "{\"file\":\"1.Infraestructura\",\"title\":\"Infraestructura del proyecto\",\"fecha\":\"28/9/2017\"}"
-#define H2 "{\"file\":\"2.Microservicios\",\"title\":\"Microservicios\",\"fecha\":\"29/2/2020\"}"
+#define H0              "{\"file\":\"0.Repositorio\",\"title\":\"Git y GitHub\",\"fecha\":\"21/09/2017\"}"
+#define H1              "{\"file\":\"1.Infraestructura\",\"title\":\"Infraestructura del proyecto\",\"fecha\":\"28/9/2017\"}"
+#define H2              "{\"file\":\"2.Microservicios\",\"title\":\"Microservicios\",\"fecha\":\"29/2/2020\"}"
 #define HITOS_LIST_JSON "[" H0 "," H1 "]"
 #define HITOS_ALL_JSON                                                                             \
     "{\"hitos\":{\"comment\":\"Hitos del proyecto de IV http://jj.github.io/IV\",\"hitos_lista\":" \
     "[" H0 "," H1 "],\"hitos\":{\"0.Repositorio\":" H0 ",\"1.Infraestructura\":" H1 "}}}"
 
 /* A pool: bets is what "apuestas" holds (BETJ pieces joined by ','), res the JSON of "resultado". */
-#define POOLX(l, v, c, y, bets, res)                                                               \
-    "{\"ID\":\"" l "-" v "-" c "-" y "\",\"local\":\"" l "\",\"visitante\":\"" v                  \
-    "\",\"competition\":\"" c "\",\"year\":\"" y "\",\"apuestas\":{" bets "},\"resultado\":" res "}"
+#define POOLX(l, v, c, y, bets, res)                                                                                          \
+    "{\"ID\":\"" l "-" v "-" c "-" y "\",\"local\":\"" l "\",\"visitante\":\"" v "\",\"competition\":\"" c "\",\"year\":\"" y \
+    "\",\"apuestas\":{" bets "},\"resultado\":" res "}"
 #define POOL(l, v, c, y) POOLX(l, v, c, y, "", "null")
-#define BETJ(q, l, v) "\"" q "\":{\"local\":" #l ",\"visitante\":" #v "}"
-#define SCORE(l, v) "{\"local\":" #l ",\"visitante\":" #v "}"
+#define BETJ(q, l, v)    "\"" q "\":{\"local\":" #l ",\"visitante\":" #v "}"
+#define SCORE(l, v)      "{\"local\":" #l ",\"visitante\":" #v "}"
 
 #define PID "Granada-Betis-Liga-2024"
-#define GB POOL("Granada", "Betis", "Liga", "2024")
-#define MS "Málaga-Sevilla-Copa-2025"
+#define GB  POOL("Granada", "Betis", "Liga", "2024")
+#define MS  "Málaga-Sevilla-Copa-2025"
 #define MSP POOL("Málaga", "Sevilla", "Copa", "2025")
 
 /* A function run on another thread, to show that it does not wait for something held here. */
@@ -188,7 +188,10 @@ static int write_whole(const char *path, const void *p, size_t len)
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-static int exists(const char *dir, const char *name) { return access(test_path(dir, name), F_OK) == 0; }
+static int exists(const char *dir, const char *name)
+{
+    return access(test_path(dir, name), F_OK) == 0;
+}
 
 static void le32(unsigned char *p, uint32_t v)
 {
@@ -281,8 +284,7 @@ static int has_snapshot(const char *dir)
 
 static app_t *open_with(const char *dir, const char *hitos, size_t compact_bytes, int *bad, store_error_t *e)
 {
-    app_opts_t o = {.data_dir = dir, .hitos_file = hitos, .compact_bytes = compact_bytes, .warn = on_warn,
-                    .info = on_info};
+    app_opts_t o = {.data_dir = dir, .hitos_file = hitos, .compact_bytes = compact_bytes, .warn = on_warn, .info = on_info};
     *bad = -1;
     return app_open(&o, bad, e);
 }
@@ -327,10 +329,16 @@ static void end_test(char *dir)
     test_rmtree(dir);
 }
 
-static int durable(app_t *a, uint64_t t) { return ticket_wait(app_ledger(a), t) == TICKET_DURABLE; }
+static int durable(app_t *a, uint64_t t)
+{
+    return ticket_wait(app_ledger(a), t) == TICKET_DURABLE;
+}
 
 /* Waits for every change so far: 1 when the newest is DURABLE. */
-static int settle(app_t *a) { return durable(a, ticket_last_issued(app_ledger(a))); }
+static int settle(app_t *a)
+{
+    return durable(a, ticket_last_issued(app_ledger(a)));
+}
 
 /* Lets go of an answer and clears it for the next call. */
 static void done(app_result_t *r)
@@ -354,8 +362,7 @@ static char *list_text(app_result_t *r, size_t max)
         for (size_t i = 0; i < n; i++)
             str_add(&s, pieces[i].base, pieces[i].len);
     if (n > max || s.len != r->len) {
-        printf("# a listing of %zu bytes (r.len %zu; %zu pieces in the last call, max %zu)\n", s.len, r->len, n,
-               max);
+        printf("# a listing of %zu bytes (r.len %zu; %zu pieces in the last call, max %zu)\n", s.len, r->len, n, max);
         free(s.p);
         return NULL;
     }
@@ -368,36 +375,35 @@ static char *body_of(app_result_t *r)
     return r->list != NULL ? list_text(r, 16) : r->body != NULL ? strndup(r->body, r->len) : NULL;
 }
 
-#define EXPECT_BODY(r, s)                                                                          \
-    do {                                                                                           \
-        char *b_ = body_of(&(r));                                                                  \
-        EXPECT_STR(b_, s);                                                                         \
-        free(b_);                                                                                  \
+#define EXPECT_BODY(r, s)         \
+    do {                          \
+        char *b_ = body_of(&(r)); \
+        EXPECT_STR(b_, s);        \
+        free(b_);                 \
     } while (0)
 
-#define EXPECT_BODY_HAS(r, s)                                                                      \
-    do {                                                                                           \
-        char *b_ = body_of(&(r));                                                                  \
-        if (b_ == NULL || strstr(b_, s) == NULL) {                                                 \
-            test_failed_now = 1;                                                                   \
+#define EXPECT_BODY_HAS(r, s)                                                                         \
+    do {                                                                                              \
+        char *b_ = body_of(&(r));                                                                     \
+        if (b_ == NULL || strstr(b_, s) == NULL) {                                                    \
+            test_failed_now = 1;                                                                      \
             printf("# %s:%d: body \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, b_ ? b_ : "(null)", s); \
-        }                                                                                          \
-        free(b_);                                                                                  \
+        }                                                                                             \
+        free(b_);                                                                                     \
     } while (0)
 
 /* An error answer: that status, no body, nothing held, no ticket, a message starting with prefix. */
-#define EXPECT_ERR(r, st, prefix)                                                                  \
-    do {                                                                                           \
-        EXPECT_INT((r).status, st);                                                                \
-        EXPECT((r).body == NULL && (r).list == NULL && (r).hold == NULL && (r).owned == NULL);     \
-        /* a 404, 409, 412 or 400 decided against pending changes waits for them: it may carry one */ \
-        if ((st) != APP_NOT_FOUND && (st) != APP_CONFLICT && (st) != APP_BAD_BODY && (st) != APP_STALE) \
-            EXPECT_INT((r).ticket, 0);                                                             \
-        if (strncmp((r).err, prefix, strlen(prefix)) != 0 || (r).err[0] == '\0') {                 \
-            test_failed_now = 1;                                                                   \
-            printf("# %s:%d: err \"%s\", expected it to start with \"%s\"\n", __FILE__, __LINE__, \
-                   (r).err, prefix);                                                               \
-        }                                                                                          \
+#define EXPECT_ERR(r, st, prefix)                                                                                   \
+    do {                                                                                                            \
+        EXPECT_INT((r).status, st);                                                                                 \
+        EXPECT((r).body == NULL && (r).list == NULL && (r).hold == NULL && (r).owned == NULL);                      \
+        /* a 404, 409, 412 or 400 decided against pending changes waits for them: it may carry one */               \
+        if ((st) != APP_NOT_FOUND && (st) != APP_CONFLICT && (st) != APP_BAD_BODY && (st) != APP_STALE)             \
+            EXPECT_INT((r).ticket, 0);                                                                              \
+        if (strncmp((r).err, prefix, strlen(prefix)) != 0 || (r).err[0] == '\0') {                                  \
+            test_failed_now = 1;                                                                                    \
+            printf("# %s:%d: err \"%s\", expected it to start with \"%s\"\n", __FILE__, __LINE__, (r).err, prefix); \
+        }                                                                                                           \
     } while (0)
 
 /* Expects r to be a 400 for a bad body naming prefix; when it is not, says which body (of what). */
@@ -409,27 +415,30 @@ static void expect_bad_body(const app_result_t *r, const char *prefix, const cha
 }
 
 /* A function, so that a call whose status is not looked at is not an unused value. */
-static app_status_t status_of(const app_result_t *r) { return r->status; }
+static app_status_t status_of(const app_result_t *r)
+{
+    return r->status;
+}
 
 /* One call into r (after letting go of the previous answer), evaluating to its status. */
 #define CREATE(a, l, v, c, y) (done(&r), app_porra_create(a, l, v, c, y, &r), status_of(&r))
-#define BET(a, id, q, b) (done(&r), app_porra_bet(a, id, q, b, strlen(b), NULL, &r), status_of(&r))
-#define RESULT(a, id, b) (done(&r), app_porra_result(a, id, b, strlen(b), NULL, &r), status_of(&r))
-#define WINNERS(a, id) (done(&r), app_porra_winners(a, id, &r), status_of(&r))
-#define GET(a, id) (done(&r), app_porra_get(a, id, &r), status_of(&r))
-#define DELETE(a, id) (done(&r), app_porra_delete(a, id, NULL, &r), status_of(&r))
-#define LIST(a) (done(&r), app_porras_list(a, NULL, 0, &r), status_of(&r))
-#define PAGE(a, after, n) (done(&r), app_porras_list(a, after, n, &r), status_of(&r))
+#define BET(a, id, q, b)      (done(&r), app_porra_bet(a, id, q, b, strlen(b), NULL, &r), status_of(&r))
+#define RESULT(a, id, b)      (done(&r), app_porra_result(a, id, b, strlen(b), NULL, &r), status_of(&r))
+#define WINNERS(a, id)        (done(&r), app_porra_winners(a, id, &r), status_of(&r))
+#define GET(a, id)            (done(&r), app_porra_get(a, id, &r), status_of(&r))
+#define DELETE(a, id)         (done(&r), app_porra_delete(a, id, NULL, &r), status_of(&r))
+#define LIST(a)               (done(&r), app_porras_list(a, NULL, 0, &r), status_of(&r))
+#define PAGE(a, after, n)     (done(&r), app_porras_list(a, after, n, &r), status_of(&r))
 #define HITO_GET(a, id, wrap) (done(&r), app_hito_get(a, id, wrap, &r), status_of(&r))
-#define HITO_ADD(a, b) (done(&r), app_hito_add(a, b, strlen(b), &r), status_of(&r))
-#define HITOS_ALL(a) (done(&r), app_hitos_all(a, &r), status_of(&r))
-#define HITOS_LIST(a) (done(&r), app_hitos_list(a, &r), status_of(&r))
+#define HITO_ADD(a, b)        (done(&r), app_hito_add(a, b, strlen(b), &r), status_of(&r))
+#define HITOS_ALL(a)          (done(&r), app_hitos_all(a, &r), status_of(&r))
+#define HITOS_LIST(a)         (done(&r), app_hitos_list(a, &r), status_of(&r))
 
 /* Makes one of the calls above and expects its answer in r to be that error (EXPECT_ERR). */
-#define EXPECT_CALL_ERR(call, st, prefix)                                                          \
-    do {                                                                                           \
-        (void)(call);                                                                              \
-        EXPECT_ERR(r, st, prefix);                                                                 \
+#define EXPECT_CALL_ERR(call, st, prefix) \
+    do {                                  \
+        (void)(call);                     \
+        EXPECT_ERR(r, st, prefix);        \
     } while (0)
 
 /* The body of a read's answer (GET /hitos or GET /all), copied; NULL unless 200. */
@@ -442,8 +451,14 @@ static char *answer_copy(app_t *a, void (*get)(app_t *, app_result_t *))
     return s;
 }
 
-static char *hitos_all_copy(app_t *a) { return answer_copy(a, app_hitos_all); }
-static char *hitos_list_copy(app_t *a) { return answer_copy(a, app_hitos_list); }
+static char *hitos_all_copy(app_t *a)
+{
+    return answer_copy(a, app_hitos_all);
+}
+static char *hitos_list_copy(app_t *a)
+{
+    return answer_copy(a, app_hitos_list);
+}
 
 /* GET /porras (every pool, in creation order), copied; NULL unless 200. */
 static char *list_copy(app_t *a)
@@ -528,9 +543,7 @@ static void test_open_errors(void)
     } files[] = {
         {"absent.json", NULL, "absent.json"},
         {"bad.json", "{\"comment\":\"x\",", "bad.json"},
-        {"shape.json",
-         "{\"comment\":\"x\",\"hitos_lista\":[{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"30/2/2020\"}]}",
-         "fecha"},
+        {"shape.json", "{\"comment\":\"x\",\"hitos_lista\":[{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"30/2/2020\"}]}", "fecha"},
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char path[512];
@@ -599,9 +612,9 @@ static void six_changes(const char *dir)
     app_close(a);
 }
 
-#define SIX_LIST                                                                                   \
-    "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 1, 1), "\"1-1\"") ","              \
-    POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("luis", 2, 1) "," BETJ("pepe", 0, 0), "null") "]"
+#define SIX_LIST                                                     \
+    "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 1, 1), \
+              "\"1-1\"") "," POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("luis", 2, 1) "," BETJ("pepe", 0, 0), "null") "]"
 
 /* A damaged store does not open, says where, and is left exactly as it was. */
 static void test_damaged_store(void)
@@ -674,11 +687,11 @@ static void test_hitos_read(void)
 
     for (int wrap = 0; wrap < 2; wrap++) {
         EXPECT_CALL_ERR(HITO_GET(a, "2", wrap), APP_NOT_FOUND, "no milestone with index 2");
-        EXPECT_CALL_ERR(HITO_GET(a, "99999999999999999999999", wrap),
-                        APP_NOT_FOUND, "no milestone with index 99999999999999999999999"); /* too large for a long */
+        EXPECT_CALL_ERR(HITO_GET(a, "99999999999999999999999", wrap), APP_NOT_FOUND,
+                        "no milestone with index 99999999999999999999999"); /* too large for a long */
         /* one spelling per index: a sign, leading zeros or spaces never reach milestone 0 or 1 */
-        static const char *const bad[] = {"x",  "1.5", "",   " 1", "+1", "0x1", "1e2", "-",  "--1", "-1", "-0",
-                                          "+0", "00",  "01", "0 ", " 0", "-00", "001", "\t0", "-99999999999999999999999",
+        static const char *const bad[] = {"x",  "1.5", "",   " 1", "+1", "0x1", "1e2", "-",   "--1", "-1",
+                                          "-0", "+0",  "00", "01", "0 ", " 0",  "-00", "001", "\t0", "-99999999999999999999999",
                                           NULL};
         for (int i = 0; bad[i] != NULL; i++) {
             EXPECT_CALL_ERR(HITO_GET(a, bad[i], wrap), APP_BAD_PATH, "id:");
@@ -704,8 +717,9 @@ static void test_bad_pool_id(void)
     const char *ok = SCORE(1, 1);
     EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED);
     EXPECT(settle(a));
-    static const char *const bad[] = {"", "x", "x-y", "a-b-c", "a-b-c-d-e", "a--b-c", "Granada-Betis-Liga-2024-",
-                                      "Granada-Betis-Liga-20 24", "..-b-c-d", "a-b-c-\xC3", NULL};
+    static const char *const bad[] = {
+        "",         "x",          "x-y", "a-b-c", "a-b-c-d-e", "a--b-c", "Granada-Betis-Liga-2024-", "Granada-Betis-Liga-20 24",
+        "..-b-c-d", "a-b-c-\xC3", NULL};
     for (int i = 0; bad[i] != NULL; i++) {
         EXPECT_CALL_ERR(GET(a, bad[i]), APP_BAD_PATH, "ID: must be local-visitante-competition-year");
         EXPECT_CALL_ERR(DELETE(a, bad[i]), APP_BAD_PATH, "ID:");
@@ -751,9 +765,9 @@ static void test_porra_lifecycle(void)
     EXPECT_CALL_ERR(CREATE(a, "", "Betis", "Liga", "2024"), APP_BAD_PATH, "local:");
     EXPECT_CALL_ERR(CREATE(a, "Granada", "Betis", "...", "2024"), APP_BAD_PATH, "competition:");
     EXPECT_CALL_ERR(CREATE(a, "Granada", "Betis", "Liga", "20 24"), APP_BAD_PATH, "year:");
-    EXPECT_CALL_ERR(CREATE(a, "Granada", "Betis", "Liga",
-                           "12345678901234567890123456789012345678901234567890123456789012345"), /* 65 bytes */
-                    APP_BAD_PATH, "year:");
+    EXPECT_CALL_ERR(
+        CREATE(a, "Granada", "Betis", "Liga", "12345678901234567890123456789012345678901234567890123456789012345"), /* 65 bytes */
+        APP_BAD_PATH, "year:");
     /* truncated UTF-8 */
     EXPECT_CALL_ERR(CREATE(a, "Gran\xC3", "Betis", "Liga", "2024"), APP_BAD_PATH, "local:");
     EXPECT_CALL_ERR(CREATE(a, "Granada", "Betis", "Liga", "2024/"), APP_BAD_PATH, "year:");
@@ -836,8 +850,8 @@ static void test_if_match(void)
     EXPECT_INT(r.of, APP_OF_POOL);
     uint64_t v2 = r.version;
     EXPECT(v2 != v1);
-    EXPECT_CALL_ERR((done(&r), app_porra_result(a, PID, SCORE(2, 0), strlen(SCORE(2, 0)), &read, &r), 0),
-                    APP_STALE, "the pool has changed");
+    EXPECT_CALL_ERR((done(&r), app_porra_result(a, PID, SCORE(2, 0), strlen(SCORE(2, 0)), &read, &r), 0), APP_STALE,
+                    "the pool has changed");
     EXPECT(settle(a));
     EXPECT_INT(GET(a, PID), APP_OK);
     EXPECT_INT(r.version, v2);
@@ -865,8 +879,7 @@ static void test_if_match(void)
     read = expect_versions(0, 1, &v3);
     EXPECT_CALL_ERR((done(&r), app_porra_bet(a, PID, "a b", "{}", 2, &read, &r), 0), APP_BAD_PATH, "quien:");
     EXPECT_CALL_ERR((done(&r), app_porra_bet(a, PID, "ana", "{", 1, &read, &r), 0), APP_STALE, "the pool");
-    EXPECT_CALL_ERR((done(&r), app_porra_bet(a, "No-Such-Pool-1", "ana", "{", 1, &any, &r), 0), APP_STALE,
-                    "no pool");
+    EXPECT_CALL_ERR((done(&r), app_porra_bet(a, "No-Such-Pool-1", "ana", "{", 1, &any, &r), 0), APP_STALE, "no pool");
     EXPECT_CALL_ERR((done(&r), app_porra_delete(a, "No-Such-Pool-1", &any, &r), 0), APP_STALE, "no pool");
     EXPECT_CALL_ERR((done(&r), app_porra_delete(a, PID, &read, &r), 0), APP_STALE, "the pool");
     EXPECT(settle(a));
@@ -960,8 +973,8 @@ static void test_bets_and_results(void)
 
     EXPECT_INT(RESULT(a, PID, SCORE(1, 1)), APP_OK);
     EXPECT(r.ticket > 0);
-    EXPECT_BODY(r, POOLX("Granada", "Betis", "Liga", "2024",
-                         BETJ("ana", 1, 1) "," BETJ("josé-luis", 1, 1) "," BETJ("pepe", 0, 99), "\"1-1\""));
+    EXPECT_BODY(r, POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 1, 1) "," BETJ("josé-luis", 1, 1) "," BETJ("pepe", 0, 99),
+                         "\"1-1\""));
     EXPECT(settle(a));
 
     /* betting closed: the state is checked last */
@@ -1015,10 +1028,8 @@ static void test_hito_add(void)
     EXPECT_BODY_HAS(r, ",\"2.Microservicios\":" H2 "}}}");
 
     /* a file that exists: 409, from the course's file or added */
-    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"2.Microservicios\",\"title\":\"Otro\",\"fecha\":\"1/1/2021\"}"),
-                    APP_CONFLICT, "");
-    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"0.Repositorio\",\"title\":\"Otro\",\"fecha\":\"1/1/2021\"}"),
-                    APP_CONFLICT, "");
+    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"2.Microservicios\",\"title\":\"Otro\",\"fecha\":\"1/1/2021\"}"), APP_CONFLICT, "");
+    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"0.Repositorio\",\"title\":\"Otro\",\"fecha\":\"1/1/2021\"}"), APP_CONFLICT, "");
 
     static const struct {
         const char *body, *prefix;
@@ -1109,7 +1120,7 @@ static void test_limits(void)
     EXPECT_INT(BET(a, PID, "bea", ok), APP_CREATED);
     EXPECT_CALL_ERR(BET(a, PID, "carla", ok), APP_CONFLICT, "MAX_BETS_PER_POOL reached: 2 bets in this pool, at most 2");
     EXPECT_INT(BET(a, PID, "ana", SCORE(2, 2)), APP_OK); /* replacing a bet adds none */
-    EXPECT_INT(BET(a, MS, "carla", ok), APP_CREATED);   /* per pool */
+    EXPECT_INT(BET(a, MS, "carla", ok), APP_CREATED);    /* per pool */
     /* the checks before it still come first */
     EXPECT_CALL_ERR(BET(a, PID, "carla", "{}"), APP_BAD_BODY, "local:");
     EXPECT_INT(RESULT(a, PID, ok), APP_OK);
@@ -1121,8 +1132,8 @@ static void test_limits(void)
     EXPECT_CALL_ERR(HITO_ADD(a, H2), APP_CONFLICT, "file:"); /* taken: said first */
     EXPECT(settle(a));
     EXPECT_INT(LIST(a), APP_OK);
-    EXPECT_BODY(r, "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 2, 2) "," BETJ("bea", 1, 0), "\"1-0\"") ","
-                   POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("carla", 1, 0), "null") "]");
+    EXPECT_BODY(r, "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 2, 2) "," BETJ("bea", 1, 0),
+                             "\"1-0\"") "," POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("carla", 1, 0), "null") "]");
 
     /* a deleted pool makes room; raised limits take effect at once, lowered ones too */
     EXPECT_INT(DELETE(a, MS), APP_DELETED);
@@ -1152,12 +1163,12 @@ static int some_changes(app_t *a, const char *tag)
     app_result_t r = {0};
     int good = 1;
     char id[128];
-#define STEP(call, st)                                                                             \
-    do {                                                                                           \
-        if ((call) != (st) || r.ticket == 0) {                                                     \
-            good = 0;                                                                              \
-            printf("# %s:%d: %s gave %d (%s)\n", __FILE__, __LINE__, #call, r.status, r.err);      \
-        }                                                                                          \
+#define STEP(call, st)                                                                        \
+    do {                                                                                      \
+        if ((call) != (st) || r.ticket == 0) {                                                \
+            good = 0;                                                                         \
+            printf("# %s:%d: %s gave %d (%s)\n", __FILE__, __LINE__, #call, r.status, r.err); \
+        }                                                                                     \
     } while (0)
     for (int i = 0; i < 4; i++) {
         char vis[32];
@@ -1196,7 +1207,8 @@ static char *snapshot_state(app_t *a)
     json_t *pools = list != NULL ? json_loads(list, 0, NULL) : NULL;
     size_t i;
     json_t *p;
-    json_array_foreach(pools, i, p) {
+    json_array_foreach(pools, i, p)
+    {
         const char *id = json_string_value(json_object_get(p, "ID"));
         WINNERS(a, id);
         char *b = body_of(&r);
@@ -1286,7 +1298,7 @@ static void test_pending_invisible(void)
     EXPECT(fsync_held());
     app_porra_bet(a, PID, "ana", SCORE(1, 1), strlen(SCORE(1, 1)), NULL, &w[1]);
     app_hito_add(a, H2, strlen(H2), &w[2]);
-    app_porra_create(a, "Málaga", "Sevilla", "Copa", "2025", &w[3]); /* found in a pending change */
+    app_porra_create(a, "Málaga", "Sevilla", "Copa", "2025", &w[3]);             /* found in a pending change */
     app_porra_bet(a, MS, "luis", SCORE(2, 1), strlen(SCORE(2, 1)), NULL, &w[4]); /* writers plan on the head */
     app_porra_result(a, PID, SCORE(1, 1), strlen(SCORE(1, 1)), NULL, &w[5]);
     const app_status_t want[6] = {APP_CREATED, APP_CREATED, APP_CREATED, APP_OK, APP_CREATED, APP_OK};
@@ -1322,7 +1334,7 @@ static void test_pending_invisible(void)
     EXPECT_INT(v.st.pending, 5);
     EXPECT_INT(v.st.store.appends, 6);
     view_free(&v);
-    EXPECT_CALL_ERR(GET(a, MS), APP_NOT_FOUND, "no pool"); /* the writers' thread reads the same */
+    EXPECT_CALL_ERR(GET(a, MS), APP_NOT_FOUND, "no pool");    /* the writers' thread reads the same */
     EXPECT_INT(ticket_state(l, w[0].ticket), TICKET_PENDING); /* nothing was decided meanwhile */
 
     release_fsync();
@@ -1430,8 +1442,8 @@ static void test_fsync_fails(void)
     done(&r);
 
     char *list = list_copy(a), *hitos = hitos_list_copy(a);
-    const char *want = "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 2, 2), "null") ","
-                       POOL("Lost", "One", "Liga", "2024") "]";
+    const char *want =
+        "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("ana", 2, 2), "null") "," POOL("Lost", "One", "Liga", "2024") "]";
     EXPECT_STR(list, want);
     EXPECT_STR(hitos, "[" H0 "," H1 "," H2 "]");
     if ((a = reopen_app(a, dir, 0)) != NULL) { /* on disk: the same */
@@ -1479,15 +1491,13 @@ static void test_unavailable(void)
     EXPECT_CALL_ERR(BET(a, PID, "ana", SCORE(2, 1)), APP_UNAVAILABLE, "");
     EXPECT_CALL_ERR(RESULT(a, PID, SCORE(1, 1)), APP_UNAVAILABLE, "");
     EXPECT_CALL_ERR(DELETE(a, PID), APP_UNAVAILABLE, "");
-    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"3\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"),
-                    APP_UNAVAILABLE, "");
+    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"3\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_UNAVAILABLE, "");
     EXPECT(strstr(r.err, "restart") != NULL);
     /* the checks before the store still answer as they do */
     EXPECT_CALL_ERR(CREATE(a, "Má-laga", "Betis", "Liga", "2024"), APP_BAD_PATH, "local:");
     EXPECT_CALL_ERR(BET(a, PID, "luis", "{\"local\":100,\"visitante\":1}"), APP_BAD_BODY, "local:");
     EXPECT_CALL_ERR(BET(a, "no-such-pool-1", "luis", SCORE(1, 1)), APP_NOT_FOUND, "no pool");
-    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"0.Repositorio\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"),
-                    APP_CONFLICT, "");
+    EXPECT_CALL_ERR(HITO_ADD(a, "{\"file\":\"0.Repositorio\",\"title\":\"t\",\"fecha\":\"1/1/2021\"}"), APP_CONFLICT, "");
     EXPECT_INT(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_OK); /* there: no write needed */
     EXPECT_INT(ticket_state(app_ledger(a), r.ticket), TICKET_DURABLE);
     EXPECT_BODY(r, pool);
@@ -1553,8 +1563,7 @@ static void expect_page(app_t *a, const char *after, size_t limit, const char *w
         char *s = list_text(&r, maxes[i]);
         EXPECT_STR(s, full);
         if (s == NULL || strcmp(s, full) != 0)
-            printf("#   after \"%s\", limit %zu, %zu pieces at a time\n", after ? after : "(null)", limit,
-                   maxes[i]);
+            printf("#   after \"%s\", limit %zu, %zu pieces at a time\n", after ? after : "(null)", limit, maxes[i]);
         free(s);
         app_piece_t p;
         EXPECT_INT(app_list_next(r.list, &p, 1), 0); /* used up: nothing more */
@@ -1658,13 +1667,11 @@ static void test_listing_version(void)
     done(&unread); /* HEAD: let go of, never read */
     done(&half);
     EXPECT_INT(LIST(a), APP_OK); /* a new listing: the new state */
-    EXPECT_BODY(r, "[" POOLX("Málaga", "Sevilla", "Copa", "2025", "", "\"0-0\"") ","
-                   POOL("Almería", "Cádiz", "Liga", "2024") "]");
+    EXPECT_BODY(r, "[" POOLX("Málaga", "Sevilla", "Copa", "2025", "", "\"0-0\"") "," POOL("Almería", "Cádiz", "Liga", "2024") "]");
     /* a listing outlives the app */
     EXPECT_INT(LIST(a), APP_OK);
     app_close(a);
-    EXPECT_BODY(r, "[" POOLX("Málaga", "Sevilla", "Copa", "2025", "", "\"0-0\"") ","
-                   POOL("Almería", "Cádiz", "Liga", "2024") "]");
+    EXPECT_BODY(r, "[" POOLX("Málaga", "Sevilla", "Copa", "2025", "", "\"0-0\"") "," POOL("Almería", "Cádiz", "Liga", "2024") "]");
     done(&r), done(&full), done(&page);
 out:
     end_test(dir);
@@ -1769,9 +1776,9 @@ typedef struct {
     app_t *a;
     int id, nops, reads; /* reads: percent of the operations that read */
     unsigned seed;
-    change_t *log;       /* the changes with a ticket, in this thread's order */
+    change_t *log; /* the changes with a ticket, in this thread's order */
     size_t nlog;
-    int bad;             /* answers no order of the changes explains */
+    int bad; /* answers no order of the changes explains */
 } wl_thread_t;
 
 /* One read, checked for its shape; 1 when well-formed. Any thread (no EXPECT). */
@@ -1830,8 +1837,11 @@ static void *wl_main(void *p)
     app_result_t r = {0};
     char loc[16], id[64], quien[16], body[64], hito[128];
     for (int i = 0; i < t->nops; i++) {
-        change_t c = {.pool = (int)(rand_r(&t->seed) % WL_POOLS), .quien = (int)(rand_r(&t->seed) % WL_QUIEN),
-                      .gl = (int)(rand_r(&t->seed) % 4), .gv = (int)(rand_r(&t->seed) % 4), .thread = t->id,
+        change_t c = {.pool = (int)(rand_r(&t->seed) % WL_POOLS),
+                      .quien = (int)(rand_r(&t->seed) % WL_QUIEN),
+                      .gl = (int)(rand_r(&t->seed) % 4),
+                      .gv = (int)(rand_r(&t->seed) % 4),
+                      .thread = t->id,
                       .seq = i};
         int x = (int)(rand_r(&t->seed) % 100), changed, ok;
         snprintf(loc, sizeof(loc), "L%d", c.pool);
@@ -1864,8 +1874,8 @@ static void *wl_main(void *p)
         int waits = r.status == APP_NOT_FOUND || r.status == APP_CONFLICT || c.kind == W_CREATE;
         if (!ok || (changed && r.ticket == 0) || (!changed && r.ticket != 0 && !waits)) {
             if (t->bad++ < 5)
-                printf("# thread %d: change %d on %s: status %d, ticket %llu (%s)\n", t->id, c.kind, id,
-                       r.status, (unsigned long long)r.ticket, r.err);
+                printf("# thread %d: change %d on %s: status %d, ticket %llu (%s)\n", t->id, c.kind, id, r.status,
+                       (unsigned long long)r.ticket, r.err);
         } else if (changed) {
             t->log[t->nlog++] = c;
         }
@@ -1875,9 +1885,9 @@ static void *wl_main(void *p)
 }
 
 typedef struct {
-    uint64_t created; /* its place in the creation order; 0: no pool */
+    uint64_t created;                                     /* its place in the creation order; 0: no pool */
     int nbets, who[WL_QUIEN], gl[WL_QUIEN], gv[WL_QUIEN]; /* in first-bet order */
-    int rl, rv;       /* the result; rl < 0: none */
+    int rl, rv;                                           /* the result; rl < 0: none */
 } mpool_t;
 
 typedef struct {
@@ -1928,9 +1938,8 @@ static int model_apply(model_t *m, change_t *c, size_t n, uint64_t first)
             m->hitos++;
         }
         if (!ok && bad++ < 5)
-            printf("# change %zu: ticket %llu (expected %llu), kind %d, pool %d, status %d\n", i,
-                   (unsigned long long)c[i].ticket, (unsigned long long)(first + i), c[i].kind, c[i].pool,
-                   c[i].status);
+            printf("# change %zu: ticket %llu (expected %llu), kind %d, pool %d, status %d\n", i, (unsigned long long)c[i].ticket,
+                   (unsigned long long)(first + i), c[i].kind, c[i].pool, c[i].status);
     }
     m->changes += n;
     return bad;
@@ -1945,8 +1954,8 @@ static int same_text(const char *what, const char *got, const char *want)
     while (got != NULL && got[i] != '\0' && got[i] == want[i])
         i++;
     size_t from = i > 60 ? i - 60 : 0;
-    printf("# %s differs at byte %zu:\n#   got  ...%.120s\n#   want ...%.120s\n", what, i,
-           got != NULL ? got + from : "(null)", want + from);
+    printf("# %s differs at byte %zu:\n#   got  ...%.120s\n#   want ...%.120s\n", what, i, got != NULL ? got + from : "(null)",
+           want + from);
     return 0;
 }
 
@@ -1961,12 +1970,12 @@ static int model_check(app_t *a, const model_t *m)
             const mpool_t *p = &m->pool[i];
             if (p->created != order)
                 continue;
-            str_addf(&list, "%s{\"ID\":\"L%d-V-C-2024\",\"local\":\"L%d\",\"visitante\":\"V\","
-                            "\"competition\":\"C\",\"year\":\"2024\",\"apuestas\":{",
+            str_addf(&list,
+                     "%s{\"ID\":\"L%d-V-C-2024\",\"local\":\"L%d\",\"visitante\":\"V\","
+                     "\"competition\":\"C\",\"year\":\"2024\",\"apuestas\":{",
                      porras++ ? "," : "", i, i);
             for (int k = 0; k < p->nbets; k++)
-                str_addf(&list, "%s\"q%d\":{\"local\":%d,\"visitante\":%d}", k ? "," : "", p->who[k], p->gl[k],
-                         p->gv[k]);
+                str_addf(&list, "%s\"q%d\":{\"local\":%d,\"visitante\":%d}", k ? "," : "", p->who[k], p->gl[k], p->gv[k]);
             if (p->rl < 0)
                 str_addf(&list, "},\"resultado\":null}");
             else
@@ -1982,8 +1991,8 @@ static int model_check(app_t *a, const model_t *m)
     app_stats(a, &st);
     int bad = !same_text("GET /porras", got, list.p) + !same_text("GET /hitos", got_hitos, hitos.p);
     if (st.porras != porras || st.apuestas != apuestas || st.hitos != 2 + m->hitos || st.pending != 0) {
-        printf("# %zu pools, %zu bets, %zu milestones, %llu pending; the model: %zu, %zu, %zu, 0\n", st.porras,
-               st.apuestas, st.hitos, (unsigned long long)st.pending, porras, apuestas, 2 + m->hitos);
+        printf("# %zu pools, %zu bets, %zu milestones, %llu pending; the model: %zu, %zu, %zu, 0\n", st.porras, st.apuestas,
+               st.hitos, (unsigned long long)st.pending, porras, apuestas, 2 + m->hitos);
         bad++;
     }
     free(got), free(got_hitos), free(list.p), free(hitos.p);
@@ -1999,7 +2008,10 @@ static int run_workload(app_t *a, model_t *m, int nthreads, int first_id, int no
     int bad = 0;
     uint64_t first = ticket_last_issued(app_ledger(a)) + 1;
     for (int i = 0; i < nthreads && i < 8; i++) {
-        w[i] = (wl_thread_t){.a = a, .id = first_id + i, .nops = nops, .reads = reads,
+        w[i] = (wl_thread_t){.a = a,
+                             .id = first_id + i,
+                             .nops = nops,
+                             .reads = reads,
                              .seed = 7919u * (unsigned)(first_id + i + 1),
                              .log = calloc((size_t)nops, sizeof(change_t))};
         if (w[i].log == NULL || pthread_create(&th[i], NULL, wl_main, &w[i]) != 0)
@@ -2096,10 +2108,8 @@ static const char *const v1_recs[] = {
     "{\"op\":\"porra.create\",\"local\":\"d\",\"visitante\":\"e\",\"competition\":\"f\",\"year\":\"1\"}",
     NULL,
 };
-#define V1_POOLS                                                                                   \
-    POOLX("a", "b", "c", "2024", BETJ("ana", 2, 1) "," BETJ("luis", 0, 0), "\"2-1\"") ","         \
-    POOL("d", "e", "f", "1")
-#define V1_HITO "{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"1/1/2024\"}"
+#define V1_POOLS POOLX("a", "b", "c", "2024", BETJ("ana", 2, 1) "," BETJ("luis", 0, 0), "\"2-1\"") "," POOL("d", "e", "f", "1")
+#define V1_HITO  "{\"file\":\"f\",\"title\":\"t\",\"fecha\":\"1/1/2024\"}"
 
 static void test_upgrade_v1(void)
 {
@@ -2150,11 +2160,10 @@ out:
 static void test_upgrade_v1_damaged(void)
 {
     static const char *const bad[] = {
-        "this is not JSON",
-        "[\"porra.create\",\"A\",\"B\",\"C\",\"1\"]",                                   /* not an object */
+        "this is not JSON", "[\"porra.create\",\"A\",\"B\",\"C\",\"1\"]", /* not an object */
         "{\"op\":\"porra.create\",\"local\":1,\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}",
         "{\"op\":\"porra.create\",\"local\":\"A-x\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}",
-        "{\"local\":\"A\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}",   /* no op */
+        "{\"local\":\"A\",\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}", /* no op */
         "{\"op\":\"porra.frobnicate\",\"ID\":\"A-B-C-1\"}",
         "{\"op\":\"porra.bet\",\"ID\":\"X-B-C-1\",\"quien\":\"ana\",\"local\":1,\"visitante\":1}", /* no pool */
         /* the pool again */
@@ -2358,21 +2367,21 @@ static void test_stats(void)
     EXPECT_INT(app_writable(a), 1);
 
     /* after each call, once durable: pools, bets, milestones, appends; the journal grows with them */
-#define AFTER(call, status, np, nb, nh, na)                                                        \
-    do {                                                                                           \
-        prev = st;                                                                                 \
-        EXPECT_INT(call, status);                                                                  \
-        EXPECT(durable(a, r.ticket));                                                              \
-        app_stats(a, &st);                                                                         \
-        EXPECT_INT(st.porras, np);                                                                 \
-        EXPECT_INT(st.apuestas, nb);                                                               \
-        EXPECT_INT(st.hitos, nh);                                                                  \
-        EXPECT_INT(st.store.appends, na);                                                          \
-        EXPECT_INT(st.pending, 0);                                                                 \
-        if (st.store.appends > prev.store.appends)                                                 \
-            EXPECT(st.store.journal_bytes > prev.store.journal_bytes);                             \
-        else                                                                                       \
-            EXPECT_INT(st.store.journal_bytes, prev.store.journal_bytes);                          \
+#define AFTER(call, status, np, nb, nh, na)                               \
+    do {                                                                  \
+        prev = st;                                                        \
+        EXPECT_INT(call, status);                                         \
+        EXPECT(durable(a, r.ticket));                                     \
+        app_stats(a, &st);                                                \
+        EXPECT_INT(st.porras, np);                                        \
+        EXPECT_INT(st.apuestas, nb);                                      \
+        EXPECT_INT(st.hitos, nh);                                         \
+        EXPECT_INT(st.store.appends, na);                                 \
+        EXPECT_INT(st.pending, 0);                                        \
+        if (st.store.appends > prev.store.appends)                        \
+            EXPECT(st.store.journal_bytes > prev.store.journal_bytes);    \
+        else                                                              \
+            EXPECT_INT(st.store.journal_bytes, prev.store.journal_bytes); \
     } while (0)
     AFTER(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_CREATED, 1, 0, 2, 1);
     AFTER(CREATE(a, "Granada", "Betis", "Liga", "2024"), APP_OK, 1, 0, 2, 1);
@@ -2449,25 +2458,25 @@ static int import_text(app_t *a, const char *text, int merge, app_counts_t *n, s
     return rc;
 }
 
-#define EXPECT_COUNTS(n, p, b, r, h)                                                               \
-    do {                                                                                           \
-        EXPECT_INT((n).pools, p);                                                                  \
-        EXPECT_INT((n).bets, b);                                                                   \
-        EXPECT_INT((n).results, r);                                                                \
-        EXPECT_INT((n).hitos, h);                                                                  \
+#define EXPECT_COUNTS(n, p, b, r, h) \
+    do {                             \
+        EXPECT_INT((n).pools, p);    \
+        EXPECT_INT((n).bets, b);     \
+        EXPECT_INT((n).results, r);  \
+        EXPECT_INT((n).hitos, h);    \
     } while (0)
 
 #define HQ "{\"file\":\"2.Comillas\",\"title\":\"Un \\\"título\\\" con \\\\ y ñ\",\"fecha\":\"29/2/2020\"}"
-#define EXPORT_HEADER(p, b, r, h)                                                                  \
-    "{\"porrio_export\":1,\"version\":\"" PORRIO_VERSION "\",\"pools\":" #p ",\"bets\":" #b ",\"results\":" #r \
-    ",\"hitos\":" #h "}\n"
-#define EXPORTED                                                                                   \
-    EXPORT_HEADER(2, 3, 1, 1)                                                                      \
-    "{\"hito\":" HQ "}\n"                                                                          \
-    "{\"pool\":{\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":\"Liga\",\"year\":\"2024\"}}\n" \
-    "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"zoe\",\"local\":1,\"visitante\":0}}\n"             \
-    "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"ana-m\",\"local\":2,\"visitante\":2}}\n"           \
-    "{\"result\":{\"ID\":\"" PID "\",\"local\":1,\"visitante\":0}}\n"                            \
+#define EXPORT_HEADER(p, b, r, h)                                                                                               \
+    "{\"porrio_export\":1,\"version\":\"" PORRIO_VERSION "\",\"pools\":" #p ",\"bets\":" #b ",\"results\":" #r ",\"hitos\":" #h \
+    "}\n"
+#define EXPORTED                                                                                                \
+    EXPORT_HEADER(2, 3, 1, 1)                                                                                   \
+    "{\"hito\":" HQ "}\n"                                                                                       \
+    "{\"pool\":{\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":\"Liga\",\"year\":\"2024\"}}\n"   \
+    "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"zoe\",\"local\":1,\"visitante\":0}}\n"                            \
+    "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"ana-m\",\"local\":2,\"visitante\":2}}\n"                          \
+    "{\"result\":{\"ID\":\"" PID "\",\"local\":1,\"visitante\":0}}\n"                                           \
     "{\"pool\":{\"local\":\"Málaga\",\"visitante\":\"Sevilla\",\"competition\":\"Copa\",\"year\":\"2025\"}}\n" \
     "{\"bet\":{\"ID\":\"" MS "\",\"quien\":\"Ñandú\",\"local\":0,\"visitante\":0}}\n"
 
@@ -2550,8 +2559,7 @@ static void test_import_refused(void)
          "line 2: pool: local: "},
         {EXPORT_HEADER(1, 0, 0, 0) "{\"pool\":{\"local\":1,\"visitante\":\"B\",\"competition\":\"C\",\"year\":\"1\"}}\n",
          "line 2: pool: local: must be a string"},
-        {EXPORT_HEADER(2, 0, 0, 0) ABC ABC,
-         "line 3: pool: ID: pool \"A-B-C-1\" already exists"},
+        {EXPORT_HEADER(2, 0, 0, 0) ABC ABC, "line 3: pool: ID: pool \"A-B-C-1\" already exists"},
         {EXPORT_HEADER(0, 1, 0, 0) "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":1,\"visitante\":1}}\n",
          "line 2: bet: ID: no pool \"A-B-C-1\""},
         {EXPORT_HEADER(1, 1, 0, 0) ABC "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":100,\"visitante\":1}}\n",
@@ -2561,7 +2569,7 @@ static void test_import_refused(void)
         {EXPORT_HEADER(1, 1, 0, 0) ABC "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x/y\",\"local\":1,\"visitante\":1}}\n",
          "line 3: bet: quien: "},
         {EXPORT_HEADER(1, 1, 1, 0) ABC "{\"result\":{\"ID\":\"A-B-C-1\",\"local\":1,\"visitante\":0}}\n"
-                                   "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":1,\"visitante\":1}}\n",
+                                       "{\"bet\":{\"ID\":\"A-B-C-1\",\"quien\":\"x\",\"local\":1,\"visitante\":1}}\n",
          "line 4: bet: betting is closed"},
         {EXPORT_HEADER(0, 0, 1, 0) "{\"result\":{\"ID\":\"nope\",\"local\":1,\"visitante\":0}}\n",
          "line 2: result: ID: must be local-visitante-competition-year"},
@@ -2662,7 +2670,7 @@ static void test_import_merge(void)
     EXPECT_INT(skipped, 2);
     EXPECT_INT(LIST(a), APP_OK);
     EXPECT_BODY(r, "[" POOLX("Granada", "Betis", "Liga", "2024", BETJ("zoe", 1, 0) "," BETJ("bea", 0, 1) "," BETJ("ana-m", 2, 2),
-                            "\"1-0\"") "," POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("Ñandú", 0, 0), "null") "]");
+                             "\"1-0\"") "," POOLX("Málaga", "Sevilla", "Copa", "2025", BETJ("Ñandú", 0, 0), "null") "]");
     EXPECT_INT(HITO_GET(a, "2", 0), APP_OK);
     EXPECT_BODY(r, "{\"file\":\"2.Comillas\",\"title\":\"kept\",\"fecha\":\"1/1/2021\"}");
     done(&r);
@@ -2672,9 +2680,10 @@ static void test_import_merge(void)
     EXPECT_COUNTS(n, 0, 0, 0, 0);
     EXPECT_INT(skipped, 7);
     /* a different bet on a pool whose result is set is refused, as a request would be */
-    EXPECT_INT(import_text(a, EXPORT_HEADER(0, 1, 0, 0) "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"zoe\",\"local\":4,\"visitante\":0}}\n",
-                           1, &n, &skipped, err, sizeof(err)),
-               -1);
+    EXPECT_INT(
+        import_text(a, EXPORT_HEADER(0, 1, 0, 0) "{\"bet\":{\"ID\":\"" PID "\",\"quien\":\"zoe\",\"local\":4,\"visitante\":0}}\n",
+                    1, &n, &skipped, err, sizeof(err)),
+        -1);
     EXPECT_STR(err, "line 2: bet: betting is closed: the result is set");
     app_close(a);
 out:

@@ -9,13 +9,19 @@
 
 /* SHA-256 of "abc" and of three test tokens, as sha256sum gives them. */
 #define H_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-#define H_A "ee718602fc388f8603de8829acc9997733e97a24629829aff6f1021b7f57276e"
-#define H_B "17c2b2ba08f8015e6cdbec68bc78fe9c8919b9544271c9830f41100b58113fa7"
-#define H_C "3fca7dd7f6421a1de2279f8b086f240ea6436e38dce90d07d7ab05c538a82bb5"
+#define H_A   "ee718602fc388f8603de8829acc9997733e97a24629829aff6f1021b7f57276e"
+#define H_B   "17c2b2ba08f8015e6cdbec68bc78fe9c8919b9544271c9830f41100b58113fa7"
+#define H_C   "3fca7dd7f6421a1de2279f8b086f240ea6436e38dce90d07d7ab05c538a82bb5"
 
-static int parse(const char *v) { return auth_hashes_parse(v, NULL, 0); }
+static int parse(const char *v)
+{
+    return auth_hashes_parse(v, NULL, 0);
+}
 
-static auth_verdict_t check(auth_t *a, const char *header) { return auth_check(a, header, header ? strlen(header) : 0); }
+static auth_verdict_t check(auth_t *a, const char *header)
+{
+    return auth_check(a, header, header ? strlen(header) : 0);
+}
 
 static void test_parse_hashes(void)
 {
@@ -34,10 +40,16 @@ static void test_parse_hashes(void)
     EXPECT_INT(out[0][0], 0xee);
     EXPECT_INT(out[1][0], 0);
     EXPECT_INT(auth_hashes_parse(NULL, NULL, 0), -1);
-    const char *bad[] = {"x", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+    const char *bad[] = {"x",
+                         "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
                          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a",   /* 63 */
                          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0", /* 65 */
-                         H_ABC ",", "," H_ABC, H_ABC ",," H_A, H_ABC ", " H_A, " " H_ABC, H_ABC " ",
+                         H_ABC ",",
+                         "," H_ABC,
+                         H_ABC ",," H_A,
+                         H_ABC ", " H_A,
+                         " " H_ABC,
+                         H_ABC " ",
                          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ag",
                          "abc"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
@@ -112,8 +124,9 @@ static void test_bearer_syntax(void)
     EXPECT_INT(check(a, "bearer abc"), AUTH_OK);
     EXPECT_INT(check(a, "BEARER   abc"), AUTH_OK);
     EXPECT_INT(check(a, "Bearer abc \t"), AUTH_OK);
-    const char *missing[] = {"", "abc", "Bearer", "Bearer ", "Bearer  ", "Bearerabc", "Basic abc",
-                             "Bearer abc def", "Bearer\tabc", " Bearer abc", "Bearer a=b", "Bearer abc,abc"};
+    const char *missing[] = {"",           "abc",           "Bearer",         "Bearer ",     "Bearer  ",
+                             "Bearerabc",  "Basic abc",     "Bearer abc def", "Bearer\tabc", " Bearer abc",
+                             "Bearer a=b", "Bearer abc,abc"};
     for (size_t i = 0; i < sizeof missing / sizeof *missing; i++)
         if (check(a, missing[i]) != AUTH_MISSING) {
             printf("# \"%s\" was not a missing credential\n", missing[i]);

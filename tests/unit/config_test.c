@@ -15,7 +15,10 @@ static void clear_env(void)
         unsetenv(cfg_name((cfg_key_t)k));
 }
 
-static int valid(cfg_key_t k, const char *v) { return cfg_validate(k, v, err, sizeof err) == 0; }
+static int valid(cfg_key_t k, const char *v)
+{
+    return cfg_validate(k, v, err, sizeof err) == 0;
+}
 
 static int parse(cfg_layer_t *l, const char *text)
 {
@@ -60,11 +63,10 @@ static void test_table_round_trip(void)
 static void test_key_properties(void)
 {
     for (int k = 0; k < CFG_COUNT; k++) {
-        EXPECT_INT(cfg_is_live((cfg_key_t)k),
-                   k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S ||
-                       k == CFG_CORS_ORIGINS || k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL ||
-                       k == CFG_MAX_HITOS || k == CFG_ADMIN_TOKENS || k == CFG_LOG_SINK ||
-                       k == CFG_SHUTDOWN_DELAY_S || k == CFG_TRUSTED_PROXIES);
+        EXPECT_INT(cfg_is_live((cfg_key_t)k), k == CFG_LOG_LEVEL || k == CFG_MAX_BODY_BYTES || k == CFG_SHUTDOWN_GRACE_S ||
+                                                  k == CFG_CORS_ORIGINS || k == CFG_MAX_POOLS || k == CFG_MAX_BETS_PER_POOL ||
+                                                  k == CFG_MAX_HITOS || k == CFG_ADMIN_TOKENS || k == CFG_LOG_SINK ||
+                                                  k == CFG_SHUTDOWN_DELAY_S || k == CFG_TRUSTED_PROXIES);
         EXPECT_INT(cfg_from_etcd((cfg_key_t)k), k != CFG_ETCD_ENDPOINTS && k != CFG_ETCD_PREFIX);
         EXPECT_INT(cfg_default_is_computed((cfg_key_t)k), k == CFG_WORKERS || k == CFG_HITOS_FILE);
     }
@@ -114,10 +116,10 @@ static void test_validate_integers(void)
     EXPECT(valid(CFG_CORS_ORIGINS, "https://a.example"));
     EXPECT(valid(CFG_CORS_ORIGINS, "https://a.example,http://localhost:8080"));
     EXPECT(valid(CFG_CORS_ORIGINS, "https://a.example, http://[::1]:8080"));
-    EXPECT(!valid(CFG_CORS_ORIGINS, "a.example"));             /* no scheme */
-    EXPECT(!valid(CFG_CORS_ORIGINS, "https://a.example/"));    /* a path: an origin has none */
-    EXPECT(!valid(CFG_CORS_ORIGINS, "https://a.example,,"));   /* an empty element */
-    EXPECT(!valid(CFG_CORS_ORIGINS, "https://*.example"));     /* no wildcards inside */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "a.example"));           /* no scheme */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://a.example/"));  /* a path: an origin has none */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://a.example,,")); /* an empty element */
+    EXPECT(!valid(CFG_CORS_ORIGINS, "https://*.example"));   /* no wildcards inside */
     EXPECT(!valid(CFG_CORS_ORIGINS, "*,https://a.example"));
     EXPECT(!valid(CFG_CORS_ORIGINS, "https://"));
     EXPECT(!valid(CFG_CORS_ORIGINS, "1ttp://a.example"));
@@ -187,10 +189,9 @@ static void test_validate_endpoints(void)
     EXPECT(valid(CFG_ETCD_ENDPOINTS, "http://etcd:2379/"));
     EXPECT(valid(CFG_ETCD_ENDPOINTS, "http://a:1,http://b.example:65535/"));
     EXPECT(valid(CFG_ETCD_ENDPOINTS, "http://[::1]:2379"));
-    const char *bad[] = {"https://a:1", "http://a", "http://a:", "http://:1", "http://a:0",
-                         "http://a:65536", "http://a:1/v3", "http://a:1//", "http://a:1,",
-                         ",http://a:1", "a:1", "http://a:1, http://b:2", "http://[::1:2379",
-                         "http://[zz]:1", "http://a b:1", "http://a:+1"};
+    const char *bad[] = {"https://a:1",      "http://a",      "http://a:",    "http://:1",   "http://a:0", "http://a:65536",
+                         "http://a:1/v3",    "http://a:1//",  "http://a:1,",  ",http://a:1", "a:1",        "http://a:1, http://b:2",
+                         "http://[::1:2379", "http://[zz]:1", "http://a b:1", "http://a:+1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (valid(CFG_ETCD_ENDPOINTS, bad[i])) {
             printf("# accepted bad endpoint list \"%s\"\n", bad[i]);
@@ -523,15 +524,13 @@ static void test_invalid_values_fail(void)
         snprintf(want, sizeof want, "PORT=%s (from env): %s", bad_ports[i], port);
         expect_resolve_fails(CFG_SRC_ENV, CFG_PORT, bad_ports[i], want);
     }
-    expect_resolve_fails(CFG_SRC_FLAG, CFG_WORKERS, "0",
-                         "WORKERS=0 (from flag): must be an integer from 1 to 256");
+    expect_resolve_fails(CFG_SRC_FLAG, CFG_WORKERS, "0", "WORKERS=0 (from flag): must be an integer from 1 to 256");
     expect_resolve_fails(CFG_SRC_DOTENV, CFG_LOG_LEVEL, "trace",
                          "LOG_LEVEL=trace (from dotenv): must be one of debug, info, warn, error");
     expect_resolve_fails(CFG_SRC_ENV, CFG_ETCD_ENDPOINTS, "127.0.0.1:2379",
                          "ETCD_ENDPOINTS=127.0.0.1:2379 (from env): must be empty, or a "
                          "comma-separated list of http://host:port");
-    expect_resolve_fails(CFG_SRC_ENV, CFG_HITOS_FILE, "",
-                         "HITOS_FILE= (from env): must be a non-empty path");
+    expect_resolve_fails(CFG_SRC_ENV, CFG_HITOS_FILE, "", "HITOS_FILE= (from env): must be a non-empty path");
     expect_resolve_fails(CFG_SRC_ENV, CFG_TRUSTED_PROXIES, "127.0.0.1,::1/200",
                          "TRUSTED_PROXIES=127.0.0.1,::1/200 (from env): must be empty, or a comma-separated list of "
                          "at most 64 IPv4 or IPv6 addresses or CIDRs (127.0.0.1, 10.0.0.0/8, ::1, fd00::/8); "
@@ -644,12 +643,12 @@ static void test_dotenv_errors(void)
     expect_dotenv_error("HOST=a\nexport\n", ".env line 2: expected KEY=VALUE");
     expect_dotenv_error("HOST=a\n\nPORT='80\n", ".env line 3: unterminated single quote");
     expect_dotenv_error("HOST=a\nPORT=\"80\\\"\n", ".env line 2: unterminated double quote");
-    expect_dotenv_error("HOST=a\nPORT=\"80\" x\n",
-                        ".env line 2: unexpected text after closing quote");
+    expect_dotenv_error("HOST=a\nPORT=\"80\" x\n", ".env line 2: unexpected text after closing quote");
     expect_dotenv_error("HOST=a\nPORT='80'x\n", ".env line 2: unexpected text after closing quote");
 
     cfg_layer_t l = {0};
-    static const char nul[] = "HOST=a\nPORT=8\0" "0\n";
+    static const char nul[] = "HOST=a\nPORT=8\0"
+                              "0\n";
     EXPECT_INT(cfg_layer_dotenv_parse(&l, nul, sizeof nul - 1, NULL, err, sizeof err), -1);
     EXPECT_STR(err, ".env line 2: NUL byte");
     EXPECT(l.val[CFG_HOST] == NULL);
@@ -701,8 +700,8 @@ static void test_flags(void)
 {
     cfg_layer_t l = {0};
     int next = -1;
-    char *a1[] = {"porrio", "--port", "8080", "--log-level=debug", "--etcd-endpoints=",
-                  "--workers", "2", "--workers=3", "--hitos-file", "-", NULL};
+    char *a1[] = {"porrio",       "--port", "8080", "--log-level=debug", "--etcd-endpoints=", "--workers", "2", "--workers=3",
+                  "--hitos-file", "-",      NULL};
     EXPECT_INT(flags(&l, 10, a1, &next), 0);
     EXPECT_INT(next, 10);
     EXPECT_STR(l.val[CFG_PORT], "8080");

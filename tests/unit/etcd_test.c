@@ -17,33 +17,32 @@
 
 /* ---- recorded from etcd 3.4.23's gateway ---- */
 
-#define HDR(rev)                                                                            \
+#define HDR(rev)                                                                                  \
     "\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":\"13668033151171901709\"," \
     "\"revision\":\"" rev "\",\"raft_term\":\"2\"}"
 
 #define MSG_CREATED "{\"result\":{" HDR("3") ",\"created\":true}}\n"
-#define MSG_PUT_DEL                                                                         \
-    "{\"result\":{" HDR("3") ",\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"create_revision\":\"2\"," \
-    "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"YmFy\"}},{\"type\":\"DELETE\",\"kv\":"  \
-    "{\"key\":\"Zm9v\",\"mod_revision\":\"3\"}}]}}\n"
-#define MSG_PUT_EMPTY                                                                       \
+#define MSG_PUT_DEL                                                                                                       \
+    "{\"result\":{" HDR("3") ",\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"create_revision\":\"2\","                          \
+                             "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"YmFy\"}},{\"type\":\"DELETE\",\"kv\":" \
+                             "{\"key\":\"Zm9v\",\"mod_revision\":\"3\"}}]}}\n"
+#define MSG_PUT_EMPTY                                                                            \
     "{\"result\":{" HDR("4") ",\"events\":[{\"kv\":{\"key\":\"YQ==\",\"create_revision\":\"4\"," \
-    "\"mod_revision\":\"4\",\"version\":\"1\"}}]}}\n"
-#define MSG_TXN                                                                             \
-    "{\"result\":{" HDR("5") ",\"events\":[{\"kv\":{\"key\":\"Yg==\",\"create_revision\":\"5\"," \
-    "\"mod_revision\":\"5\",\"version\":\"1\",\"value\":\"eA==\"}},{\"type\":\"DELETE\",\"kv\":"  \
-    "{\"key\":\"YQ==\",\"mod_revision\":\"5\"}}]}}\n"
+                             "\"mod_revision\":\"4\",\"version\":\"1\"}}]}}\n"
+#define MSG_TXN                                                                                                           \
+    "{\"result\":{" HDR("5") ",\"events\":[{\"kv\":{\"key\":\"Yg==\",\"create_revision\":\"5\","                          \
+                             "\"mod_revision\":\"5\",\"version\":\"1\",\"value\":\"eA==\"}},{\"type\":\"DELETE\",\"kv\":" \
+                             "{\"key\":\"YQ==\",\"mod_revision\":\"5\"}}]}}\n"
 
 /* the gateway's chunked framing of the four messages above, then the last chunk */
-static const char CHUNKED[] = "8d\r\n" MSG_CREATED "\r\n11e\r\n" MSG_PUT_DEL "\r\nd6\r\n" MSG_PUT_EMPTY
-                              "\r\n11e\r\n" MSG_TXN "\r\n0\r\n\r\n";
+static const char CHUNKED[] =
+    "8d\r\n" MSG_CREATED "\r\n11e\r\n" MSG_PUT_DEL "\r\nd6\r\n" MSG_PUT_EMPTY "\r\n11e\r\n" MSG_TXN "\r\n0\r\n\r\n";
 static const char STREAM[] = MSG_CREATED MSG_PUT_DEL MSG_PUT_EMPTY MSG_TXN;
 static const char EVENTS[] = "PUT foo=bar@2;DEL foo@3;PUT a=@4;DEL a@5;PUT b=x@5;"; /* revision 5 in key order */
 
-static const char RANGE_ANSWER[] =
-    "{" HDR("5") ",\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":\"2\",\"mod_revision\":\"2\","
-    "\"version\":\"1\",\"value\":\"YmFy\"},{\"key\":\"YQ==\",\"create_revision\":\"4\","
-    "\"mod_revision\":\"4\",\"version\":\"1\"}],\"count\":\"2\"}";
+static const char RANGE_ANSWER[] = "{" HDR("5") ",\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":\"2\",\"mod_revision\":\"2\","
+                                                "\"version\":\"1\",\"value\":\"YmFy\"},{\"key\":\"YQ==\",\"create_revision\":\"4\","
+                                                "\"mod_revision\":\"4\",\"version\":\"1\"}],\"count\":\"2\"}";
 static const char EMPTY_ANSWER[] = "{" HDR("1") "}";
 static const char PUT_ANSWER[] = "{" HDR("2") "}";
 
@@ -51,9 +50,14 @@ static const char PUT_ANSWER[] = "{" HDR("2") "}";
 
 static void test_base64_vectors(void)
 {
-    static const char *const v[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                       {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-                                       {"foobar", "Zm9vYmFy"}, {"porrio:", "cG9ycmlvOg=="}};
+    static const char *const v[][2] = {{"", ""},
+                                       {"f", "Zg=="},
+                                       {"fo", "Zm8="},
+                                       {"foo", "Zm9v"},
+                                       {"foob", "Zm9vYg=="},
+                                       {"fooba", "Zm9vYmE="},
+                                       {"foobar", "Zm9vYmFy"},
+                                       {"porrio:", "cG9ycmlvOg=="}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char *enc = etcd_base64_encode(v[i][0], strlen(v[i][0]));
         EXPECT_STR(enc, v[i][1]);
@@ -84,9 +88,8 @@ static void test_base64_round_trip(void)
 
 static void test_base64_invalid(void)
 {
-    static const char *const bad[] = {"Zg=",  "Zg",   "Z",    "Zg==Zg==", "Z===", "====",
-                                      "Zh==", "Zm9=", "Zm9v!", "Zm8 ",    "Zm=v", "Zm9\n",
-                                      "Zm-v", "Zm_v", "=Zm9"};
+    static const char *const bad[] = {
+        "Zg=", "Zg", "Z", "Zg==Zg==", "Z===", "====", "Zh==", "Zm9=", "Zm9v!", "Zm8 ", "Zm=v", "Zm9\n", "Zm-v", "Zm_v", "=Zm9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *d = etcd_base64_decode(bad[i], strlen(bad[i]), NULL);
         if (d)
@@ -104,8 +107,7 @@ static char *field_b64(json_t *obj, const char *name, size_t *n)
     return s ? etcd_base64_decode(s, strlen(s), n) : NULL;
 }
 
-static void check_range(const char *json, const char *under, const char *key, size_t keylen,
-                        const char *end, size_t endlen)
+static void check_range(const char *json, const char *under, const char *key, size_t keylen, const char *end, size_t endlen)
 {
     json_t *j = json_loads(json ? json : "", 0, NULL), *o = j;
     if (under)
@@ -174,7 +176,11 @@ static void test_parse_range(void)
     EXPECT_INT(n, 0);
     EXPECT_INT(rev, 1);
 
-    static const char *const bad[] = {"", "{", "[]", "{\"kvs\":[]}", "{" HDR("x") "}",
+    static const char *const bad[] = {"",
+                                      "{",
+                                      "[]",
+                                      "{\"kvs\":[]}",
+                                      "{" HDR("x") "}",
                                       "{" HDR("1") ",\"kvs\":{}}",
                                       "{" HDR("1") ",\"kvs\":[{\"key\":\"Zm9\"}]}",
                                       "{" HDR("1") ",\"kvs\":[{\"value\":\"Zm9v\"}]}",
@@ -202,8 +208,7 @@ static void test_parse_put(void)
 /* ---- chunked transfer coding ---- */
 
 /* Decodes in through c in pieces cut at the given offsets; the output goes to out (NUL-ended). */
-static int dechunk(const char *in, size_t len, const size_t *cuts, size_t ncuts, char *out,
-                   etcd_chunked_t *c)
+static int dechunk(const char *in, size_t len, const size_t *cuts, size_t ncuts, char *out, etcd_chunked_t *c)
 {
     size_t at = 0, o = 0;
     etcd_chunked_init(c);
@@ -232,8 +237,7 @@ static void test_chunked_every_split(void)
     EXPECT(etcd_chunked_done(&c));
     int bad = 0;
     for (size_t cut = 0; cut <= len; cut++) {
-        if (dechunk(CHUNKED, len, &cut, 1, out, &c) < 0 || strcmp(out, STREAM) != 0 ||
-            !etcd_chunked_done(&c))
+        if (dechunk(CHUNKED, len, &cut, 1, out, &c) < 0 || strcmp(out, STREAM) != 0 || !etcd_chunked_done(&c))
             bad++;
         for (size_t cut2 = cut; cut2 <= len && cut % 13 == 0; cut2 += 7) {
             size_t cuts[2] = {cut, cut2};
@@ -265,8 +269,7 @@ static void test_chunked_forms(void)
     EXPECT_INT(dechunk(lf, strlen(lf), NULL, 0, out, &c), 0);
     EXPECT_STR(out, "ab");
     EXPECT(etcd_chunked_done(&c));
-    static const char *const bad[] = {"zz\r\n", "\r\n", "3\r\nabcX", "3\r\nabc\rX",
-                                      "1234567890abcdef0\r\n", "0\r\n\rX"};
+    static const char *const bad[] = {"zz\r\n", "\r\n", "3\r\nabcX", "3\r\nabc\rX", "1234567890abcdef0\r\n", "0\r\n\rX"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         EXPECT_INT(dechunk(bad[i], strlen(bad[i]), NULL, 0, out, &c), -1);
         char more[4] = "1\r\n";
@@ -286,18 +289,16 @@ static void log_event(void *ctx, const etcd_event_t *ev)
     evlog_t *l = ctx;
     int w;
     if (ev->deleted)
-        w = snprintf(l->log + l->len, sizeof l->log - l->len, "DEL %s@%lld;", ev->key,
-                     (long long)ev->mod_revision);
+        w = snprintf(l->log + l->len, sizeof l->log - l->len, "DEL %s@%lld;", ev->key, (long long)ev->mod_revision);
     else
-        w = snprintf(l->log + l->len, sizeof l->log - l->len, "PUT %s=%s@%lld;", ev->key,
-                     ev->value ? ev->value : "(null)", (long long)ev->mod_revision);
+        w = snprintf(l->log + l->len, sizeof l->log - l->len, "PUT %s=%s@%lld;", ev->key, ev->value ? ev->value : "(null)",
+                     (long long)ev->mod_revision);
     if (w > 0 && (size_t)w < sizeof l->log - l->len)
         l->len += (size_t)w;
 }
 
 /* Feeds text to a fresh parser in pieces cut at the given offsets; 0 or -1. */
-static int parse_stream(const char *text, size_t len, const size_t *cuts, size_t ncuts,
-                        evlog_t *l, etcd_stream_t *s)
+static int parse_stream(const char *text, size_t len, const size_t *cuts, size_t ncuts, evlog_t *l, etcd_stream_t *s)
 {
     memset(l, 0, sizeof *l);
     etcd_stream_init(s, log_event, l);
@@ -316,8 +317,8 @@ static int parse_stream(const char *text, size_t len, const size_t *cuts, size_t
 
 static int stream_ok(const etcd_stream_t *s, const evlog_t *l)
 {
-    return strcmp(l->log, EVENTS) == 0 && s->revision == 5 && s->header_revision == 5 &&
-           s->created && s->messages == 4 && !s->canceled && !s->failed;
+    return strcmp(l->log, EVENTS) == 0 && s->revision == 5 && s->header_revision == 5 && s->created && s->messages == 4 &&
+           !s->canceled && !s->failed;
 }
 
 static void test_stream_every_split(void)
@@ -416,11 +417,12 @@ static void test_stream_invalid(void)
  * order, a range's, so a watcher orders what one revision created as a reader of the range does. */
 static void test_stream_key_order(void)
 {
-    const char msg[] = "{\"result\":{" HDR("7") ",\"events\":["
-                       "{\"kv\":{\"key\":\"eg==\",\"create_revision\":\"7\",\"mod_revision\":\"7\",\"value\":\"MQ==\"}},"
-                       "{\"kv\":{\"key\":\"bQ==\",\"create_revision\":\"6\",\"mod_revision\":\"6\",\"value\":\"Mg==\"}},"
-                       "{\"kv\":{\"key\":\"bQ==\",\"create_revision\":\"6\",\"mod_revision\":\"7\",\"value\":\"Mw==\"}},"
-                       "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"7\"}}]}}\n";
+    const char msg[] =
+        "{\"result\":{" HDR("7") ",\"events\":["
+                                 "{\"kv\":{\"key\":\"eg==\",\"create_revision\":\"7\",\"mod_revision\":\"7\",\"value\":\"MQ==\"}},"
+                                 "{\"kv\":{\"key\":\"bQ==\",\"create_revision\":\"6\",\"mod_revision\":\"6\",\"value\":\"Mg==\"}},"
+                                 "{\"kv\":{\"key\":\"bQ==\",\"create_revision\":\"6\",\"mod_revision\":\"7\",\"value\":\"Mw==\"}},"
+                                 "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"7\"}}]}}\n";
     etcd_stream_t s;
     evlog_t l;
     EXPECT_INT(parse_stream(msg, strlen(msg), NULL, 0, &l, &s), 0);
@@ -440,7 +442,7 @@ static void test_stream_error_and_cancel(void)
     EXPECT_STR(s.error, "etcdserver: no leader");
     etcd_stream_free(&s);
     const char compacted[] = MSG_CREATED "{\"result\":{\"header\":{\"cluster_id\":\"1\",\"raft_term\":"
-                             "\"2\"},\"canceled\":true,\"compact_revision\":\"5\"}}\n";
+                                         "\"2\"},\"canceled\":true,\"compact_revision\":\"5\"}}\n";
     EXPECT_INT(parse_stream(compacted, strlen(compacted), NULL, 0, &l, &s), 0);
     EXPECT(s.created && s.canceled && !s.failed);
     EXPECT_INT(s.compact_revision, 5);
@@ -465,9 +467,14 @@ static void test_new(void)
         EXPECT(etcd_endpoint_name(e, 3) == NULL);
     }
     etcd_free(e);
-    static const char *const bad[] = {"", "etcd:2379", "http://etcd", "http://etcd:2379,",
-                                      "http://etcd:2379,,http://x:1", "https://etcd:2379",
-                                      "http://etcd:0", "http://[::1:2379"};
+    static const char *const bad[] = {"",
+                                      "etcd:2379",
+                                      "http://etcd",
+                                      "http://etcd:2379,",
+                                      "http://etcd:2379,,http://x:1",
+                                      "https://etcd:2379",
+                                      "http://etcd:0",
+                                      "http://[::1:2379"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         e = etcd_new(bad[i], err, sizeof err);
@@ -533,9 +540,8 @@ static void send_chunk(int fd, const char *s)
 static void send_json(int fd, int status, const char *body)
 {
     char head[256];
-    snprintf(head, sizeof head,
-             "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-             status, strlen(body));
+    snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", status,
+             strlen(body));
     send_str(fd, head);
     send_str(fd, body);
 }
@@ -678,8 +684,9 @@ static void serve_kv(fake_t *f, int fd, int idx, const char *path, const char *b
 {
     (void)f, (void)idx;
     if (strcmp(path, "/v3/kv/range") == 0 && strstr(body, "\"Zm9v\"") && !strstr(body, "range_end"))
-        send_json(fd, 200, "{" HDR("5") ",\"kvs\":[{\"key\":\"Zm9v\",\"mod_revision\":\"2\","
-                           "\"value\":\"YmFy\"}],\"count\":\"1\"}");
+        send_json(fd, 200,
+                  "{" HDR("5") ",\"kvs\":[{\"key\":\"Zm9v\",\"mod_revision\":\"2\","
+                               "\"value\":\"YmFy\"}],\"count\":\"1\"}");
     else if (strcmp(path, "/v3/kv/range") == 0 && strstr(body, "range_end"))
         send_json(fd, 200, RANGE_ANSWER);
     else if (strcmp(path, "/v3/kv/range") == 0)
@@ -766,8 +773,9 @@ static void test_get_put_delete(void)
 static void serve_error(fake_t *f, int fd, int idx, const char *path, const char *body)
 {
     (void)f, (void)idx, (void)path, (void)body;
-    send_json(fd, 400, "{\"error\":\"etcdserver: key is not provided\",\"message\":"
-                       "\"etcdserver: key is not provided\",\"code\":3}");
+    send_json(fd, 400,
+              "{\"error\":\"etcdserver: key is not provided\",\"message\":"
+              "\"etcdserver: key is not provided\",\"code\":3}");
 }
 
 /* Puts k=v through a fake gateway answering with serve, expecting it to fail with an error
@@ -990,10 +998,11 @@ static void serve_compact(fake_t *f, int fd, int idx, const char *path, const ch
 {
     (void)body;
     if (strcmp(path, "/v3/kv/range") == 0) {
-        send_json(fd, 200, idx == 0 ? "{\"header\":{\"revision\":\"10\"},\"kvs\":[{\"key\":\"Zm9v\","
-                                      "\"mod_revision\":\"9\",\"value\":\"YmFy\"}]}"
-                                    : "{\"header\":{\"revision\":\"20\"},\"kvs\":[{\"key\":\"Yg==\","
-                                      "\"mod_revision\":\"18\",\"value\":\"eA==\"}]}");
+        send_json(fd, 200,
+                  idx == 0 ? "{\"header\":{\"revision\":\"10\"},\"kvs\":[{\"key\":\"Zm9v\","
+                             "\"mod_revision\":\"9\",\"value\":\"YmFy\"}]}"
+                           : "{\"header\":{\"revision\":\"20\"},\"kvs\":[{\"key\":\"Yg==\","
+                             "\"mod_revision\":\"18\",\"value\":\"eA==\"}]}");
         return;
     }
     send_str(fd, WATCH_HEAD);

@@ -16,21 +16,22 @@
 
 #include "test.h"
 
-#define HDR(rev) "\"header\":{\"cluster_id\":\"324952591200643719\",\"member_id\":\"3319814642761637952\",\"revision\":\"" rev "\",\"raft_term\":\"2\"}"
+#define HDR(rev)                                                                                                  \
+    "\"header\":{\"cluster_id\":\"324952591200643719\",\"member_id\":\"3319814642761637952\",\"revision\":\"" rev \
+    "\",\"raft_term\":\"2\"}"
 
 /* success: put u/a=2 with prev_kv, the newest key under u/, delete u/b (none) */
-static const char SUCCEEDED[] =
-    "{" HDR("35985") ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"35985\"},"
-    "\"prev_kv\":{\"key\":\"dS9h\",\"create_revision\":\"35984\",\"mod_revision\":\"35984\",\"version\":\"1\","
-    "\"value\":\"MQ==\"}}},{\"response_range\":{\"header\":{\"revision\":\"35985\"},\"kvs\":[{\"key\":\"dS9h\","
-    "\"create_revision\":\"35984\",\"mod_revision\":\"35985\",\"version\":\"2\",\"value\":\"Mg==\"}],\"count\":\"1\"}},"
-    "{\"response_delete_range\":{\"header\":{\"revision\":\"35985\"}}}]}";
+static const char SUCCEEDED[] = "{" HDR(
+    "35985") ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"35985\"},"
+             "\"prev_kv\":{\"key\":\"dS9h\",\"create_revision\":\"35984\",\"mod_revision\":\"35984\",\"version\":\"1\","
+             "\"value\":\"MQ==\"}}},{\"response_range\":{\"header\":{\"revision\":\"35985\"},\"kvs\":[{\"key\":\"dS9h\","
+             "\"create_revision\":\"35984\",\"mod_revision\":\"35985\",\"version\":\"2\",\"value\":\"Mg==\"}],\"count\":\"1\"}},"
+             "{\"response_delete_range\":{\"header\":{\"revision\":\"35985\"}}}]}";
 /* failure: the compare did not hold; the failure branch read u/a and deleted under u/ */
 static const char FAILED[] =
     "{" HDR("35986") ",\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"35985\"},\"kvs\":[{\"key\":"
-    "\"dS9h\",\"create_revision\":\"35984\",\"mod_revision\":\"35985\",\"version\":\"2\",\"value\":\"Mg==\"}],"
-    "\"count\":\"1\"}},{\"response_delete_range\":{\"header\":{\"revision\":\"35986\"},\"deleted\":\"1\"}}]}";
-
+                     "\"dS9h\",\"create_revision\":\"35984\",\"mod_revision\":\"35985\",\"version\":\"2\",\"value\":\"Mg==\"}],"
+                     "\"count\":\"1\"}},{\"response_delete_range\":{\"header\":{\"revision\":\"35986\"},\"deleted\":\"1\"}}]}";
 
 /* The decoded string of obj's member (base64), or NULL. */
 static char *field(const json_t *obj, const char *name)
@@ -127,7 +128,11 @@ static void test_parse_failed(void)
     }
     etcd_txn_result_free(&r);
     static const char *const bad[] = {
-        "", "[]", "{\"responses\":[]}", "{" HDR("1") ",\"responses\":{}}", "{" HDR("1") ",\"responses\":[{}]}",
+        "",
+        "[]",
+        "{\"responses\":[]}",
+        "{" HDR("1") ",\"responses\":{}}",
+        "{" HDR("1") ",\"responses\":[{}]}",
         "{" HDR("1") ",\"responses\":[{\"response_range\":{\"kvs\":[{\"key\":\"!!\"}]}}]}",
         "{" HDR("1") ",\"responses\":[{\"response_put\":{\"prev_kv\":{\"key\":\"dS9h\",\"mod_revision\":\"x\"}}}]}",
         "{\"header\":{\"revision\":\"-1\"}}"};
@@ -141,8 +146,8 @@ static void test_parse_failed(void)
 /* Two nested transactions: the first put a (new), the second's compare on b failed and it read b. */
 static const char GROUP[] =
     "{" HDR("2") ",\"succeeded\":true,\"responses\":[{\"response_txn\":{\"header\":{},\"succeeded\":true,"
-    "\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"2\"}}}]}},{\"response_txn\":{\"header\":{},"
-    "\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"2\"}}}]}}]}";
+                 "\"responses\":[{\"response_put\":{\"header\":{\"revision\":\"2\"}}}]}},{\"response_txn\":{\"header\":{},"
+                 "\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"2\"}}}]}}]}";
 
 static void test_independent(void)
 {
@@ -167,7 +172,7 @@ static void test_independent(void)
     EXPECT_INT(etcd_txn_independent(&a, &reader), 0); /* a failure branch reading what a writes */
     EXPECT_INT(etcd_txn_independent(&b, &reader), 1);
     etcd_txn_t writes_y = {.ok = &other, .nok = 1}, fail_writes_x = {.fail = &bet_a, .nfail = 1};
-    EXPECT_INT(etcd_txn_independent(&writes_y, &dropper), 1); /* p/y is not under p/x/ */
+    EXPECT_INT(etcd_txn_independent(&writes_y, &dropper), 1);     /* p/y is not under p/x/ */
     EXPECT_INT(etcd_txn_independent(&fail_writes_x, &reader), 0); /* a write in a failure branch counts */
     EXPECT_INT(etcd_txn_independent(&reader, &reader), 1);        /* reads never clash */
 }
@@ -177,8 +182,7 @@ static void test_group_request(void)
     etcd_cmp_t absent = {.key = "a", .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .revision = 0};
     etcd_op_t put_a = {.kind = ETCD_OP_PUT, .key = "a", .value = "1"}, put_b = {.kind = ETCD_OP_PUT, .key = "b"};
     etcd_op_t read_a = {.kind = ETCD_OP_RANGE, .key = "a"};
-    etcd_txn_t t[2] = {{.cmp = &absent, .ncmp = 1, .ok = &put_a, .nok = 1, .fail = &read_a, .nfail = 1},
-                       {.ok = &put_b, .nok = 1}};
+    etcd_txn_t t[2] = {{.cmp = &absent, .ncmp = 1, .ok = &put_a, .nok = 1, .fail = &read_a, .nfail = 1}, {.ok = &put_b, .nok = 1}};
     char *body = etcd_txn_group_request(t, 2);
     json_t *j = json_loads(body ? body : "", 0, NULL);
     EXPECT(j != NULL);
@@ -229,7 +233,7 @@ static void test_parse_group(void)
 /* ---- a gateway that keeps connections: counts the connections, the requests and the
  * transactions; answers each transaction as outcome() says ---- */
 
-#define BODY_MAX (256 << 10)
+#define BODY_MAX  (256 << 10)
 #define CONNS_MAX 64
 
 typedef struct {
@@ -387,8 +391,8 @@ static void keeper_start(keeper_t *k, const keeper_t *opt)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
-    *k = (keeper_t){.close_after = opt->close_after, .delay_ms = opt->delay_ms, .refuse_groups = opt->refuse_groups,
-                    .hang_up = opt->hang_up};
+    *k = (keeper_t){
+        .close_after = opt->close_after, .delay_ms = opt->delay_ms, .refuse_groups = opt->refuse_groups, .hang_up = opt->hang_up};
     k->lfd = socket(AF_INET, SOCK_STREAM, 0);
     bind(k->lfd, (struct sockaddr *)&a, sizeof a);
     listen(k->lfd, 64);
@@ -453,7 +457,7 @@ static void test_kept_connection_closed_by_server(void)
 /* ---- transactions of several threads, sent together ---- */
 
 #define THREADS 16
-#define EACH 5
+#define EACH    5
 
 typedef struct {
     etcd_t *e;
@@ -512,7 +516,7 @@ static void test_grouped(void)
     writers(&k, 0, &sum);
     EXPECT_INT(sum.right, THREADS * EACH); /* each its own outcome, succeeded or not */
     EXPECT_INT(k.txns, THREADS * EACH);
-    EXPECT(k.grouped > 0);          /* threads that queued behind a request went together */
+    EXPECT(k.grouped > 0);           /* threads that queued behind a request went together */
     EXPECT(k.reqs < THREADS * EACH); /* fewer requests than transactions */
     EXPECT_INT(k.clashes, 0);
     keeper_stop(&k);

@@ -16,11 +16,11 @@
 
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fault_cv = PTHREAD_COND_INITIALIZER; /* any change under fault_mu */
-static int hold_on, held; /* under fault_mu: fdatasync waits while hold_on; held callers wait now */
-static int fail_fdatasync; /* > 0: that many more calls fail with EIO */
-static int fail_ftruncate; /* non-zero: every call fails with EIO */
+static int hold_on, held;           /* under fault_mu: fdatasync waits while hold_on; held callers wait now */
+static int fail_fdatasync;          /* > 0: that many more calls fail with EIO */
+static int fail_ftruncate;          /* non-zero: every call fails with EIO */
 static long fail_pwrite_after = -1; /* >= 0: pwrite writes that many bytes, then fails with EIO */
-static int fail_fsync_after = -1; /* >= 0: that many more fsyncs work, then one fails with EIO */
+static int fail_fsync_after = -1;   /* >= 0: that many more fsyncs work, then one fails with EIO */
 
 int fdatasync(int fd)
 {
@@ -34,8 +34,7 @@ int fdatasync(int fd)
     }
     pthread_mutex_unlock(&fault_mu);
     int left = __atomic_load_n(&fail_fdatasync, __ATOMIC_SEQ_CST);
-    while (left > 0 && !__atomic_compare_exchange_n(&fail_fdatasync, &left, left - 1, 0, __ATOMIC_SEQ_CST,
-                                                    __ATOMIC_SEQ_CST))
+    while (left > 0 && !__atomic_compare_exchange_n(&fail_fdatasync, &left, left - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         ;
     if (left > 0) {
         errno = EIO;
@@ -47,8 +46,7 @@ int fdatasync(int fd)
 int fsync(int fd)
 {
     int after = __atomic_load_n(&fail_fsync_after, __ATOMIC_SEQ_CST);
-    while (after >= 0 && !__atomic_compare_exchange_n(&fail_fsync_after, &after, after - 1, 0, __ATOMIC_SEQ_CST,
-                                                      __ATOMIC_SEQ_CST))
+    while (after >= 0 && !__atomic_compare_exchange_n(&fail_fsync_after, &after, after - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         ;
     if (after == 0) {
         errno = EIO;
@@ -91,7 +89,10 @@ static inline void set_faults(int fdatasync_fails, int ftruncate_fails, long pwr
 }
 
 /* The fsync after the next n fails (-1: none). */
-static inline void fail_fsync_once_after(int n) { __atomic_store_n(&fail_fsync_after, n, __ATOMIC_SEQ_CST); }
+static inline void fail_fsync_once_after(int n)
+{
+    __atomic_store_n(&fail_fsync_after, n, __ATOMIC_SEQ_CST);
+}
 
 /* Waits (at most WAIT_S) until *v, guarded by fault_mu, is at least min; 1 when it got there. */
 static inline int wait_for(const int *v, int min)
@@ -117,7 +118,10 @@ static inline void hold_fsync(void)
 }
 
 /* 1 once a caller (the committer) waits inside fdatasync. */
-static inline int fsync_held(void) { return wait_for(&held, 1); }
+static inline int fsync_held(void)
+{
+    return wait_for(&held, 1);
+}
 
 static inline void release_fsync(void)
 {

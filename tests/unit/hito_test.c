@@ -14,16 +14,15 @@ static char err[512];
 static char *dir;
 static char path[600];
 
-#define LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define TEXT_RULE "must be a non-empty string of at most 256 bytes"
+#define LEN(a)     (sizeof(a) / sizeof((a)[0]))
+#define TEXT_RULE  "must be a non-empty string of at most 256 bytes"
 #define FECHA_RULE "must be a real date written d/m/yyyy"
-#define UTF8_RULE "must be valid UTF-8"
-#define FILE_RULE "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
+#define UTF8_RULE  "must be valid UTF-8"
+#define FILE_RULE  "must be a file name: not \".\" or \"..\", without '/', '\\' or control characters"
 
 /* The shipped data/hitos.json, as each milestone renders. */
-#define J0 "{\"file\":\"0.Repositorio\",\"title\":\"Git y GitHub\",\"fecha\":\"21/09/2017\"}"
-#define J1                                                                                                   \
-    "{\"file\":\"1.Infraestructura\",\"title\":\"Infraestructura del proyecto\",\"fecha\":\"28/9/2017\"}"
+#define J0              "{\"file\":\"0.Repositorio\",\"title\":\"Git y GitHub\",\"fecha\":\"21/09/2017\"}"
+#define J1              "{\"file\":\"1.Infraestructura\",\"title\":\"Infraestructura del proyecto\",\"fecha\":\"28/9/2017\"}"
 #define SHIPPED_COMMENT "Hitos del proyecto de IV http://jj.github.io/IV"
 
 static int contains(const char *hay, const char *needle)
@@ -144,9 +143,8 @@ static void test_load_shipped_file(void)
     EXPECT(hito_json(db, (size_t)-1, &len) == NULL);
     EXPECT_STR(hito_list_json(db, &len), "[" J0 "," J1 "]");
     EXPECT_INT(len, strlen("[" J0 "," J1 "]"));
-    EXPECT_STR(hito_all_json(db, &len),
-               "{\"hitos\":{\"comment\":\"" SHIPPED_COMMENT "\",\"hitos_lista\":[" J0 "," J1
-               "],\"hitos\":{\"0.Repositorio\":" J0 ",\"1.Infraestructura\":" J1 "}}}");
+    EXPECT_STR(hito_all_json(db, &len), "{\"hitos\":{\"comment\":\"" SHIPPED_COMMENT "\",\"hitos_lista\":[" J0 "," J1
+                                        "],\"hitos\":{\"0.Repositorio\":" J0 ",\"1.Infraestructura\":" J1 "}}}");
     EXPECT(shows(db, NULL, 0));
     hito_db_release(db);
 }
@@ -225,12 +223,10 @@ static void test_load_shape_errors(void)
         {"{\"comment\": \"c\"}", ": hitos_lista: missing"},
         {"{\"comment\": \"c\", \"hitos_lista\": {}}", ": hitos_lista: must be an array"},
         {"{\"comment\": \"c\", \"hitos_lista\": [1]}", ": hitos_lista[0]: must be an object"},
-        {"{\"comment\": \"c\", \"hitos_lista\": [{\"title\": \"t\", \"fecha\": \"1/1/2000\"}]}",
-         ": hitos_lista[0].file: missing"},
+        {"{\"comment\": \"c\", \"hitos_lista\": [{\"title\": \"t\", \"fecha\": \"1/1/2000\"}]}", ": hitos_lista[0].file: missing"},
         {"{\"comment\": \"c\", \"hitos_lista\": [{\"file\": \"a\", \"title\": 2, \"fecha\": \"1/1/2000\"}]}",
          ": hitos_lista[0].title: must be a string"},
-        {"{\"comment\": \"c\", \"hitos_lista\": [{\"file\": \"a\", \"title\": \"t\"}]}",
-         ": hitos_lista[0].fecha: missing"},
+        {"{\"comment\": \"c\", \"hitos_lista\": [{\"file\": \"a\", \"title\": \"t\"}]}", ": hitos_lista[0].fecha: missing"},
         {"{\"comment\": \"c\", \"hitos_lista\": [{\"file\": \"a\", \"title\": \"t\", "
          "\"fecha\": \"1/1/2000\"}, {\"file\": \"b\", \"title\": \"t\", \"fecha\": \"31/4/2000\"}]}",
          ": hitos_lista[1].fecha: must be a date d/m/yyyy"},
@@ -262,8 +258,8 @@ static void test_load_shape_errors(void)
 #define JB "{\"n\":[1,{\"x\":null}],\"fecha\":\"1/3/2000\",\"title\":\"Tí\",\"file\":\"b\"}"
     EXPECT_STR(hito_json(db, 0, &len), JA);
     EXPECT_STR(hito_json(db, 1, &len), JB);
-    EXPECT_STR(hito_all_json(db, &len), "{\"hitos\":{\"comment\":\"c\",\"hitos_lista\":[" JA "," JB
-                                        "],\"hitos\":{\"a\":" JA ",\"b\":" JB "}}}");
+    EXPECT_STR(hito_all_json(db, &len),
+               "{\"hitos\":{\"comment\":\"c\",\"hitos_lista\":[" JA "," JB "],\"hitos\":{\"a\":" JA ",\"b\":" JB "}}}");
 #undef JA
 #undef JB
     hito_db_release(db);
@@ -273,14 +269,13 @@ static void test_load_shape_errors(void)
 
 static void test_fecha_table(void)
 {
-    static const char *const good[] = {"21/09/2017", "28/9/2017", "1/1/2000",  "01/01/0001", "29/2/2024",
+    static const char *const good[] = {"21/09/2017", "28/9/2017",  "1/1/2000",  "01/01/0001", "29/2/2024",
                                        "29/2/2000",  "31/12/9999", "30/4/2017", "31/1/2017",  "28/2/1900"};
-    static const char *const bad[] = {
-        "29/2/2023", "29/2/1900",  "31/4/2017",  "0/1/2017", "1/0/2017", "1/13/2017", "32/1/2017",
-        "1/1/217",   "1/1/20177",  "1/1/0000",   "a/1/2017", "1/b/2017", "1/1/2o17",  "1/1/2017 ",
-        " 1/1/2017", "1/1/2017x",  "001/1/2017", "1/001/2017", "1-1-2017", "1/1",      "",
-        "/1/2017",   "1//2017",    "1/1/",       "+1/1/2017", "1/1/-017", "2017/1/1", "31/6/2017",
-        "31/9/2017", "31/11/2017", "30/2/2000",  NULL};
+    static const char *const bad[] = {"29/2/2023", "29/2/1900",  "31/4/2017",  "0/1/2017",   "1/0/2017", "1/13/2017", "32/1/2017",
+                                      "1/1/217",   "1/1/20177",  "1/1/0000",   "a/1/2017",   "1/b/2017", "1/1/2o17",  "1/1/2017 ",
+                                      " 1/1/2017", "1/1/2017x",  "001/1/2017", "1/001/2017", "1-1-2017", "1/1",       "",
+                                      "/1/2017",   "1//2017",    "1/1/",       "+1/1/2017",  "1/1/-017", "2017/1/1",  "31/6/2017",
+                                      "31/9/2017", "31/11/2017", "30/2/2000",  NULL};
     for (size_t i = 0; i < LEN(good); i++)
         if (!hito_fecha_ok(good[i])) {
             test_failed_now = 1;
@@ -309,8 +304,9 @@ static void test_index_parse(void)
     EXPECT_INT(v, LONG_MAX);
     EXPECT_INT(hito_index_parse("5", NULL), 0);
     /* one spelling per index: no sign, no leading zero, no space */
-    static const char *const bad[] = {"",    "-",   "+1",  " 1", "1 ",  "0x1", "1a", "a",  "--1", "1.0", "1e2",
-                                      "-+1", "-3",  "-0",  "+0", "00",  "007", "01", "\t1", "1\n", "-99999999999999999999999",
+    static const char *const bad[] = {"",   "-",   "+1",  " 1",  "1 ",  "0x1", "1a",
+                                      "a",  "--1", "1.0", "1e2", "-+1", "-3",  "-0",
+                                      "+0", "00",  "007", "01",  "\t1", "1\n", "-99999999999999999999999",
                                       NULL};
     for (size_t i = 0; i < LEN(bad); i++) {
         v = 42;
@@ -353,8 +349,7 @@ static void test_plan_add(void)
         {"{\"file\": \"f\", \"title\": \"t\"}", "fecha: missing"},
         {"{\"file\": \"f\", \"title\": \"t\", \"fecha\": \"29/2/2023\"}", "fecha: " FECHA_RULE},
         {"{\"file\": \"f\", \"title\": \"t\", \"fecha\": 2020}", "fecha: " FECHA_RULE},
-        {"{\"file\": \"f\", \"title\": \"t\", \"fecha\": \"1/1/2020\", \"extra\": 1}",
-         "extra: unknown field"},
+        {"{\"file\": \"f\", \"title\": \"t\", \"fecha\": \"1/1/2020\", \"extra\": 1}", "extra: unknown field"},
         /* file names a file: no path, no line break, no control character */
         {"{\"file\": \"../x\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
         {"{\"file\": \"x/\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "file: " FILE_RULE},
@@ -371,11 +366,9 @@ static void test_plan_add(void)
         {"{\"extra\": 1}", "file: missing"},
         {"{\"extra\": 1, \"fecha\": \"x\", \"title\": 1, \"file\": \"\"}", "file: " TEXT_RULE},
         {"{\"file\": \"f\", \"title\": \"\", \"fecha\": \"x\"}", "title: " TEXT_RULE},
-        {"{\"extra\": 1, \"file\": \"f\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}",
-         "extra: unknown field"},
+        {"{\"extra\": 1, \"file\": \"f\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", "extra: unknown field"},
         {"{\"file\": \"0.Repositorio\", \"title\": \"\", \"fecha\": \"1/1/2020\"}", "title: " TEXT_RULE},
-        {"{\"file\": \"0.Repositorio\", \"title\": \"t\", \"fecha\": \"1/1/2020\", \"x\": 1}",
-         "x: unknown field"},
+        {"{\"file\": \"0.Repositorio\", \"title\": \"t\", \"fecha\": \"1/1/2020\", \"x\": 1}", "x: unknown field"},
     };
     for (size_t i = 0; i < LEN(cases); i++) {
         hito_status_t st = plan(db, cases[i].body, &c);
@@ -389,8 +382,7 @@ static void test_plan_add(void)
     for (int i = 0; i < 256; i += 2)
         title[i] = '\xc3', title[i + 1] = '\xb1';
     title[256] = '\0';
-    snprintf(body, sizeof(body), "{\"file\": \"%s\", \"title\": \"%s\", \"fecha\": \"1/1/2020\"}", title,
-             title);
+    snprintf(body, sizeof(body), "{\"file\": \"%s\", \"title\": \"%s\", \"fecha\": \"1/1/2020\"}", title, title);
     EXPECT_INT(plan(db, body, &c), HITO_OK); /* (c pointed into the body, gone now) */
     strcat(title, "x");
     snprintf(body, sizeof(body), "{\"file\": \"f\", \"title\": \"%s\", \"fecha\": \"1/1/2020\"}", title);
@@ -400,13 +392,11 @@ static void test_plan_add(void)
     EXPECT_INT(plan(db, body, &c), HITO_INVALID);
     EXPECT_STR(err, "file: " TEXT_RULE);
 
-    EXPECT_INT(plan(db, "{\"file\": \"1.Infraestructura\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", &c),
-               HITO_EXISTS);
+    EXPECT_INT(plan(db, "{\"file\": \"1.Infraestructura\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", &c), HITO_EXISTS);
     EXPECT_STR(err, "file: \"1.Infraestructura\" already exists");
 
     /* A good body: the change points into it, and nothing is added yet. */
-    json_t *good =
-        json_loads("{\"fecha\": \"5/10/2017\", \"title\": \"Docker\", \"file\": \"2.Docker\"}", 0, NULL);
+    json_t *good = json_loads("{\"fecha\": \"5/10/2017\", \"title\": \"Docker\", \"file\": \"2.Docker\"}", 0, NULL);
     EXPECT_INT(hito_plan_add(db, good, &c, err, sizeof(err)), HITO_OK);
     EXPECT(c.file == json_string_value(json_object_get(good, "file")));
     EXPECT(c.title == json_string_value(json_object_get(good, "title")));
@@ -426,7 +416,10 @@ static void test_change_records(void)
     char rec[HITO_CHANGE_MAX + 8], again[HITO_CHANGE_MAX], big[300];
     hito_change_t c = {"2.Docker", "Docker", "5/10/2017"}, d;
     size_t n = hito_change_encode(&c, rec, sizeof(rec));
-    static const char docker[] = "\x20" "2.Docker\0" "Docker\0" "5/10/2017\0";
+    static const char docker[] = "\x20"
+                                 "2.Docker\0"
+                                 "Docker\0"
+                                 "5/10/2017\0";
     EXPECT(n == sizeof(docker) - 1 && memcmp(rec, docker, n) == 0);
     EXPECT_INT(hito_change_decode(rec, n, &d, err, sizeof(err)), 0);
     EXPECT_STR(d.file, "2.Docker");
@@ -512,8 +505,7 @@ static void test_apply_transient(void)
     /* An empty db (no file) takes additions too. */
     db = hito_db_load(NULL, err, sizeof(err));
     EXPECT_INT(apply(&db, &ADD[0]), 0);
-    EXPECT_STR(hito_list_json(db, &len),
-               "[{\"file\":\"2.Docker\",\"title\":\"Docker\",\"fecha\":\"5/10/2017\"}]");
+    EXPECT_STR(hito_list_json(db, &len), "[{\"file\":\"2.Docker\",\"title\":\"Docker\",\"fecha\":\"5/10/2017\"}]");
     hito_db_release(db);
 }
 
@@ -608,18 +600,27 @@ static void test_apply_refuses(void)
             }
         }
         /* Records too: a decoded record gets the checks a body gets. */
-        static const char bad_rec[] = "\x20" "f\0" "t\0" "31/4/2020\0";
+        static const char bad_rec[] = "\x20"
+                                      "f\0"
+                                      "t\0"
+                                      "31/4/2020\0";
         hito_change_t c;
         EXPECT_INT(hito_change_decode(bad_rec, sizeof(bad_rec) - 1, &c, err, sizeof(err)), 0);
         EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), -1);
         EXPECT_STR(err, "fecha: " FECHA_RULE);
         /* A record's text that is not UTF-8 (no body can carry it) would render as U+FFFD:
          * what was replayed would not be what was added. */
-        static const char latin1_rec[] = "\x20" "f\0" "\xad\x9a\x98\x82ndo hito\0" "1/1/2020\0";
+        static const char latin1_rec[] = "\x20"
+                                         "f\0"
+                                         "\xad\x9a\x98\x82ndo hito\0"
+                                         "1/1/2020\0";
         EXPECT_INT(hito_change_decode(latin1_rec, sizeof(latin1_rec) - 1, &c, err, sizeof(err)), 0);
         EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), -1);
         EXPECT_STR(err, "title: " UTF8_RULE);
-        static const char bad_file_rec[] = "\x20" "M\xe1laga\0" "t\0" "1/1/2020\0";
+        static const char bad_file_rec[] = "\x20"
+                                           "M\xe1laga\0"
+                                           "t\0"
+                                           "1/1/2020\0";
         EXPECT_INT(hito_change_decode(bad_file_rec, sizeof(bad_file_rec) - 1, &c, err, sizeof(err)), 0);
         EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), -1);
         EXPECT_STR(err, "file: " UTF8_RULE);
@@ -643,22 +644,21 @@ static void test_render_escaping(void)
     size_t len;
     EXPECT_INT(hito_db_apply(&db, &c, err, sizeof(err)), 1);
 #define JA "{\"file\":\"a\",\"title\":\"Tí\",\"fecha\":\"1/2/2003\"}"
-#define JQ                                                                                                   \
-    "{\"file\":\"3.Ñu \\\"q\\\"\\\\\",\"title\":\"line1\\nline2\\t\\\\ 日本 \\u0001 \\u2028\","       \
+#define JQ                                                                                         \
+    "{\"file\":\"3.Ñu \\\"q\\\"\\\\\",\"title\":\"line1\\nline2\\t\\\\ 日本 \\u0001 \\u2028\"," \
     "\"fecha\":\"29/2/2024\"}"
     EXPECT_STR(hito_json(db, 1, &len), JQ);
     EXPECT_STR(hito_list_json(db, &len), "[" JA "," JQ "]");
     const char *all = hito_all_json(db, &len);
-    EXPECT_STR(all, "{\"hitos\":{\"comment\":\"Cómo \\\"va\\\" \\\\ todo\",\"hitos_lista\":[" JA "," JQ
-                    "],\"hitos\":{\"a\":" JA ",\"3.Ñu \\\"q\\\"\\\\\":" JQ "}}}");
+    EXPECT_STR(all, "{\"hitos\":{\"comment\":\"Cómo \\\"va\\\" \\\\ todo\",\"hitos_lista\":[" JA "," JQ "],\"hitos\":{\"a\":" JA
+                    ",\"3.Ñu \\\"q\\\"\\\\\":" JQ "}}}");
 #undef JA
 #undef JQ
     /* and it reads back as what was added */
     json_t *parsed = json_loadb(all, len, JSON_REJECT_DUPLICATES, NULL);
     json_t *h = json_object_get(json_object_get(json_object_get(parsed, "hitos"), "hitos"), c.file);
     EXPECT_STR(json_string_value(json_object_get(h, "title")), c.title);
-    EXPECT_STR(json_string_value(json_object_get(json_object_get(parsed, "hitos"), "comment")),
-               "Cómo \"va\" \\ todo");
+    EXPECT_STR(json_string_value(json_object_get(json_object_get(parsed, "hitos"), "comment")), "Cómo \"va\" \\ todo");
     json_decref(parsed);
     hito_db_release(db);
 }
@@ -698,7 +698,10 @@ static void test_dump_replay(void)
     EXPECT_INT(hito_db_apply(&db, &odd, err, sizeof(err)), 5);
     EXPECT_INT(hito_dump(db, collect, &r), 0);
     EXPECT_INT(r.n, 4);
-    static const char docker[] = "\x20" "2.Docker\0" "Docker\0" "5/10/2017\0";
+    static const char docker[] = "\x20"
+                                 "2.Docker\0"
+                                 "Docker\0"
+                                 "5/10/2017\0";
     EXPECT(r.len[0] == sizeof(docker) - 1 && memcmp(r.rec[0], docker, r.len[0]) == 0);
     hito_db_t *fresh = load_shipped();
     for (size_t i = 0; i < r.n; i++) {

@@ -40,31 +40,38 @@ static void test_escape_specials(void)
 
 static void test_escape_utf8(void)
 {
-    EXPECT_STR(escape("Espa\xc3\xb1" "a", 7), "Espa\xc3\xb1" "a");       /* valid: kept */
-    EXPECT_STR(escape("\xf0\x9f\x98\x80", 4), "\xf0\x9f\x98\x80");       /* 4-byte: kept */
-    EXPECT_STR(escape("a\xff" "b", 3), "a\\ufffdb");                     /* invalid byte */
+    EXPECT_STR(escape("Espa\xc3\xb1"
+                      "a",
+                      7),
+               "Espa\xc3\xb1"
+               "a");                                               /* valid: kept */
+    EXPECT_STR(escape("\xf0\x9f\x98\x80", 4), "\xf0\x9f\x98\x80"); /* 4-byte: kept */
+    EXPECT_STR(escape("a\xff"
+                      "b",
+                      3),
+               "a\\ufffdb");                                             /* invalid byte */
     EXPECT_STR(escape("\xc3", 1), "\\ufffd");                            /* truncated */
     EXPECT_STR(escape("\xc0\xaf", 2), "\\ufffd\\ufffd");                 /* overlong */
     EXPECT_STR(escape("\xed\xa0\x80", 3), "\\ufffd\\ufffd\\ufffd");      /* surrogate */
     EXPECT_STR(escape("\xe2\x80\xa8\xe2\x80\xa9", 6), "\\u2028\\u2029"); /* line separators */
     /* their neighbours U+2027 and U+202A: kept */
     EXPECT_STR(escape("\xe2\x80\xa7\xe2\x80\xaa", 6), "\xe2\x80\xa7\xe2\x80\xaa");
-    EXPECT_STR(escape("\xe0\x80\xaf", 3), "\\ufffd\\ufffd\\ufffd");      /* 3-byte overlong */
+    EXPECT_STR(escape("\xe0\x80\xaf", 3), "\\ufffd\\ufffd\\ufffd");            /* 3-byte overlong */
     EXPECT_STR(escape("\xf0\x80\x80\x80", 4), "\\ufffd\\ufffd\\ufffd\\ufffd"); /* 4-byte overlong */
     EXPECT_STR(escape("\xf4\x90\x80\x80", 4), "\\ufffd\\ufffd\\ufffd\\ufffd"); /* past U+10FFFF */
     EXPECT_STR(escape("\xf4\x8f\xbf\xbf\xef\xbf\xbf\xc2\x80", 9), "\xf4\x8f\xbf\xbf\xef\xbf\xbf\xc2\x80");
-    EXPECT_STR(escape("\xe2\x82", 2), "\\ufffd\\ufffd");                 /* cut short by len */
-    EXPECT_STR(escape("\xe2\x82\xac", 2), "\\ufffd\\ufffd");             /* ... even with more after */
+    EXPECT_STR(escape("\xe2\x82", 2), "\\ufffd\\ufffd");     /* cut short by len */
+    EXPECT_STR(escape("\xe2\x82\xac", 2), "\\ufffd\\ufffd"); /* ... even with more after */
     EXPECT_STR(escape("\x80\xbf\xf5\xfe", 4), "\\ufffd\\ufffd\\ufffd\\ufffd");
 }
 
 /* jsonw_utf8_ok holds exactly what jsonw_escape writes back unchanged. */
 static void test_utf8_ok(void)
 {
-    static const char *const good[] = {"", "plain", "\xc3\xb1", "\xe6\x97\xa5", "\xf0\x9f\x98\x80",
-                                       "\xf4\x8f\xbf\xbf", NULL};
-    static const char *const bad[] = {"\xad\x9a\x98\x82", "\xc3", "a\xc3(", "\xc0\xaf", "\xe0\x80\xaf",
-                                      "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", NULL};
+    static const char *const good[] = {"", "plain", "\xc3\xb1", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", NULL};
+    static const char *const bad[] = {
+        "\xad\x9a\x98\x82", "\xc3", "a\xc3(", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "\xf5\x80\x80\x80", "\xff", NULL};
     for (int i = 0; good[i] != NULL; i++)
         EXPECT_INT(jsonw_utf8_ok(good[i], strlen(good[i])), 1);
     for (int i = 0; bad[i] != NULL; i++)

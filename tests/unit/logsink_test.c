@@ -33,10 +33,23 @@ static void test_url(void)
     EXPECT_INT(port, 514);
     EXPECT_INT(logsink_url_parse("syslog+tcp://h:65535", NULL, 0, NULL), 0);
     static const char *const bad[] = {
-        "logs:514", "tcp://logs:514", "syslog+udp://logs:514", "syslog+tcp://", "syslog+tcp://:514",
-        "syslog+tcp://logs:", "syslog+tcp://logs:0", "syslog+tcp://logs:65536", "syslog+tcp://logs:5x4",
-        "syslog+tcp://logs:-1", "syslog+tcp://lo gs", "syslog+tcp://logs/x", "syslog+tcp://[::1", "syslog+tcp://[nope]:1",
-        "syslog+tcp://::1:514", "syslog+tcp://logs:514//", "syslog+tcp://us@logs",
+        "logs:514",
+        "tcp://logs:514",
+        "syslog+udp://logs:514",
+        "syslog+tcp://",
+        "syslog+tcp://:514",
+        "syslog+tcp://logs:",
+        "syslog+tcp://logs:0",
+        "syslog+tcp://logs:65536",
+        "syslog+tcp://logs:5x4",
+        "syslog+tcp://logs:-1",
+        "syslog+tcp://lo gs",
+        "syslog+tcp://logs/x",
+        "syslog+tcp://[::1",
+        "syslog+tcp://[nope]:1",
+        "syslog+tcp://::1:514",
+        "syslog+tcp://logs:514//",
+        "syslog+tcp://us@logs",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (logsink_url_parse(bad[i], NULL, 0, NULL) != -1) {

@@ -83,7 +83,7 @@ static const pmap_ops_t STR = {str_cmp, str_retain, str_release, NULL};
 
 enum { KIND_U64, KIND_STR };
 static int kind, nkeys;
-static char (*keystr)[16]; /* KIND_STR: the key space's strings, sorted (probes; not objects) */
+static char (*keystr)[16];  /* KIND_STR: the key space's strings, sorted (probes; not objects) */
 static char (*between)[18]; /* keystr[r] + "!": after keystr[r], before keystr[r + 1] */
 
 typedef struct {
@@ -574,8 +574,8 @@ static int until_enough(pmap_t *m, int (*op)(pmap_t *, uint64_t), uint64_t key, 
         __atomic_store_n(&malloc_budget, -1, __ATOMIC_RELAXED);
         if (*result != -1)
             return (int)k;
-        if (m->root != root || m->count != count || pmap_nodes_live() != nodes || retains != retains0 ||
-            releases != releases0 || checksum(m) != sum)
+        if (m->root != root || m->count != count || pmap_nodes_live() != nodes || retains != retains0 || releases != releases0 ||
+            checksum(m) != sum)
             return -1;
     }
     return -1;

@@ -14,9 +14,9 @@
 static char err[512];
 
 /* The segment rule's words, with and without the dash. */
-#define RULE "must be 1-64 characters: letters, digits, '_', '.' or UTF-8 letters, not only dots"
+#define RULE      "must be 1-64 characters: letters, digits, '_', '.' or UTF-8 letters, not only dots"
 #define RULE_DASH "must be 1-64 characters: letters, digits, '_', '.', '-' or UTF-8 letters, not only dots"
-#define GOALS "must be an integer from 0 to 99"
+#define GOALS     "must be an integer from 0 to 99"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -48,7 +48,7 @@ static int result(porra_db_t **db, const char *id, int l, int v)
     return st == PORRA_OK && porra_db_apply(db, &ch, err, sizeof(err)) != 0 ? -1 : (int)st;
 }
 
-static int delete(porra_db_t **db, const char *id)
+static int delete (porra_db_t **db, const char *id)
 {
     porra_change_t ch;
     err[0] = '\0';
@@ -245,10 +245,25 @@ static int replays_as(const porra_db_t *db, const char *want)
 
 static void test_segment_table(void)
 {
-    static const char *const good[] = {"Granada", "betis", "Liga_2017", "2017", "a.b", "ñ",
-                                       "Málaga", "日本", "\xf0\x9f\x98\x80", "\xef\xbf\xbf", ".a",
-                                       "\xf4\x8f\xbf\xbf", "_", "a..", "\xc2\x80", "\xe0\xa0\x80",
-                                       "\xf0\x90\x80\x80", "\xed\x9f\xbf", "\xee\x80\x80"};
+    static const char *const good[] = {"Granada",
+                                       "betis",
+                                       "Liga_2017",
+                                       "2017",
+                                       "a.b",
+                                       "ñ",
+                                       "Málaga",
+                                       "日本",
+                                       "\xf0\x9f\x98\x80",
+                                       "\xef\xbf\xbf",
+                                       ".a",
+                                       "\xf4\x8f\xbf\xbf",
+                                       "_",
+                                       "a..",
+                                       "\xc2\x80",
+                                       "\xe0\xa0\x80",
+                                       "\xf0\x90\x80\x80",
+                                       "\xed\x9f\xbf",
+                                       "\xee\x80\x80"};
     /* the limit counts characters, whatever their UTF-8 length: 64 of them, 65 is one too many */
     char max[65], over[66], max_utf8[129], over_utf8[131], max_emoji[257], over_emoji[261];
     memset(max, 'a', 64), max[64] = '\0';
@@ -258,12 +273,39 @@ static void test_segment_table(void)
     max_utf8[128] = '\0', max_emoji[256] = '\0';
     memcpy(over_utf8, max_utf8, 128), memcpy(over_utf8 + 128, "\xc3\xb1", 3);
     memcpy(over_emoji, max_emoji, 256), memcpy(over_emoji + 256, "\xf0\x9f\x98\x80", 5);
-    static const char *const bad[] = {"", ".", "..", "...", "a b", "a/b", "a%2Fb", "a%b", "a+b",
-                                      "\xc3", "a\xc3", "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf",
-                                      "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
-                                      "\xf0\x80\x80\x80", "\x80", "\xe2\x82", "a\tb", "a?b",
-                                      "a#b", "\x7f", "ñ\xff", "\xe2\x82x", "\xf0\x9f\x98", "a\"b",
-                                      "a\\b", "a\nb", "\xff", "\xfe", NULL};
+    static const char *const bad[] = {"",
+                                      ".",
+                                      "..",
+                                      "...",
+                                      "a b",
+                                      "a/b",
+                                      "a%2Fb",
+                                      "a%b",
+                                      "a+b",
+                                      "\xc3",
+                                      "a\xc3",
+                                      "\xc0\xaf",
+                                      "\xc1\xbf",
+                                      "\xe0\x80\xaf",
+                                      "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80",
+                                      "\xf5\x80\x80\x80",
+                                      "\xf0\x80\x80\x80",
+                                      "\x80",
+                                      "\xe2\x82",
+                                      "a\tb",
+                                      "a?b",
+                                      "a#b",
+                                      "\x7f",
+                                      "ñ\xff",
+                                      "\xe2\x82x",
+                                      "\xf0\x9f\x98",
+                                      "a\"b",
+                                      "a\\b",
+                                      "a\nb",
+                                      "\xff",
+                                      "\xfe",
+                                      NULL};
     for (size_t i = 0; i < LEN(good); i++)
         for (int dash = 0; dash < 2; dash++)
             if (!porra_segment_ok(good[i], dash, err, sizeof(err))) {
@@ -302,12 +344,12 @@ static void test_id_ok(void)
         memcpy(seg65 + 4 * i, "\xf0\x9f\x98\x80", 4);
     seg65[260] = '\0';
     memcpy(seg64, seg65, 256), seg64[256] = '\0';
-    static const char *const good[] = {"A-B-C-D", "Granada-Betis-Liga-2017", "Málaga-Barça-Copa-2018",
-                                       "日本-a.b-_-2017", ".a-b.-c_-1"};
-    static const char *const bad[] = {"",         "A",         "A-B-C",       "A-B-C-D-E",     "A--C-D",
-                                      "-B-C-D",   "A-B-C-",    "A-B--D",      "A-B-C-D-",      "---",
-                                      "----",     "A-B-C-..",  "A-B-C-a b",   "A-\xc3-C-D",    "A-B-C-\xff",
-                                      "A B-C-D-E", "A/B-C-D-E", "A-B-C-D\n",  "A-B-C-\xed\xa0\x80"};
+    static const char *const good[] = {"A-B-C-D", "Granada-Betis-Liga-2017", "Málaga-Barça-Copa-2018", "日本-a.b-_-2017",
+                                       ".a-b.-c_-1"};
+    static const char *const bad[] = {"",          "A",         "A-B-C",     "A-B-C-D-E",         "A--C-D",
+                                      "-B-C-D",    "A-B-C-",    "A-B--D",    "A-B-C-D-",          "---",
+                                      "----",      "A-B-C-..",  "A-B-C-a b", "A-\xc3-C-D",        "A-B-C-\xff",
+                                      "A B-C-D-E", "A/B-C-D-E", "A-B-C-D\n", "A-B-C-\xed\xa0\x80"};
     for (size_t i = 0; i < LEN(good); i++)
         if (!porra_id_ok(good[i])) {
             test_failed_now = 1;
@@ -390,8 +432,7 @@ static void test_plan_create(void)
 {
     porra_db_t *db = porra_db_new();
     porra_change_t c;
-    EXPECT_INT(porra_plan_create(db, "Granada", "Betis", "Liga", "2017", &c, err, sizeof(err)),
-               PORRA_CREATED);
+    EXPECT_INT(porra_plan_create(db, "Granada", "Betis", "Liga", "2017", &c, err, sizeof(err)), PORRA_CREATED);
     EXPECT_INT(c.op, PORRA_OP_CREATE);
     EXPECT_STR(c.seg[0], "Granada");
     EXPECT_STR(c.seg[1], "Betis");
@@ -413,8 +454,7 @@ static void test_plan_create(void)
             const char *segs[4] = {"A", "B", "C", "D"};
             segs[k] = bad[j];
             err[0] = '\0';
-            EXPECT_INT(porra_plan_create(db, segs[0], segs[1], segs[2], segs[3], &c, err, sizeof(err)),
-                       PORRA_INVALID);
+            EXPECT_INT(porra_plan_create(db, segs[0], segs[1], segs[2], segs[3], &c, err, sizeof(err)), PORRA_INVALID);
             snprintf(want, sizeof(want), "%s: " RULE, names[k]);
             EXPECT_STR(err, want);
         }
@@ -423,8 +463,7 @@ static void test_plan_create(void)
     EXPECT_STR(err, "local: " RULE);
     EXPECT_INT(porra_plan_create(db, "Granada", "..", "", "-", &c, err, sizeof(err)), PORRA_INVALID);
     EXPECT_STR(err, "visitante: " RULE);
-    EXPECT_INT(porra_plan_create(db, "Granada", "Betis", "Liga", "20-17", &c, err, sizeof(err)),
-               PORRA_INVALID);
+    EXPECT_INT(porra_plan_create(db, "Granada", "Betis", "Liga", "20-17", &c, err, sizeof(err)), PORRA_INVALID);
     EXPECT_STR(err, "year: " RULE);
     EXPECT_INT(porra_count(db), 2);
     porra_db_release(db);
@@ -645,7 +684,13 @@ static void test_change_round_trip(void)
         EXPECT_INT(porra_change_encode(&none[i], rec, sizeof(rec)), 0);
 
     /* A BETS record decodes to its packed list, borrowed from the record. */
-    static const char bets[] = "\x14" "A-B-C-D\0" "\x02\x00" "ana\0" "\x02\x01" "b-c\0" "\x00\x63";
+    static const char bets[] = "\x14"
+                               "A-B-C-D\0"
+                               "\x02\x00"
+                               "ana\0"
+                               "\x02\x01"
+                               "b-c\0"
+                               "\x00\x63";
     porra_change_t c;
     EXPECT_INT(porra_change_decode(bets, sizeof(bets) - 1, &c, err, sizeof(err)), 0);
     EXPECT_INT(c.op, PORRA_OP_BETS);
@@ -664,7 +709,9 @@ static void test_change_round_trip(void)
     EXPECT(strcmp(q, "b-c") == 0 && l == 0 && v == 99);
     EXPECT_INT(porra_change_next_bet(&c, &pos, &q, &l, &v), 0);
     EXPECT_INT(pos, 12);
-    static const char empty[] = "\x14" "A-B-C-D\0" "\x00\x00";
+    static const char empty[] = "\x14"
+                                "A-B-C-D\0"
+                                "\x00\x00";
     EXPECT_INT(porra_change_decode(empty, sizeof(empty) - 1, &c, err, sizeof(err)), 0);
     EXPECT(c.nbets == 0 && c.betslen == 0);
     pos = 0;
@@ -677,16 +724,30 @@ static void test_change_bytes(void)
     size_t n;
     porra_change_t create_c = {.op = PORRA_OP_CREATE, .seg = {"Málaga", "Betis", "Liga", "2017"}};
     n = porra_change_encode(&create_c, rec, sizeof(rec));
-    EXPECT(SAME_BYTES(rec, n, "\x10" "M\xc3\xa1laga\0" "Betis\0" "Liga\0" "2017\0"));
+    EXPECT(SAME_BYTES(rec, n,
+                      "\x10"
+                      "M\xc3\xa1laga\0"
+                      "Betis\0"
+                      "Liga\0"
+                      "2017\0"));
     porra_change_t delete_c = {.op = PORRA_OP_DELETE, .id = "A-B-C-D"};
     n = porra_change_encode(&delete_c, rec, sizeof(rec));
-    EXPECT(SAME_BYTES(rec, n, "\x11" "A-B-C-D\0"));
+    EXPECT(SAME_BYTES(rec, n,
+                      "\x11"
+                      "A-B-C-D\0"));
     porra_change_t bet_c = {.op = PORRA_OP_BET, .id = "A-B-C-D", .quien = "ana", .local = 2, .visitante = 10};
     n = porra_change_encode(&bet_c, rec, sizeof(rec));
-    EXPECT(SAME_BYTES(rec, n, "\x12" "A-B-C-D\0" "ana\0" "\x02\x0a"));
+    EXPECT(SAME_BYTES(rec, n,
+                      "\x12"
+                      "A-B-C-D\0"
+                      "ana\0"
+                      "\x02\x0a"));
     porra_change_t result_c = {.op = PORRA_OP_RESULT, .id = "A-B-C-D", .local = 99, .visitante = 0};
     n = porra_change_encode(&result_c, rec, sizeof(rec));
-    EXPECT(SAME_BYTES(rec, n, "\x13" "A-B-C-D\0" "\x63\x00"));
+    EXPECT(SAME_BYTES(rec, n,
+                      "\x13"
+                      "A-B-C-D\0"
+                      "\x63\x00"));
 
     /* A dump: the create, the bets (one u16 count, then the list), the result. */
     porra_db_t *db = porra_db_new();
@@ -699,10 +760,24 @@ static void test_change_bytes(void)
     EXPECT_INT(porra_dump(db, collect, &r), 0);
     EXPECT_INT(r.n, 3);
     if (r.n == 3) {
-        EXPECT(SAME_BYTES(r.rec[0], r.len[0], "\x10" "A\0" "B\0" "C\0" "D\0"));
+        EXPECT(SAME_BYTES(r.rec[0], r.len[0],
+                          "\x10"
+                          "A\0"
+                          "B\0"
+                          "C\0"
+                          "D\0"));
         EXPECT(SAME_BYTES(r.rec[1], r.len[1],
-                          "\x14" "A-B-C-D\0" "\x02\x00" "ana\0" "\x03\x03" "b\xc3\xa9\0" "\x00\x0a"));
-        EXPECT(SAME_BYTES(r.rec[2], r.len[2], "\x13" "A-B-C-D\0" "\x03\x03"));
+                          "\x14"
+                          "A-B-C-D\0"
+                          "\x02\x00"
+                          "ana\0"
+                          "\x03\x03"
+                          "b\xc3\xa9\0"
+                          "\x00\x0a"));
+        EXPECT(SAME_BYTES(r.rec[2], r.len[2],
+                          "\x13"
+                          "A-B-C-D\0"
+                          "\x03\x03"));
     }
     recs_free(&r);
     porra_db_release(db);
@@ -739,22 +814,61 @@ static void refuse_damaged(const char *rec, size_t n)
 static void test_change_decode_refuses(void)
 {
     porra_change_t c;
-    REFUSE_DAMAGED("\x10" "Granada\0" "Betis\0" "Liga\0" "2017\0");
-    REFUSE_DAMAGED("\x11" "A-B-C-D\0");
-    REFUSE_DAMAGED("\x12" "A-B-C-D\0" "ana\0" "\x01\x02");
-    REFUSE_DAMAGED("\x13" "A-B-C-D\0" "\x01\x02");
-    REFUSE_DAMAGED("\x14" "A-B-C-D\0" "\x02\x00" "ana\0" "\x01\x02" "luis\0" "\x03\x04");
+    REFUSE_DAMAGED("\x10"
+                   "Granada\0"
+                   "Betis\0"
+                   "Liga\0"
+                   "2017\0");
+    REFUSE_DAMAGED("\x11"
+                   "A-B-C-D\0");
+    REFUSE_DAMAGED("\x12"
+                   "A-B-C-D\0"
+                   "ana\0"
+                   "\x01\x02");
+    REFUSE_DAMAGED("\x13"
+                   "A-B-C-D\0"
+                   "\x01\x02");
+    REFUSE_DAMAGED("\x14"
+                   "A-B-C-D\0"
+                   "\x02\x00"
+                   "ana\0"
+                   "\x01\x02"
+                   "luis\0"
+                   "\x03\x04");
     /* the counts wrong */
-    static const char three[] = "\x14" "A-B-C-D\0" "\x03\x00" "ana\0" "\x01\x02" "luis\0" "\x03\x04";
-    static const char one[] = "\x14" "A-B-C-D\0" "\x01\x00" "ana\0" "\x01\x02" "luis\0" "\x03\x04";
-    static const char many[] = "\x14" "A-B-C-D\0" "\x02\x01" "ana\0" "\x01\x02" "luis\0" "\x03\x04";
+    static const char three[] = "\x14"
+                                "A-B-C-D\0"
+                                "\x03\x00"
+                                "ana\0"
+                                "\x01\x02"
+                                "luis\0"
+                                "\x03\x04";
+    static const char one[] = "\x14"
+                              "A-B-C-D\0"
+                              "\x01\x00"
+                              "ana\0"
+                              "\x01\x02"
+                              "luis\0"
+                              "\x03\x04";
+    static const char many[] = "\x14"
+                               "A-B-C-D\0"
+                               "\x02\x01"
+                               "ana\0"
+                               "\x01\x02"
+                               "luis\0"
+                               "\x03\x04";
     EXPECT_INT(porra_change_decode(three, sizeof(three) - 1, &c, err, sizeof(err)), -1);
     EXPECT_INT(porra_change_decode(one, sizeof(one) - 1, &c, err, sizeof(err)), -1);
     EXPECT_INT(porra_change_decode(many, sizeof(many) - 1, &c, err, sizeof(err)), -1);
-    static const char short_bet[] = "\x12" "A-B-C-D\0" "ana\0" "\x01";
+    static const char short_bet[] = "\x12"
+                                    "A-B-C-D\0"
+                                    "ana\0"
+                                    "\x01";
     EXPECT_INT(porra_change_decode(short_bet, sizeof(short_bet) - 1, &c, err, sizeof(err)), -1);
     EXPECT_STR(err, "malformed pool record (op 0x12, 14 bytes)");
-    static const char two_ids[] = "\x11" "A-B-C-D\0" "E-F-G-H\0";
+    static const char two_ids[] = "\x11"
+                                  "A-B-C-D\0"
+                                  "E-F-G-H\0";
     EXPECT_INT(porra_change_decode(two_ids, sizeof(two_ids) - 1, &c, err, sizeof(err)), -1);
     EXPECT_STR(err, "malformed pool record (op 0x11, 17 bytes)");
 
@@ -793,15 +907,15 @@ static porra_db_t *sample(void)
     return db;
 }
 
-#define SAMPLE_GRANADA                                                                                 \
-    "{\"ID\":\"Granada-Betis-Liga-2017\",\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":" \
+#define SAMPLE_GRANADA                                                                                     \
+    "{\"ID\":\"Granada-Betis-Liga-2017\",\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":"   \
     "\"Liga\",\"year\":\"2017\",\"apuestas\":{\"ana\":{\"local\":2,\"visitante\":2},\"bea\":{\"local\":1," \
     "\"visitante\":1}},\"resultado\":null},"
-#define SAMPLE_MALAGA                                                                                  \
+#define SAMPLE_MALAGA                                                                                        \
     "{\"ID\":\"Málaga-Sevilla-Copa-2018\",\"local\":\"Málaga\",\"visitante\":\"Sevilla\",\"competition\":" \
     "\"Copa\",\"year\":\"2018\",\"apuestas\":{\"ñu\":{\"local\":0,\"visitante\":0}},\"resultado\":\"0-0\"},"
-#define SAMPLE_EIBAR                                                                                   \
-    "{\"ID\":\"Eibar-Alavés-Liga-2019\",\"local\":\"Eibar\",\"visitante\":\"Alavés\",\"competition\":"   \
+#define SAMPLE_EIBAR                                                                                     \
+    "{\"ID\":\"Eibar-Alavés-Liga-2019\",\"local\":\"Eibar\",\"visitante\":\"Alavés\",\"competition\":" \
     "\"Liga\",\"year\":\"2019\",\"apuestas\":{},\"resultado\":null},"
 
 /* A bet and a result as they are held: a replaced bet shows its last score, none is told apart. */
@@ -842,9 +956,13 @@ static void test_apply_transient_in_place(void)
     EXPECT(pool_has(db, "Eibar-Alavés-Liga-2019", "\"apuestas\":{\"x\":{\"local\":3,\"visitante\":4}}"));
     EXPECT_INT(result(&db, "Eibar-Alavés-Liga-2019", 5, 6), PORRA_OK);
     EXPECT(pool_has(db, "Eibar-Alavés-Liga-2019", "\"resultado\":\"5-6\"},"));
-    EXPECT_INT(delete(&db, "Granada-Betis-Liga-2017"), PORRA_OK);
+    EXPECT_INT(delete (&db, "Granada-Betis-Liga-2017"), PORRA_OK);
     EXPECT_INT(create(&db, "Nuevo", "Pool", "Copa", "2020"), PORRA_CREATED);
-    porra_change_t c = DECODED("\x14" "Nuevo-Pool-Copa-2020\0" "\x01\x00" "q\0" "\x00\x01");
+    porra_change_t c = DECODED("\x14"
+                               "Nuevo-Pool-Copa-2020\0"
+                               "\x01\x00"
+                               "q\0"
+                               "\x00\x01");
     EXPECT_INT(porra_db_apply(&db, &c, err, sizeof(err)), 0);
     EXPECT(db == same);
     EXPECT_STR(ids_created(db), "Málaga-Sevilla-Copa-2018 Eibar-Alavés-Liga-2019 Nuevo-Pool-Copa-2020");
@@ -857,8 +975,13 @@ static void test_apply_sealed_new_version(void)
 {
     porra_db_t *db = sample(), *twin = sample();
     porra_db_seal(db);
-    porra_change_t bets =
-        DECODED("\x14" "Eibar-Alavés-Liga-2019\0" "\x02\x00" "x\0" "\x01\x02" "y-z\0" "\x03\x04");
+    porra_change_t bets = DECODED("\x14"
+                                  "Eibar-Alavés-Liga-2019\0"
+                                  "\x02\x00"
+                                  "x\0"
+                                  "\x01\x02"
+                                  "y-z\0"
+                                  "\x03\x04");
     const porra_change_t steps[] = {
         {.op = PORRA_OP_CREATE, .seg = {"Nuevo", "Pool", "Copa", "2020"}},
         {.op = PORRA_OP_BET, .id = "Granada-Betis-Liga-2017", .quien = "zoe", .local = 0, .visitante = 0},
@@ -887,16 +1010,14 @@ static void test_apply_sealed_new_version(void)
         if (i == 3) /* a version rendered while current keeps its text */
             EXPECT(renders_as(db, want[i]));
     }
-    EXPECT_STR(
-        want[N - 1],
-        "{\"ID\":\"Granada-Betis-Liga-2017\",\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":"
-        "\"Liga\",\"year\":\"2017\",\"apuestas\":{\"ana\":{\"local\":3,\"visitante\":3},\"bea\":{\"local\":1,"
-        "\"visitante\":1},\"zoe\":{\"local\":0,\"visitante\":0}},\"resultado\":null},"
-        "{\"ID\":\"Eibar-Alavés-Liga-2019\",\"local\":\"Eibar\",\"visitante\":\"Alavés\",\"competition\":"
-        "\"Liga\",\"year\":\"2019\",\"apuestas\":{\"x\":{\"local\":1,\"visitante\":2},\"y-z\":{\"local\":3,"
-        "\"visitante\":4}},\"resultado\":null},"
-        "{\"ID\":\"Nuevo-Pool-Copa-2020\",\"local\":\"Nuevo\",\"visitante\":\"Pool\",\"competition\":"
-        "\"Copa\",\"year\":\"2020\",\"apuestas\":{},\"resultado\":\"2-0\"},");
+    EXPECT_STR(want[N - 1], "{\"ID\":\"Granada-Betis-Liga-2017\",\"local\":\"Granada\",\"visitante\":\"Betis\",\"competition\":"
+                            "\"Liga\",\"year\":\"2017\",\"apuestas\":{\"ana\":{\"local\":3,\"visitante\":3},\"bea\":{\"local\":1,"
+                            "\"visitante\":1},\"zoe\":{\"local\":0,\"visitante\":0}},\"resultado\":null},"
+                            "{\"ID\":\"Eibar-Alavés-Liga-2019\",\"local\":\"Eibar\",\"visitante\":\"Alavés\",\"competition\":"
+                            "\"Liga\",\"year\":\"2019\",\"apuestas\":{\"x\":{\"local\":1,\"visitante\":2},\"y-z\":{\"local\":3,"
+                            "\"visitante\":4}},\"resultado\":null},"
+                            "{\"ID\":\"Nuevo-Pool-Copa-2020\",\"local\":\"Nuevo\",\"visitante\":\"Pool\",\"competition\":"
+                            "\"Copa\",\"year\":\"2020\",\"apuestas\":{},\"resultado\":\"2-0\"},");
     /* Every version still is what it was, released in a scrambled order. */
     porra_db_release(db);
     static const int order[N] = {3, 0, 7, 1, 6, 2, 5, 4};
@@ -952,17 +1073,14 @@ static void refuse_all(porra_db_t **db)
         {{.op = PORRA_OP_DELETE, .id = "X-Y-Z-W"}, "ID: no pool \"X-Y-Z-W\""},
         {{.op = PORRA_OP_DELETE, .id = "a-B-C-D"}, "ID: no pool \"a-B-C-D\""},
         {{.op = PORRA_OP_DELETE, .id = NULL}, "ID: no pool \"\""},
-        {{.op = PORRA_OP_BET, .id = "X-Y-Z-W", .quien = "q", .local = 1, .visitante = 1},
-         "ID: no pool \"X-Y-Z-W\""},
+        {{.op = PORRA_OP_BET, .id = "X-Y-Z-W", .quien = "q", .local = 1, .visitante = 1}, "ID: no pool \"X-Y-Z-W\""},
         {{.op = PORRA_OP_RESULT, .id = "X-Y-Z-W", .local = 1, .visitante = 1}, "ID: no pool \"X-Y-Z-W\""},
         {{.op = PORRA_OP_BET, .id = "E-F-G-H", .quien = "q", .local = 1, .visitante = 1},
          "ID: the result is set: betting is closed"},
         {{.op = PORRA_OP_BET, .id = "E-F-G-H", .quien = "x", .local = 0, .visitante = 0},
          "ID: the result is set: betting is closed"},
-        {{.op = PORRA_OP_BET, .id = "A-B-C-D", .quien = "..", .local = 1, .visitante = 1},
-         "quien: " RULE_DASH},
-        {{.op = PORRA_OP_BET, .id = "A-B-C-D", .quien = NULL, .local = 1, .visitante = 1},
-         "quien: " RULE_DASH},
+        {{.op = PORRA_OP_BET, .id = "A-B-C-D", .quien = "..", .local = 1, .visitante = 1}, "quien: " RULE_DASH},
+        {{.op = PORRA_OP_BET, .id = "A-B-C-D", .quien = NULL, .local = 1, .visitante = 1}, "quien: " RULE_DASH},
         {{.op = PORRA_OP_BET, .id = "A-B-C-D", .quien = "q", .local = -1, .visitante = 1}, "local: " GOALS},
         {{.op = PORRA_OP_RESULT, .id = "A-B-C-D", .local = 0, .visitante = 100}, "visitante: " GOALS},
     };
@@ -976,24 +1094,100 @@ static void refuse_all(porra_db_t **db)
         const char *err;
     } recs[] = {
 #define R(lit, e) {lit, sizeof(lit) - 1, e}
-        R("\x10" "A\0" "B\0" "C\0" "D\0", "ID: pool \"A-B-C-D\" already exists"),
-        R("\x10" "A\0" "B b\0" "C\0" "D\0", "visitante: " RULE),
-        R("\x10" "A\0" "B\0" "\xc3\0" "D\0", "competition: " RULE),
-        R("\x10" "\0" "B\0" "C\0" "D\0", "local: " RULE),
-        R("\x11" "A-B-C\0", "ID: no pool \"A-B-C\""),
-        R("\x12" "A-B-C-D\0" "q\0" "\x64\x00", "local: " GOALS),
-        R("\x12" "A-B-C-D\0" "q\0" "\x00\xff", "visitante: " GOALS),
-        R("\x12" "A-B-C-D\0" "\xff\0" "\x00\x00", "quien: " RULE_DASH),
-        R("\x12" "A-B-C-D\0" "\0" "\x00\x00", "quien: " RULE_DASH),
-        R("\x13" "A-B-C-D\0" "\x64\x00", "local: " GOALS),
-        R("\x13" "A-B-C-D\0" "\x00\x80", "visitante: " GOALS),
-        /* one bad bet stops the whole record: the good ones before it are not placed */
-        R("\x14" "A-B-C-D\0" "\x03\x00" "new\0" "\x01\x01" "a b\0" "\x01\x01" "new2\0" "\x01\x01",
+        R("\x10"
+          "A\0"
+          "B\0"
+          "C\0"
+          "D\0",
+          "ID: pool \"A-B-C-D\" already exists"),
+        R("\x10"
+          "A\0"
+          "B b\0"
+          "C\0"
+          "D\0",
+          "visitante: " RULE),
+        R("\x10"
+          "A\0"
+          "B\0"
+          "\xc3\0"
+          "D\0",
+          "competition: " RULE),
+        R("\x10"
+          "\0"
+          "B\0"
+          "C\0"
+          "D\0",
+          "local: " RULE),
+        R("\x11"
+          "A-B-C\0",
+          "ID: no pool \"A-B-C\""),
+        R("\x12"
+          "A-B-C-D\0"
+          "q\0"
+          "\x64\x00",
+          "local: " GOALS),
+        R("\x12"
+          "A-B-C-D\0"
+          "q\0"
+          "\x00\xff",
+          "visitante: " GOALS),
+        R("\x12"
+          "A-B-C-D\0"
+          "\xff\0"
+          "\x00\x00",
           "quien: " RULE_DASH),
-        R("\x14" "A-B-C-D\0" "\x02\x00" "new\0" "\x01\x01" "x\0" "\x01\x64", "visitante: " GOALS),
-        R("\x14" "A-B-C-D\0" "\x02\x00" "x\0" "\x05\x05" "..\0" "\x01\x01", "quien: " RULE_DASH),
-        R("\x14" "E-F-G-H\0" "\x01\x00" "new\0" "\x01\x01", "ID: the result is set: betting is closed"),
-        R("\x14" "X-Y-Z-W\0" "\x01\x00" "new\0" "\x01\x01", "ID: no pool \"X-Y-Z-W\""),
+        R("\x12"
+          "A-B-C-D\0"
+          "\0"
+          "\x00\x00",
+          "quien: " RULE_DASH),
+        R("\x13"
+          "A-B-C-D\0"
+          "\x64\x00",
+          "local: " GOALS),
+        R("\x13"
+          "A-B-C-D\0"
+          "\x00\x80",
+          "visitante: " GOALS),
+        /* one bad bet stops the whole record: the good ones before it are not placed */
+        R("\x14"
+          "A-B-C-D\0"
+          "\x03\x00"
+          "new\0"
+          "\x01\x01"
+          "a b\0"
+          "\x01\x01"
+          "new2\0"
+          "\x01\x01",
+          "quien: " RULE_DASH),
+        R("\x14"
+          "A-B-C-D\0"
+          "\x02\x00"
+          "new\0"
+          "\x01\x01"
+          "x\0"
+          "\x01\x64",
+          "visitante: " GOALS),
+        R("\x14"
+          "A-B-C-D\0"
+          "\x02\x00"
+          "x\0"
+          "\x05\x05"
+          "..\0"
+          "\x01\x01",
+          "quien: " RULE_DASH),
+        R("\x14"
+          "E-F-G-H\0"
+          "\x01\x00"
+          "new\0"
+          "\x01\x01",
+          "ID: the result is set: betting is closed"),
+        R("\x14"
+          "X-Y-Z-W\0"
+          "\x01\x00"
+          "new\0"
+          "\x01\x01",
+          "ID: no pool \"X-Y-Z-W\""),
 #undef R
     };
     for (size_t i = 0; i < LEN(recs); i++) {
@@ -1015,12 +1209,23 @@ static void test_apply_refuses(void)
             porra_db_seal(db);
         refuse_all(&db);
         /* Fixed, the same records apply: they were refused for what was wrong with them. */
-        porra_change_t c =
-            DECODED("\x14" "A-B-C-D\0" "\x03\x00" "new\0" "\x01\x01" "a_b\0" "\x01\x01" "x\0" "\x05\x05");
+        porra_change_t c = DECODED("\x14"
+                                   "A-B-C-D\0"
+                                   "\x03\x00"
+                                   "new\0"
+                                   "\x01\x01"
+                                   "a_b\0"
+                                   "\x01\x01"
+                                   "x\0"
+                                   "\x05\x05");
         EXPECT_INT(porra_db_apply(&db, &c, err, sizeof(err)), 0);
         EXPECT_INT(porra_bets_total(db), 4);
         EXPECT(pool_has(db, "A-B-C-D", "\"apuestas\":{\"x\":{\"local\":5,\"visitante\":5},\"new\":"));
-        c = DECODED("\x10" "A\0" "B b\0" "C\0" "D\0");
+        c = DECODED("\x10"
+                    "A\0"
+                    "B b\0"
+                    "C\0"
+                    "D\0");
         c.seg[1] = "Bb";
         EXPECT_INT(porra_db_apply(&db, &c, err, sizeof(err)), 0);
         EXPECT_INT(porra_count(db), 3);
@@ -1045,8 +1250,13 @@ static void test_apply_out_of_memory(void)
         bet(&twin, "Eibar-Alavés-Liga-2019", name, i % 100, 1);
     }
     porra_db_seal(db);
-    porra_change_t bets =
-        DECODED("\x14" "Eibar-Alavés-Liga-2019\0" "\x02\x00" "q7\0" "\x01\x02" "new\0" "\x03\x04");
+    porra_change_t bets = DECODED("\x14"
+                                  "Eibar-Alavés-Liga-2019\0"
+                                  "\x02\x00"
+                                  "q7\0"
+                                  "\x01\x02"
+                                  "new\0"
+                                  "\x03\x04");
     const porra_change_t steps[] = {
         {.op = PORRA_OP_CREATE, .seg = {"Nuevo", "Pool", "Copa", "2020"}},
         {.op = PORRA_OP_BET, .id = "Granada-Betis-Liga-2017", .quien = "zoe", .local = 0, .visitante = 0},
@@ -1098,9 +1308,8 @@ static void test_render(void)
     size_t len;
     EXPECT_INT(create(&db, "Málaga", "Barça", "Copa", "2018"), PORRA_CREATED);
     const char *j = porra_json(porra_find(db, id), &len);
-    static const char empty[] =
-        "{\"ID\":\"Málaga-Barça-Copa-2018\",\"local\":\"Málaga\",\"visitante\":\"Barça\","
-        "\"competition\":\"Copa\",\"year\":\"2018\",\"apuestas\":{},\"resultado\":null},";
+    static const char empty[] = "{\"ID\":\"Málaga-Barça-Copa-2018\",\"local\":\"Málaga\",\"visitante\":\"Barça\","
+                                "\"competition\":\"Copa\",\"year\":\"2018\",\"apuestas\":{},\"resultado\":null},";
     EXPECT_STR(j, empty);
     EXPECT_INT(len, sizeof(empty) - 1); /* the ',' counted */
     EXPECT(j != NULL && j[len - 1] == ',' && j[len] == '\0');
@@ -1114,10 +1323,10 @@ static void test_render(void)
     porra_db_seal(db);
     porra_db_t *before = porra_db_ref(db);
     EXPECT_INT(result(&db, id, 3, 1), PORRA_OK);
-#define HEAD                                                                                           \
+#define HEAD                                                                                               \
     "{\"ID\":\"Málaga-Barça-Copa-2018\",\"local\":\"Málaga\",\"visitante\":\"Barça\",\"competition\":" \
-    "\"Copa\",\"year\":\"2018\",\"apuestas\":{\"ñandú\":{\"local\":3,\"visitante\":1},\"日本-1\":"        \
-    "{\"local\":2,\"visitante\":2},\"zoe\":{\"local\":10,\"visitante\":99},\"Zoe\":{\"local\":0,"         \
+    "\"Copa\",\"year\":\"2018\",\"apuestas\":{\"ñandú\":{\"local\":3,\"visitante\":1},\"日本-1\":"     \
+    "{\"local\":2,\"visitante\":2},\"zoe\":{\"local\":10,\"visitante\":99},\"Zoe\":{\"local\":0,"          \
     "\"visitante\":0}},\"resultado\":"
     j = porra_json(porra_find(db, id), &len);
     EXPECT_STR(j, HEAD "\"3-1\"},");
@@ -1145,9 +1354,8 @@ static void test_render_many_bets(void)
     size_t len;
     jsonw_t want = JSONW_INIT, won = JSONW_INIT;
     EXPECT_INT(create(&db, "Muchos", "X", "Y", "2020"), PORRA_CREATED);
-    jsonw_lit(&want,
-              "{\"ID\":\"Muchos-X-Y-2020\",\"local\":\"Muchos\",\"visitante\":\"X\",\"competition\":\"Y\","
-              "\"year\":\"2020\",\"apuestas\":{");
+    jsonw_lit(&want, "{\"ID\":\"Muchos-X-Y-2020\",\"local\":\"Muchos\",\"visitante\":\"X\",\"competition\":\"Y\","
+                     "\"year\":\"2020\",\"apuestas\":{");
     jsonw_lit(&won, "{\"resultado\":\"3-0\",\"ganadores\":[");
     for (int i = 0; i < N; i++) {
         snprintf(quien, sizeof(quien), "b%02d", i);
@@ -1184,18 +1392,18 @@ static void test_iteration(void)
 #define ALL_BY_ID "0-x-y-z A-x-y-z A.b-x-y-z A_b-x-y-z Z9-x-y-z a-x-y-z b-x-y-z Ábaco-x-y-z"
     EXPECT_STR(ids_by_id(db, NULL), ALL_BY_ID);
     EXPECT_STR(ids_by_id(db, ""), ALL_BY_ID);
-    EXPECT_STR(ids_by_id(db, "!"), ALL_BY_ID);                                /* before all */
+    EXPECT_STR(ids_by_id(db, "!"), ALL_BY_ID); /* before all */
     EXPECT_STR(ids_by_id(db, "A-x-y-z"), "A.b-x-y-z A_b-x-y-z Z9-x-y-z a-x-y-z b-x-y-z Ábaco-x-y-z");
     EXPECT_STR(ids_by_id(db, "A-x"), "A-x-y-z A.b-x-y-z A_b-x-y-z Z9-x-y-z a-x-y-z b-x-y-z Ábaco-x-y-z");
     EXPECT_STR(ids_by_id(db, "B"), "Z9-x-y-z a-x-y-z b-x-y-z Ábaco-x-y-z"); /* absent, in between */
     EXPECT_STR(ids_by_id(db, "b-x-y-z"), "Ábaco-x-y-z");
-    EXPECT_STR(ids_by_id(db, "Ábaco-x-y-z"), "");                             /* the last */
-    EXPECT_STR(ids_by_id(db, "\xff"), "");                                    /* after all */
+    EXPECT_STR(ids_by_id(db, "Ábaco-x-y-z"), ""); /* the last */
+    EXPECT_STR(ids_by_id(db, "\xff"), "");        /* after all */
     porra_db_seal(db);
     porra_db_t *old = porra_db_ref(db);
-    EXPECT_INT(delete(&db, "A.b-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "0-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "Ábaco-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "A.b-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "0-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "Ábaco-x-y-z"), PORRA_OK);
     EXPECT_STR(ids_created(db), "b-x-y-z A_b-x-y-z A-x-y-z a-x-y-z Z9-x-y-z");
     EXPECT_STR(ids_by_id(db, NULL), "A-x-y-z A_b-x-y-z Z9-x-y-z a-x-y-z b-x-y-z");
     EXPECT_STR(ids_by_id(db, "A-x-y-z"), "A_b-x-y-z Z9-x-y-z a-x-y-z b-x-y-z");
@@ -1208,12 +1416,12 @@ static void test_iteration(void)
     EXPECT_STR(ids_created(old), "b-x-y-z Ábaco-x-y-z A_b-x-y-z A-x-y-z a-x-y-z A.b-x-y-z Z9-x-y-z 0-x-y-z");
     EXPECT_STR(ids_by_id(old, NULL), ALL_BY_ID);
     porra_db_release(old);
-    EXPECT_INT(delete(&db, "b-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "A_b-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "A-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "a-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "Z9-x-y-z"), PORRA_OK);
-    EXPECT_INT(delete(&db, "A.b-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "b-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "A_b-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "A-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "a-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "Z9-x-y-z"), PORRA_OK);
+    EXPECT_INT(delete (&db, "A.b-x-y-z"), PORRA_OK);
     EXPECT_STR(ids_created(db), "");
     EXPECT_STR(ids_by_id(db, NULL), "");
     EXPECT_STR(ids_by_id(db, "A"), "");
@@ -1227,10 +1435,10 @@ static void test_iteration(void)
 static const char *const R_TEAM[] = {"Granada", "Betis", "Málaga", "Eibar"};
 static const char *const R_COMP[] = {"Liga", "Copa"};
 static const char *const R_YEAR[] = {"2017", "2018"};
-static const char *const R_QUIEN[] = {"ana", "bea", "luis", "eva", "pepe", "leo", "ñu", "日本",
-                                      "ana-maría", "x-y-z", "q.1", "Q_2", "a", "b", "c", "d"};
+static const char *const R_QUIEN[] = {"ana",       "bea",   "luis", "eva", "pepe", "leo", "ñu", "日本",
+                                      "ana-maría", "x-y-z", "q.1",  "Q_2", "a",    "b",   "c",  "d"};
 #define M_POOLS (4 * 4 * 2 * 2)
-#define M_BETS ((int)LEN(R_QUIEN))
+#define M_BETS  ((int)LEN(R_QUIEN))
 
 typedef struct {
     int q, l, v;
@@ -1270,8 +1478,7 @@ static int m_find(const model_t *m, const char *id)
 static char *m_text(const model_t *m)
 {
     jsonw_t w = JSONW_INIT;
-    static const char *const keys[4] = {"\",\"local\":\"", "\",\"visitante\":\"", "\",\"competition\":\"",
-                                        "\",\"year\":\""};
+    static const char *const keys[4] = {"\",\"local\":\"", "\",\"visitante\":\"", "\",\"competition\":\"", "\",\"year\":\""};
     size_t len;
     for (int i = 0; i < m->n; i++) {
         const mpool_t *p = &m->pool[i];
@@ -1284,8 +1491,8 @@ static char *m_text(const model_t *m)
         jsonw_lit(&w, "\",\"apuestas\":{");
         for (int b = 0; b < p->nb; b++) {
             char one[128];
-            snprintf(one, sizeof(one), "%s\"%s\":{\"local\":%d,\"visitante\":%d}", b ? "," : "",
-                     R_QUIEN[p->bet[b].q], p->bet[b].l, p->bet[b].v);
+            snprintf(one, sizeof(one), "%s\"%s\":{\"local\":%d,\"visitante\":%d}", b ? "," : "", R_QUIEN[p->bet[b].q], p->bet[b].l,
+                     p->bet[b].v);
             jsonw_lit(&w, one);
         }
         jsonw_lit(&w, "},\"resultado\":");
@@ -1334,8 +1541,11 @@ static int m_step(porra_db_t **db, model_t *m, uint64_t *seed)
         applies = (want = p != NULL ? PORRA_OK : PORRA_NOT_FOUND) == PORRA_OK;
     } else if (r < 85) {
         st = porra_plan_bet(*db, id, R_QUIEN[q], l, v, &c, err, sizeof(err));
-        want = v > 99 ? PORRA_INVALID : p == NULL ? PORRA_NOT_FOUND : p->rl >= 0 ? PORRA_CLOSED
-             : b < p->nb ? PORRA_OK : PORRA_CREATED;
+        want = v > 99       ? PORRA_INVALID
+               : p == NULL  ? PORRA_NOT_FOUND
+               : p->rl >= 0 ? PORRA_CLOSED
+               : b < p->nb  ? PORRA_OK
+                            : PORRA_CREATED;
         applies = want == PORRA_OK || want == PORRA_CREATED;
     } else {
         st = porra_plan_result(*db, id, l, v, &c, err, sizeof(err));
@@ -1345,8 +1555,7 @@ static int m_step(porra_db_t **db, model_t *m, uint64_t *seed)
     porra_db_t *before = *db;
     int rc = apply_rec(db, &c);
     if (st != want || rc != (applies ? 0 : -1) || (!applies && *db != before)) {
-        printf("# op 0x%02x on %s: status %d (expected %d), apply %d: %s\n", (unsigned)c.op, id, st, want, rc,
-               err);
+        printf("# op 0x%02x on %s: status %d (expected %d), apply %d: %s\n", (unsigned)c.op, id, st, want, rc, err);
         test_failed_now = 1;
         return -1;
     }
@@ -1383,8 +1592,7 @@ static int m_check(const porra_db_t *db, const model_t *m)
     int ok = renders_as(db, want);
     free(want);
     if (porra_count(db) != (size_t)m->n || porra_bets_total(db) != m->nbets) {
-        printf("# %zu pools, %zu bets; expected %d, %zu\n", porra_count(db), porra_bets_total(db), m->n,
-               m->nbets);
+        printf("# %zu pools, %zu bets; expected %d, %zu\n", porra_count(db), porra_bets_total(db), m->n, m->nbets);
         ok = 0;
     }
     return ok;
@@ -1489,7 +1697,7 @@ static void test_dump_replay(void)
     EXPECT_INT(bet(&db, "Málaga-Sevilla-Copa-2018", "ñu-2", 1, 0), PORRA_CREATED);
     EXPECT_INT(result(&db, big, 2, 1), PORRA_OK);
     EXPECT_INT(result(&db, "Vacía-X-Y-2019", 0, 0), PORRA_OK);
-    EXPECT_INT(delete(&db, "Gone-Soon-Liga-2017"), PORRA_OK);
+    EXPECT_INT(delete (&db, "Gone-Soon-Liga-2017"), PORRA_OK);
     EXPECT_INT(porra_bets_total(db), BIG + 2);
 
     porra_db_t *fresh = replay(db, &r);
@@ -1500,8 +1708,7 @@ static void test_dump_replay(void)
         porra_change_t c;
         ops[i] = r.rec[i][0];
         EXPECT(memmem(r.rec[i], r.len[i], "Gone", 4) == NULL);
-        if (r.rec[i][0] != PORRA_OP_BETS ||
-            porra_change_decode(r.rec[i], r.len[i], &c, err, sizeof(err)) != 0)
+        if (r.rec[i][0] != PORRA_OP_BETS || porra_change_decode(r.rec[i], r.len[i], &c, err, sizeof(err)) != 0)
             continue;
         EXPECT(r.len[i] <= (60u << 10));
         if (strcmp(c.id, big) != 0)
@@ -1510,7 +1717,10 @@ static void test_dump_replay(void)
             EXPECT_STR(c.bets, long_name(0));
         nbets += c.nbets;
     }
-    EXPECT_STR(ops, "\x10\x14\x14\x14\x14\x14\x14\x13" "\x10\x14" "\x10\x13" "\x10");
+    EXPECT_STR(ops, "\x10\x14\x14\x14\x14\x14\x14\x13"
+                    "\x10\x14"
+                    "\x10\x13"
+                    "\x10");
     EXPECT_INT(batches, 6); /* 5000 × 67 bytes in 60 KiB batches */
     EXPECT_INT(nbets, BIG);
     /* The replica is the same, pool by pool, in the same orders, and dumps the same bytes. */
@@ -1596,9 +1806,8 @@ static int looks_right(const porra_t *p)
 {
     size_t len, n = strlen(porra_id(p));
     const char *j = porra_json(p, &len);
-    return j != NULL && len > n + 12 && memcmp(j, "{\"ID\":\"", 7) == 0 &&
-           memcmp(j + 7, porra_id(p), n) == 0 && j[7 + n] == '"' && memcmp(j + len - 2, "},", 2) == 0 &&
-           j[len] == '\0';
+    return j != NULL && len > n + 12 && memcmp(j, "{\"ID\":\"", 7) == 0 && memcmp(j + 7, porra_id(p), n) == 0 && j[7 + n] == '"' &&
+           memcmp(j + len - 2, "},", 2) == 0 && j[len] == '\0';
 }
 
 static void *reader(void *arg)
@@ -1857,7 +2066,7 @@ static void test_versions_numbered(void)
         porra_change_t refused = {.op = PORRA_OP_BET, .id = a, .quien = "luis", .local = 1, .visitante = 1};
         EXPECT_INT(porra_db_apply(&db, &refused, err, sizeof(err)), -1); /* betting is closed */
         EXPECT_INT(porra_db_version(db), 6);
-        EXPECT_INT(delete(&db, a), PORRA_OK);
+        EXPECT_INT(delete (&db, a), PORRA_OK);
         EXPECT_INT(porra_db_version(db), 7);
         EXPECT_INT(create(&db, "A", "B", "Liga", "2020"), PORRA_CREATED);
         EXPECT_INT(version_of(db, a), 8);

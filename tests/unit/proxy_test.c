@@ -6,7 +6,11 @@
 #include <netinet/in.h>
 #include <pthread.h>
 
-static int parses(const char *s) { proxy_addr_t a; return proxy_addr_parse(s, strlen(s), &a) == 0; }
+static int parses(const char *s)
+{
+    proxy_addr_t a;
+    return proxy_addr_parse(s, strlen(s), &a) == 0;
+}
 
 /* s parsed and printed again; "-" when it does not parse. */
 static const char *roundtrip(const char *s)
@@ -29,9 +33,9 @@ static void test_addr_parse(void)
     EXPECT_STR(roundtrip("2001:DB8:0:0::5"), "2001:db8::5");
     EXPECT_STR(roundtrip("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
     EXPECT_STR(roundtrip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
-    const char *bad[] = {"", " ", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4:5678", "[::1]", "[::1]:80",
-                         "::1%eth0", "fe80::1%1", "1.2.3.4/32", "unknown", "1.2.3.4 5.6.7.8", "1,2.3.4", "-1.2.3.4",
-                         "0x7f.0.0.1", ":::1", "1:2:3:4:5:6:7:8:9", "12345::", "a.b.c.d"};
+    const char *bad[] = {"",        " ",        "1.2.3",      "1.2.3.4.5", "256.1.1.1",         "01.2.3.4", "1.2.3.4:5678",
+                         "[::1]",   "[::1]:80", "::1%eth0",   "fe80::1%1", "1.2.3.4/32",        "unknown",  "1.2.3.4 5.6.7.8",
+                         "1,2.3.4", "-1.2.3.4", "0x7f.0.0.1", ":::1",      "1:2:3:4:5:6:7:8:9", "12345::",  "a.b.c.d"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
         if (parses(bad[i])) {
             EXPECT(!parses(bad[i]));
@@ -186,9 +190,21 @@ static void test_forwarded_for(void)
 static void test_forwarded_for_malformed(void)
 {
     proxy_t *p = proxy_new("127.0.0.1,10.0.0.0/8");
-    const char *bad[] = {"", " ", "junk", "203.0.113.7:5678", "[2001:db8::1]", "[2001:db8::1]:80", "203.0.113.7,",
-                         "203.0.113.7, ", "203.0.113.7,,10.0.0.1", "203.0.113.7 10.0.0.1", "unknown",
-                         "203.0.113.7;for=x", "for=203.0.113.7", "203.0.113.7|", "203.0.113.7\x01"};
+    const char *bad[] = {"",
+                         " ",
+                         "junk",
+                         "203.0.113.7:5678",
+                         "[2001:db8::1]",
+                         "[2001:db8::1]:80",
+                         "203.0.113.7,",
+                         "203.0.113.7, ",
+                         "203.0.113.7,,10.0.0.1",
+                         "203.0.113.7 10.0.0.1",
+                         "unknown",
+                         "203.0.113.7;for=x",
+                         "for=203.0.113.7",
+                         "203.0.113.7|",
+                         "203.0.113.7\x01"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
         if (strcmp(client(p, "10.0.0.1", bad[i], NULL), "10.0.0.1") != 0) {
             EXPECT_STR(client(p, "10.0.0.1", bad[i], NULL), "10.0.0.1");
@@ -213,8 +229,7 @@ static void test_forwarded_for_malformed(void)
     EXPECT_STR(client(p, "10.0.0.1", longer, NULL), "10.0.0.1");
     /* more header lines than are taken: ignored */
     EXPECT_STR(client(p, "10.0.0.1", "1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1", NULL), "1.1.1.1 <-");
-    EXPECT_STR(client(p, "10.0.0.1", "1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1", NULL),
-               "10.0.0.1");
+    EXPECT_STR(client(p, "10.0.0.1", "1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1|1.1.1.1", NULL), "10.0.0.1");
     proxy_free(p);
 }
 

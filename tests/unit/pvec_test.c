@@ -185,7 +185,7 @@ static void path_copy(void)
     EXPECT(pvec_set(&v, 5, entry(5, 1)) == 0);
     EXPECT_INT(pvec_nodes_live() - nodes1, 4); /* root, two inner, one leaf */
     EXPECT(pvec_set(&v, 6, entry(6, 1)) == 0);
-    EXPECT_INT(pvec_nodes_live() - nodes1, 4); /* the same path, ours now */
+    EXPECT_INT(pvec_nodes_live() - nodes1, 4);         /* the same path, ours now */
     EXPECT(pvec_set(&v, 39999, entry(39999, 1)) == 0); /* the root is ours: three more */
     EXPECT_INT(pvec_nodes_live() - nodes1, 7);
     EXPECT(pvec_push(&v, entry(40000, 1)) == 0); /* a new leaf, under the inner node copied just now */
@@ -242,8 +242,8 @@ static int until_enough(pvec_t *v, int (*op)(pvec_t *, size_t), size_t at)
         if (r == 0)
             return (int)k;
         pvec_each(v, 0, walk, &w1);
-        if (v->root != before.root || v->count != before.count || v->shift != before.shift ||
-            pvec_nodes_live() != nodes || w0.sum != w1.sum)
+        if (v->root != before.root || v->count != before.count || v->shift != before.shift || pvec_nodes_live() != nodes ||
+            w0.sum != w1.sum)
             return -1;
     }
     return -1;
@@ -275,8 +275,8 @@ static void out_of_memory(void)
         push_op(&v, i);
     EXPECT_INT(until_enough(&v, push_op, 1024), 3); /* a level on top, an inner node, a leaf */
     pvec_t old = pvec_share(&v);
-    EXPECT_INT(until_enough(&v, set_op, 3), 3);   /* the path copied: three levels */
-    EXPECT_INT(until_enough(&v, set_op, 4), 0);   /* ours now */
+    EXPECT_INT(until_enough(&v, set_op, 3), 3);     /* the path copied: three levels */
+    EXPECT_INT(until_enough(&v, set_op, 4), 0);     /* ours now */
     EXPECT_INT(until_enough(&v, push_op, 1025), 2); /* the root is ours: the inner node and the leaf */
     EXPECT_INT(v.count, 1026);
     EXPECT_INT(old.count, 1025);

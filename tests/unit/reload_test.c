@@ -69,7 +69,7 @@ static int change(fixture_t *f, const char *name, const char *value)
     return rc;
 }
 
-#define LOGGED(s) EXPECT(strstr(logbuf, (s)) != NULL)
+#define LOGGED(s)        EXPECT(strstr(logbuf, (s)) != NULL)
 #define NOTHING_LOGGED() EXPECT_STR(logbuf, "")
 
 static void test_live_setting_applied(void)

@@ -6,8 +6,8 @@
 #include "test.h"
 
 /* Distinct addresses serve as handlers: the router never calls them. */
-static int h_status, h_root, h_one, h_porra, h_hitos_get, h_hitos_post, h_hito, h_hito_new,
-    h_porras_id, h_porras_del, h_ganadores, h_generic, h_apuesta, h_head;
+static int h_status, h_root, h_one, h_porra, h_hitos_get, h_hitos_post, h_hito, h_hito_new, h_porras_id, h_porras_del, h_ganadores,
+    h_generic, h_apuesta, h_head;
 
 static char buf[512];
 static route_match_t m;
@@ -25,8 +25,7 @@ static route_table_t *table(void)
     rc |= route_add(t, ROUTE_GET, "/", &h_root, NULL, err, sizeof err);
     rc |= route_add(t, ROUTE_GET, "/status", &h_status, "sdata", err, sizeof err);
     rc |= route_add(t, ROUTE_GET, "/one/{id}", &h_one, NULL, err, sizeof err);
-    rc |= route_add(t, ROUTE_PUT, "/porra/{local}/{visitante}/{competition}/{year}", &h_porra, NULL,
-                    err, sizeof err);
+    rc |= route_add(t, ROUTE_PUT, "/porra/{local}/{visitante}/{competition}/{year}", &h_porra, NULL, err, sizeof err);
     rc |= route_add(t, ROUTE_GET, "/hitos", &h_hitos_get, NULL, err, sizeof err);
     rc |= route_add(t, ROUTE_POST, "/hitos", &h_hitos_post, "pdata", err, sizeof err);
     rc |= route_add(t, ROUTE_GET, "/hitos/{id}", &h_hito, NULL, err, sizeof err);
@@ -203,7 +202,8 @@ static void test_percent_decoding(void)
 {
     route_table_t *t = table();
     EXPECT_INT(match(t, ROUTE_GET, "/porras/Espa%C3%B1a"), ROUTE_FOUND);
-    EXPECT_STR(route_param(&m, "ID"), "Espa\xc3\xb1" "a");
+    EXPECT_STR(route_param(&m, "ID"), "Espa\xc3\xb1"
+                                      "a");
     EXPECT_INT(m.params[0].len, 7);
     EXPECT_INT(match(t, ROUTE_GET, "/porras/a%2Fb/ganadores"), ROUTE_FOUND);
     EXPECT(m.handler == &h_ganadores);
@@ -367,15 +367,18 @@ static void test_duplicates(void)
     EXPECT_INT(match(t, ROUTE_POST, "/hitos"), ROUTE_FOUND);
     EXPECT(m.handler == &h_hitos_post);
     /* another method on an existing template merges */
-    EXPECT_INT(route_add(t, ROUTE_PATCH | ROUTE_OPTIONS, "/porras/{ID}", &h_generic, NULL, err,
-                         sizeof err), 0);
+    EXPECT_INT(route_add(t, ROUTE_PATCH | ROUTE_OPTIONS, "/porras/{ID}", &h_generic, NULL, err, sizeof err), 0);
     EXPECT_INT(match(t, ROUTE_PATCH, "/porras/Y"), ROUTE_FOUND);
     EXPECT(m.handler == &h_generic);
     EXPECT_INT(m.allow, ROUTE_GET | ROUTE_HEAD | ROUTE_DELETE | ROUTE_PATCH | ROUTE_OPTIONS);
     route_table_free(t);
 }
 
-struct seen { int n; char tmpl[20][64]; int methods[20]; };
+struct seen {
+    int n;
+    char tmpl[20][64];
+    int methods[20];
+};
 
 static void collect(void *ctx, const char *tmpl, int methods)
 {
@@ -439,8 +442,7 @@ static void test_small_buffer(void)
     char *b = malloc(big);
     EXPECT_INT(route_match(t, ROUTE_GET, path, strlen(path), b, big, &m), ROUTE_FOUND);
     EXPECT_INT(m.params[0].len, n);
-    EXPECT_INT(route_match(t, ROUTE_PUT, "/porra/a/b/c/d", 14, b, 14 + ROUTE_MAX_PARAMS, &m),
-               ROUTE_FOUND);
+    EXPECT_INT(route_match(t, ROUTE_PUT, "/porra/a/b/c/d", 14, b, 14 + ROUTE_MAX_PARAMS, &m), ROUTE_FOUND);
     EXPECT_STR(route_param(&m, "year"), "d");
     /* more segments than any template can have */
     char deep[4 * ROUTE_MAX_SEGMENTS + 8] = "";
@@ -464,26 +466,26 @@ static int query(const char *path, const char *name)
 }
 
 /* Expects name to be given once in path, with the (decoded) value want. */
-#define EXPECT_QUERY(path, name, want)                                                             \
-    do {                                                                                           \
-        EXPECT_INT(query(path, name), 1);                                                          \
-        EXPECT_STR(qbuf, want);                                                                    \
+#define EXPECT_QUERY(path, name, want)    \
+    do {                                  \
+        EXPECT_INT(query(path, name), 1); \
+        EXPECT_STR(qbuf, want);           \
     } while (0)
 
 static void test_query_present(void)
 {
     const char *p = "/porras?limit=10&after=Granada-Betis-Liga-2024&x=y";
-    EXPECT_QUERY(p, "limit", "10");                         /* first */
-    EXPECT_QUERY(p, "after", "Granada-Betis-Liga-2024");    /* in the middle */
-    EXPECT_QUERY(p, "x", "y");                              /* last */
-    EXPECT_QUERY("/porras?after=", "after", "");            /* an empty value */
+    EXPECT_QUERY(p, "limit", "10");                      /* first */
+    EXPECT_QUERY(p, "after", "Granada-Betis-Liga-2024"); /* in the middle */
+    EXPECT_QUERY(p, "x", "y");                           /* last */
+    EXPECT_QUERY("/porras?after=", "after", "");         /* an empty value */
     EXPECT_QUERY("/porras?after=&limit=2", "after", "");
-    EXPECT_QUERY("/porras?after", "after", "");             /* no '=': the empty value */
+    EXPECT_QUERY("/porras?after", "after", ""); /* no '=': the empty value */
     EXPECT_QUERY("/porras?limit=1&after", "after", "");
     EXPECT_QUERY("/porras?after&limit=1", "limit", "1");
-    EXPECT_QUERY("/porras?&&after=a&&", "after", "a");      /* empty parameters are skipped */
-    EXPECT_QUERY("/porras?after=a=b", "after", "a=b");      /* only the first '=' splits */
-    EXPECT_QUERY("/p?a=1?b=2", "a", "1?b=2");               /* only the first '?' starts the query */
+    EXPECT_QUERY("/porras?&&after=a&&", "after", "a"); /* empty parameters are skipped */
+    EXPECT_QUERY("/porras?after=a=b", "after", "a=b"); /* only the first '=' splits */
+    EXPECT_QUERY("/p?a=1?b=2", "a", "1?b=2");          /* only the first '?' starts the query */
     EXPECT_QUERY("/porras/?limit=5", "limit", "5");
 }
 
@@ -493,9 +495,9 @@ static void test_query_absent(void)
     EXPECT_INT(query("/porras", "after"), 0);
     EXPECT_INT(query("/porras?", "after"), 0);
     EXPECT_INT(query("/porras?&&", "after"), 0);
-    EXPECT_INT(query("/after=x", "after"), 0);  /* no query at all */
+    EXPECT_INT(query("/after=x", "after"), 0); /* no query at all */
     EXPECT_INT(query("/p/after?x=1", "after"), 0);
-    EXPECT(qbuf[0] == '#');                     /* nothing written */
+    EXPECT(qbuf[0] == '#'); /* nothing written */
     EXPECT_INT(route_query("", 0, "after", qbuf, sizeof qbuf), 0);
 }
 
@@ -505,7 +507,7 @@ static void test_query_decoding(void)
     EXPECT_QUERY("/porras?after=M%C3%A1laga", "after", "M\xc3\xa1laga");
     EXPECT_QUERY("/porras?after=M%c3%a1laga", "after", "M\xc3\xa1laga");
     EXPECT_QUERY("/porras?after=a%2Fb", "after", "a/b");
-    EXPECT_QUERY("/porras?after=a+b", "after", "a+b");       /* '+' stays '+' */
+    EXPECT_QUERY("/porras?after=a+b", "after", "a+b"); /* '+' stays '+' */
     EXPECT_QUERY("/porras?after=a%2Bb%20c", "after", "a+b c");
     /* an encoded '&' or '=' is part of the value, not a separator */
     EXPECT_QUERY("/porras?after=a%26limit%3D5&limit=2", "after", "a&limit=5");

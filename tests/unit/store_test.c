@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define HDR 32     /* header of a journal or a snapshot */
-#define FRAME 8    /* record frame: u24 length, CRC-8, CRC-32 */
+#define HDR     32 /* header of a journal or a snapshot */
+#define FRAME   8  /* record frame: u24 length, CRC-8, CRC-32 */
 #define TRAILER 24 /* snapshot trailer */
-#define J1 "journal-0000000000000001"
+#define J1      "journal-0000000000000001"
 
 /* ---- the format, written here from docs/store.md (not from the store's code) ---- */
 
@@ -55,7 +55,10 @@ static uint64_t rd64(const unsigned char *p)
     return v;
 }
 
-static uint32_t t_crc32(const void *p, size_t n) { return (uint32_t)crc32(0, p, (uInt)n); }
+static uint32_t t_crc32(const void *p, size_t n)
+{
+    return (uint32_t)crc32(0, p, (uInt)n);
+}
 
 /* A growable byte string. */
 typedef struct {
@@ -140,7 +143,10 @@ static long long fsize(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static int exists(const char *path) { return access(path, F_OK) == 0; }
+static int exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
 
 static const char *jname(uint64_t g)
 {
@@ -160,7 +166,10 @@ static const char *sname(uint64_t g)
     return p;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* The names in dir, sorted, joined by spaces ("." and ".." left out). */
 static void list_dir(const char *dir, char *out, size_t outlen)
@@ -194,8 +203,7 @@ static void digest_dir(const char *dir, char *out, size_t outlen)
     for (; name != NULL; name = strtok_r(NULL, " ", &save)) {
         size_t len;
         unsigned char *b = read_whole(test_path(dir, name), &len);
-        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, " %zu:%08x", len,
-                                 b != NULL ? t_crc32(b, len) : 0);
+        used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, " %zu:%08x", len, b != NULL ? t_crc32(b, len) : 0);
         free(b);
     }
 }
@@ -239,10 +247,10 @@ typedef struct {
     const char *refuse; /* replay refuses this record */
     int refused;
     long freezes, dumps, thaws;
-    int dump_fails;            /* dump returns -1 */
-    int gate_closed, in_dump;  /* dump waits while the gate is closed */
-    store_error_t e;           /* from the last app_open */
-    int live;                  /* opened and not yet closed */
+    int dump_fails;           /* dump returns -1 */
+    int gate_closed, in_dump; /* dump waits while the gate is closed */
+    store_error_t e;          /* from the last app_open */
+    int live;                 /* opened and not yet closed */
 } app_t;
 
 static void app_push(app_t *a, const void *p, size_t len, uint64_t t)
@@ -437,8 +445,16 @@ static store_t *app_open_refusing(app_t *a, const char *dir, size_t compact_byte
     a->l = ticket_ledger_new();
     ticket_listen(a->l, on_decide, a);
     ticket_listen(a->l, on_hold, NULL); /* a no-op unless a test arms it */
-    store_opts_t o = {.dir = dir, .compact_bytes = compact_bytes, .ledger = a->l, .replay = on_replay,
-                      .warn = on_warn, .info = on_info, .freeze = on_freeze, .dump = on_dump, .thaw = on_thaw, .ctx = a};
+    store_opts_t o = {.dir = dir,
+                      .compact_bytes = compact_bytes,
+                      .ledger = a->l,
+                      .replay = on_replay,
+                      .warn = on_warn,
+                      .info = on_info,
+                      .freeze = on_freeze,
+                      .dump = on_dump,
+                      .thaw = on_thaw,
+                      .ctx = a};
     a->live = 1;
     a->s = store_open(&o, &a->e);
     if (a->s == NULL && !a->e.damaged)
@@ -560,7 +576,6 @@ static void expect_damage(const char *dir, const char *name, long long offset, c
         printf("# ... with %s: %s at %lld: %s\n", what, a.e.file, a.e.offset, a.e.problem);
     test_failed_now |= failed_before;
 }
-
 
 /* ---- the format ---- */
 
@@ -692,7 +707,7 @@ out:
 }
 
 #define GC_THREADS 6
-#define GC_PER 300
+#define GC_PER     300
 
 typedef struct {
     app_t *a;
@@ -901,8 +916,8 @@ static int holds_recs(const app_t *a, const size_t *lens, int k)
 
 /* Writes `len` bytes of content as the journal, opens, and expects the first k records, one
  * warning about a torn tail cut at `cut`, the journal cut to it, and appends working. */
-static void expect_torn(const char *dir, const char *jn, const unsigned char *content, size_t len, size_t cut,
-                        const size_t *lens, int k, const char *what)
+static void expect_torn(const char *dir, const char *jn, const unsigned char *content, size_t len, size_t cut, const size_t *lens,
+                        int k, const char *what)
 {
     int failed_before = test_failed_now;
     test_failed_now = 0;
@@ -1014,8 +1029,7 @@ out:
 /* ---- damage ---- */
 
 /* Writes dir/name as a journal or snapshot of generation gen with the strings of recs. */
-static void put_file(const char *dir, const char *name, int snapshot, uint64_t gen, uint64_t id,
-                     const char *const *recs)
+static void put_file(const char *dir, const char *name, int snapshot, uint64_t gen, uint64_t id, const char *const *recs)
 {
     bytes_t b = {0};
     uint64_t n = 0;
@@ -1083,8 +1097,8 @@ static void test_damaged_headers(void)
 
 static void test_damaged_records(void)
 {
-    static const char *const more[] = {"F-sixth", "G-a longer seventh record", "H", "I-ninth", "J-tenth",
-                                       "K-the last record", NULL};
+    static const char *const more[] = {"F-sixth", "G-a longer seventh record", "H", "I-ninth",
+                                       "J-tenth", "K-the last record",         NULL};
     const int k = 6;
     char *dir = store_compacted(more);
     static const int js[] = {0, 2, 5};
@@ -1108,8 +1122,7 @@ static void test_damaged_records(void)
     /* a record of the snapshot (the second: offset 32 + 8 + 7), and its trailer */
     const size_t at = HDR + FRAME + strlen("A-first");
     flip(dir, sname(2), at + FRAME + 3);
-    expect_damage(dir, sname(2), (long long)at, "record fails its checksum; 3 valid records follow",
-                  "a snapshot record");
+    expect_damage(dir, sname(2), (long long)at, "record fails its checksum; 3 valid records follow", "a snapshot record");
     flip(dir, sname(2), at + FRAME + 3);
     size_t slen = (size_t)fsize(test_path(dir, sname(2)));
     for (size_t pos = slen - TRAILER; pos < slen; pos += 5) {
@@ -1138,8 +1151,7 @@ static void test_truncated_snapshot(void)
         char what[96];
         snprintf(what, sizeof(what), "the snapshot cut to %zu of %zu bytes", cuts[i], len);
         EXPECT_INT(write_whole(test_path(dir, sname(2)), orig, cuts[i]), 0);
-        expect_damage(dir, sname(2), -2, cuts[i] < HDR ? "header is cut short" : "snapshot has no trailer: it is cut short",
-                      what);
+        expect_damage(dir, sname(2), -2, cuts[i] < HDR ? "header is cut short" : "snapshot has no trailer: it is cut short", what);
     }
     if (orig != NULL)
         EXPECT_INT(write_whole(test_path(dir, sname(2)), orig, len), 0);
@@ -1455,7 +1467,7 @@ out:
 /* ---- compaction ---- */
 
 #define CC_WRITERS 4
-#define CC_PER 400
+#define CC_PER     400
 
 typedef struct {
     app_t *a;
@@ -1521,8 +1533,8 @@ static void test_compaction_background(void)
     EXPECT_INT(store_compact_wait(a.s), 0);
     store_stats_t st;
     store_stats(a.s, &st);
-    printf("# %" PRIu64 " compactions during %d appends; journal %" PRIu64 " bytes, snapshot %" PRIu64 "\n",
-           st.compactions, CC_WRITERS * CC_PER, st.journal_bytes, st.snapshot_bytes);
+    printf("# %" PRIu64 " compactions during %d appends; journal %" PRIu64 " bytes, snapshot %" PRIu64 "\n", st.compactions,
+           CC_WRITERS * CC_PER, st.journal_bytes, st.snapshot_bytes);
     EXPECT(st.compactions >= 1);
     EXPECT(st.generation > 1);
     EXPECT(st.snapshot_bytes > 0);
@@ -1649,7 +1661,7 @@ static void test_compaction_dir_unsynced(void)
     app_t a;
     if (app_open(&a, dir, 2048) == NULL)
         goto out;
-    fail_fsync_once_after(1); /* journal 2's directory fsync works, snapshot 2's fails */
+    fail_fsync_once_after(1);      /* journal 2's directory fsync works, snapshot 2's fails */
     for (int i = 0; i < 50; i++) { /* 50 * (8 + 47) bytes: past 2048 */
         snprintf(rec, sizeof(rec), "record %04d with enough words to fill it up", i);
         EXPECT_INT(app_put(&a, rec), TICKET_DURABLE);
@@ -1791,8 +1803,8 @@ static void test_crash_states(void)
 /* ---- the first format ---- */
 
 /* A first-format file: 8 bytes of magic, u64 generation, frames [u32 length][u32 CRC-32]. */
-static void put_v1(const char *dir, const char *name, const char *magic, uint64_t gen, const char *const *recs,
-                   const void *tail, size_t tlen)
+static void put_v1(const char *dir, const char *name, const char *magic, uint64_t gen, const char *const *recs, const void *tail,
+                   size_t tlen)
 {
     bytes_t b = {0};
     unsigned char h[16], f[8];
@@ -1922,8 +1934,7 @@ static void sc_file(void *ctx, const char *name, uint64_t gen, int snapshot)
     sc_log(ctx, "[%s %" PRIu64 "%s]", name, gen, snapshot ? " snap" : "");
 }
 
-static int sc_record(void *ctx, const char *name, long long off, const char *rec, size_t len, char *err,
-                     size_t errlen)
+static int sc_record(void *ctx, const char *name, long long off, const char *rec, size_t len, char *err, size_t errlen)
 {
     scan_t *sc = ctx;
     (void)name, (void)off;
@@ -1994,8 +2005,8 @@ static void test_scan_strict(void)
     store_error_t e;
     EXPECT_INT(sc_scan(&sc, dir, STORE_SCAN_STRICT, &e), 0);
     EXPECT(sc_recs_are(&sc, STRS("A-first", "B-second", "C-third", "D-fourth", "E-fifth", "F", "G")));
-    snprintf(want, sizeof(want), "[%s 2 snap](%s 5 %lld)[%s 2](%s 2 %lld)", sname(2), sname(2),
-             fsize(test_path(dir, sname(2))), jname(2), jname(2), fsize(test_path(dir, jname(2))));
+    snprintf(want, sizeof(want), "[%s 2 snap](%s 5 %lld)[%s 2](%s 2 %lld)", sname(2), sname(2), fsize(test_path(dir, sname(2))),
+             jname(2), jname(2), fsize(test_path(dir, jname(2))));
     EXPECT_STR(sc.log, want);
 
     FILE *f = fopen(test_path(dir, jname(2)), "ab");
@@ -2110,7 +2121,7 @@ static void test_torn_zero_piece_minimum(void)
         size_t len;
         EXPECT_INT(st_frame_at(b, size, HEADER_LEN, 0, &len), FR_OK);
         EXPECT_INT(st_torn(b, size, HEADER_LEN, 0), 0); /* an intact record is no torn tail */
-        b[100] ^= 1;                                     /* damage elsewhere in it */
+        b[100] ^= 1;                                    /* damage elsewhere in it */
         EXPECT_INT(st_frame_at(b, size, HEADER_LEN, 0, &len), FR_BAD_CRC);
         EXPECT_INT(st_torn(b, size, HEADER_LEN, 0), piece >= 8);
         free(b);

@@ -8,40 +8,39 @@
 
 static int test_failed_now, test_count, test_failures;
 
-#define EXPECT(c)                                                                          \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            test_failed_now = 1;                                                           \
-            printf("# %s:%d: expected %s\n", __FILE__, __LINE__, #c);                      \
-        }                                                                                  \
+#define EXPECT(c)                                                     \
+    do {                                                              \
+        if (!(c)) {                                                   \
+            test_failed_now = 1;                                      \
+            printf("# %s:%d: expected %s\n", __FILE__, __LINE__, #c); \
+        }                                                             \
     } while (0)
 
-#define EXPECT_STR(a, b)                                                                   \
-    do {                                                                                   \
-        const char *a_ = (a), *b_ = (b);                                                   \
-        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                             \
-            test_failed_now = 1;                                                           \
-            printf("# %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,     \
-                   a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                \
-        }                                                                                  \
+#define EXPECT_STR(a, b)                                                                                                        \
+    do {                                                                                                                        \
+        const char *a_ = (a), *b_ = (b);                                                                                        \
+        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                                                  \
+            test_failed_now = 1;                                                                                                \
+            printf("# %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+        }                                                                                                                       \
     } while (0)
 
-#define EXPECT_INT(a, b)                                                                   \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (a_ != b_) {                                                                    \
-            test_failed_now = 1;                                                           \
+#define EXPECT_INT(a, b)                                                                    \
+    do {                                                                                    \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                 \
+        if (a_ != b_) {                                                                     \
+            test_failed_now = 1;                                                            \
             printf("# %s:%d: %s is %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_); \
-        }                                                                                  \
+        }                                                                                   \
     } while (0)
 
-#define RUN(fn)                                                                            \
-    do {                                                                                   \
-        test_failed_now = 0;                                                               \
-        fn();                                                                              \
-        printf("%s %d - %s\n", test_failed_now ? "not ok" : "ok", ++test_count, #fn);      \
-        fflush(stdout);                                                                    \
-        test_failures += test_failed_now;                                                  \
+#define RUN(fn)                                                                       \
+    do {                                                                              \
+        test_failed_now = 0;                                                          \
+        fn();                                                                         \
+        printf("%s %d - %s\n", test_failed_now ? "not ok" : "ok", ++test_count, #fn); \
+        fflush(stdout);                                                               \
+        test_failures += test_failed_now;                                             \
     } while (0)
 
 /* A seeded pseudo-random sequence (splitmix64), so that a failing run can be repeated. */

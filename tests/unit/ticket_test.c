@@ -173,7 +173,7 @@ static void test_wait(void)
     for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
     static const ticket_state_t want[N] = {TICKET_DURABLE, TICKET_DURABLE, TICKET_LOST,
-                                           TICKET_LOST, TICKET_DURABLE, TICKET_DURABLE};
+                                           TICKET_LOST,    TICKET_DURABLE, TICKET_DURABLE};
     for (int i = 0; i < N; i++)
         EXPECT_INT(w[i].got, want[i]);
     ticket_ledger_free(l);
@@ -186,7 +186,10 @@ typedef struct {
     int bad;
 } reader_t;
 
-static ticket_state_t fate_for(uint64_t t) { return (t / 7) % 3 == 1 ? TICKET_LOST : TICKET_DURABLE; }
+static ticket_state_t fate_for(uint64_t t)
+{
+    return (t / 7) % 3 == 1 ? TICKET_LOST : TICKET_DURABLE;
+}
 
 static void *reader(void *p)
 {
