@@ -127,6 +127,10 @@ void app_hitos_list(app_t *a, app_result_t *r);                         /* GET /
 void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r); /* wrap: {"hito": ...} */
 void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
 
+/* app_hito_add for `porrio store import`: a milestone whose file name predates the file-name rule
+ * (hito_plan_restore) is restored as the exporting store held it. */
+void app_hito_restore(app_t *a, const char *body, size_t len, app_result_t *r);
+
 /* Pools. An `id` that is not a pool ID (porra_id_ok) is APP_BAD_PATH before anything else. */
 void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year,
                       app_result_t *r);

@@ -109,7 +109,7 @@ int app_remote_key(const app_remote_t *r, char *out, size_t cap, const char *fmt
 
 /* The writes of STORE=etcd: app.h's, as transactions; they block until etcd answered and the
  * view shows the change. */
-void app_remote_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
+void app_remote_hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r);
 void app_remote_create(app_t *a, const char *const seg[4], app_result_t *r);
 void app_remote_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
 /* A bet (quien not NULL) or the result: body_err is NULL when the body gave the goals gl, gv,

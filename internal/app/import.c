@@ -231,7 +231,7 @@ static int hito(app_import_t *im, const json_t *v, char *why, size_t len)
 {
     hito_change_t c;
     char rec[HITO_CHANGE_MAX];
-    switch (hito_plan_add(im->scratch->hitos, v, &c, why, len)) {
+    switch (hito_plan_restore(im->scratch->hitos, v, &c, why, len)) { /* as the store holds them */
     case HITO_OK:
         break;
     case HITO_EXISTS:
@@ -330,7 +330,7 @@ static void apply(app_t *a, const char *rec, size_t n, app_counts_t *out, app_re
         if (j == NULL)
             snprintf(r->err, sizeof(r->err), "out of memory");
         else
-            app_hito_add(a, j, len, r), count = &out->hitos;
+            app_hito_restore(a, j, len, r), count = &out->hitos;
         free(j);
     } else if (porra_change_decode(rec, n, &c, r->err, sizeof(r->err)) == 0) {
         int bl = snprintf(body, sizeof(body), "{\"local\":%d,\"visitante\":%d}", c.local, c.visitante);

@@ -229,12 +229,13 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
     }
 }
 
-void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
+/* POST /hitos, or (restore) the import of an exported milestone. */
+static void hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r)
 {
     hito_change_t c;
     char rec[HITO_CHANGE_MAX];
     if (a->remote != NULL) {
-        app_remote_hito_add(a, body, len, r);
+        app_remote_hito_add(a, body, len, restore, r);
         return;
     }
     json_t *b = app_parse_body(body, len, r->err, sizeof(r->err));
@@ -244,7 +245,7 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
     }
     app_version_t *next = NULL;
     pthread_mutex_lock(&a->writer);
-    switch (hito_plan_add(a->head->hitos, b, &c, r->err, sizeof(r->err))) {
+    switch ((restore ? hito_plan_restore : hito_plan_add)(a->head->hitos, b, &c, r->err, sizeof(r->err))) {
     case HITO_INVALID:
         r->status = APP_BAD_BODY;
         break;
@@ -278,6 +279,16 @@ void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
     json_decref(b);
     if (next != NULL)
         app_answer_in(r, APP_CREATED, next, hito_json(next->hitos, (size_t)r->index, &len), &len);
+}
+
+void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
+{
+    hito_add(a, body, len, 0, r);
+}
+
+void app_hito_restore(app_t *a, const char *body, size_t len, app_result_t *r)
+{
+    hito_add(a, body, len, 1, r);
 }
 
 /* ---- pools ---- */

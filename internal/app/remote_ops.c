@@ -300,7 +300,7 @@ out:
     done(&t);
 }
 
-void app_remote_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
+void app_remote_hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r)
 {
     char slot_key[KEY_MAX], file_key[KEY_MAX], slot[24];
     hito_change_t c;
@@ -313,7 +313,7 @@ void app_remote_hito_add(app_t *a, const char *body, size_t len, app_result_t *r
     }
     for (int try = 0; try < TRIES; try++) {
         app_version_t *v = app_acquire(a);
-        hito_status_t st = hito_plan_add(v->hitos, b, &c, r->err, sizeof(r->err));
+        hito_status_t st = (restore ? hito_plan_restore : hito_plan_add)(v->hitos, b, &c, r->err, sizeof(r->err));
         int full = st == HITO_OK && !room(&a->limits.hitos, hito_count(v->hitos), "MAX_HITOS", "milestones", r);
         unsigned long long n = (unsigned long long)v->hito_slots;
         app_version_release(v);

@@ -37,7 +37,7 @@ static hito_status_t taken(const hito_db_t *db, const char *file, char *err, siz
     return HITO_EXISTS;
 }
 
-hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err, size_t errlen)
+static hito_status_t plan(const hito_db_t *db, const json_t *body, int new_name, hito_change_t *c, char *err, size_t errlen)
 {
     const char *val[3], *key, *rule;
     json_t *v;
@@ -62,12 +62,22 @@ hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change
             return HITO_INVALID;
         }
     }
-    if (!file_name_ok(val[0])) {
+    if (new_name && !file_name_ok(val[0])) {
         hito_fail(err, errlen, "file: %s", HITO_FILE_RULE);
         return HITO_INVALID;
     }
     *c = (hito_change_t){val[0], val[1], val[2]};
     return taken(db, val[0], err, errlen);
+}
+
+hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err, size_t errlen)
+{
+    return plan(db, body, 1, c, err, errlen);
+}
+
+hito_status_t hito_plan_restore(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err, size_t errlen)
+{
+    return plan(db, body, 0, c, err, errlen);
 }
 
 size_t hito_change_encode(const hito_change_t *c, char *buf, size_t cap)

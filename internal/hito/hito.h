@@ -84,6 +84,11 @@ typedef struct hito_change {
  * HITO_EXISTS when file is taken; HITO_OK with *c pointing into body. */
 hito_status_t hito_plan_add(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err, size_t errlen);
 
+/* hito_plan_add without the rule on file's characters, which only new milestones are held to:
+ * for restoring an export, whose milestones may have been added before the rule (they replay as
+ * they were accepted). */
+hito_status_t hito_plan_restore(const hito_db_t *db, const json_t *body, hito_change_t *c, char *err, size_t errlen);
+
 /* Writes c's record into buf: its length, or 0 when it does not fit in cap. */
 size_t hito_change_encode(const hito_change_t *c, char *buf, size_t cap);
 

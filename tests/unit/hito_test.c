@@ -406,6 +406,19 @@ static void test_plan_add(void)
     /* records journaled before the file rule replay as they were accepted */
     hito_change_t before = {"../old", "t", "1/1/2020"};
     EXPECT_INT(hito_db_apply(&db, &before, err, sizeof(err)), 2);
+    /* and an export of them restores: only new milestones are held to the file rule */
+    json_t *old = json_loads("{\"file\": \"hito1/md\", \"title\": \"t\", \"fecha\": \"29/2/2020\"}", 0, NULL);
+    EXPECT_INT(hito_plan_add(db, old, &c, err, sizeof(err)), HITO_INVALID);
+    EXPECT_STR(err, "file: " FILE_RULE);
+    EXPECT_INT(hito_plan_restore(db, old, &c, err, sizeof(err)), HITO_OK);
+    EXPECT_STR(c.file, "hito1/md");
+    json_t *taken = json_loads("{\"file\": \"../old\", \"title\": \"t\", \"fecha\": \"1/1/2020\"}", 0, NULL);
+    EXPECT_INT(hito_plan_restore(db, taken, &c, err, sizeof(err)), HITO_EXISTS);
+    json_t *bad = json_loads("{\"file\": \"x\", \"title\": \"t\", \"fecha\": \"30/2/2020\"}", 0, NULL);
+    EXPECT_INT(hito_plan_restore(db, bad, &c, err, sizeof(err)), HITO_INVALID); /* the other rules hold */
+    json_decref(old);
+    json_decref(taken);
+    json_decref(bad);
     hito_db_release(db);
 }
 
