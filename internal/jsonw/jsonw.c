@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t jsonw_utf8_len(const unsigned char *s, size_t n)
 {
     size_t need;
     unsigned cp;
@@ -36,7 +35,7 @@ int jsonw_utf8_ok(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0, n; i < len; i += n)
-        if ((n = utf8_len(p + i, len - i)) == 0)
+        if ((n = jsonw_utf8_len(p + i, len - i)) == 0)
             return 0;
     return 1;
 }
@@ -66,7 +65,7 @@ size_t jsonw_escape(char *dst, size_t cap, const char *src, size_t len)
                 memcpy(tmp, "\\u00", 4), tl = 4;
                 tmp[tl++] = hex[c >> 4], tmp[tl++] = hex[c & 15];
             }
-        } else if ((adv = utf8_len(s + i, len - i)) == 0) {
+        } else if ((adv = jsonw_utf8_len(s + i, len - i)) == 0) {
             memcpy(tmp, "\\ufffd", 6), tl = 6, adv = 1;
         } else if (adv == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
             /* line and paragraph separators end a line for some JSON-lines readers */

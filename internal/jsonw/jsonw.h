@@ -13,6 +13,10 @@
  */
 size_t jsonw_escape(char *dst, size_t cap, const char *src, size_t len);
 
+/** Length (1-4) of the valid UTF-8 sequence at the start of the `n` bytes at `s`, or 0 when they do
+ * not begin with one (overlong, surrogate, past U+10FFFF, cut short). n must be at least 1. */
+size_t jsonw_utf8_len(const unsigned char *s, size_t n);
+
 /**
  * 1 when the `len` bytes of `s` are valid UTF-8 (no overlongs, surrogates or code points past
  * U+10FFFF): those jsonw_escape writes back unchanged. 0 otherwise. Cannot fail.
