@@ -1,9 +1,9 @@
 /* The byte-level codecs of the etcd client: base64, the request bodies, and the chunked
  * transfer decoder. */
 #include "etcd/etcd.h"
+#include "jsonw/jsonw.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +13,10 @@
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *etcd_base64_encode(const void *data, size_t len)
+/* len bytes of p as base64 into out, which has room for (len + 2) / 3 * 4 bytes: their number. */
+static size_t b64_into(char *out, const unsigned char *p, size_t len)
 {
-    const unsigned char *p = data;
-    if (len > (SIZE_MAX / 4 - 1) * 3)
-        return NULL;
-    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
+    char *o = out;
     size_t i = 0;
     for (; i + 3 <= len; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -42,7 +38,16 @@ char *etcd_base64_encode(const void *data, size_t len)
         *o++ = B64[v >> 6 & 63];
         *o++ = '=';
     }
-    *o = '\0';
+    return (size_t)(o - out);
+}
+
+char *etcd_base64_encode(const void *data, size_t len)
+{
+    if (len > (SIZE_MAX / 4 - 1) * 3)
+        return NULL;
+    char *out = malloc((len + 2) / 3 * 4 + 1);
+    if (out != NULL)
+        out[b64_into(out, data, len)] = '\0';
     return out;
 }
 
@@ -107,61 +112,81 @@ bad:
 
 /* ---- request bodies ---- */
 
-/* {"key", "range_end"} selecting every key under prefix, as etcd's own clients compute it; with
- * below, only those sorting before prefix + below. */
-static json_t *prefix_range(const char *prefix, const char *below)
+/* n bytes of data as a JSON string of their base64 (whose alphabet needs no escaping). */
+static void b64_str(jsonw_t *w, const void *data, size_t n)
 {
-    size_t n = strlen(prefix), m = n, blen = below != NULL ? strlen(below) : 0;
-    while (below == NULL && m > 0 && (unsigned char)prefix[m - 1] == 0xff)
+    char buf[4 * 64];
+    const unsigned char *p = data;
+    jsonw_raw(w, "\"", 1);
+    for (size_t i = 0; i < n; i += 3 * 64) {
+        size_t k = n - i < 3 * 64 ? n - i : 3 * 64;
+        jsonw_raw(w, buf, b64_into(buf, p + i, k));
+    }
+    jsonw_raw(w, "\"", 1);
+}
+
+/* "key" of one key; with prefix, "key" and "range_end" selecting every key under it, as etcd's own
+ * clients compute it, and with below, only those sorting before key + below. */
+static void key_fields(jsonw_t *w, const char *key, int prefix, const char *below)
+{
+    size_t n = strlen(key), m = n, blen = below != NULL ? strlen(below) : 0;
+    jsonw_lit(w, "\"key\":");
+    if (prefix && n == 0)
+        b64_str(w, "", 1); /* "\0", the first key: with range_end "\0", every key */
+    else
+        b64_str(w, key, n);
+    if (!prefix)
+        return;
+    while (below == NULL && m > 0 && (unsigned char)key[m - 1] == 0xff)
         m--;
-    char *end = malloc(below != NULL ? n + blen + 1 : m > 0 ? m : 1);
-    if (!end)
-        return NULL;
+    char *end = malloc(n + blen + 1);
     size_t endlen = 1;
+    if (end == NULL) {
+        w->oom = 1;
+        return;
+    }
     end[0] = '\0';
     if (below != NULL) {
-        memcpy(end, prefix, n);
+        memcpy(end, key, n);
         memcpy(end + n, below, blen);
         endlen = n + blen;
     } else if (m > 0) {
-        memcpy(end, prefix, m);
+        memcpy(end, key, m);
         end[m - 1] = (char)((unsigned char)end[m - 1] + 1);
         endlen = m;
     }
-    char *k = n > 0 ? etcd_base64_encode(prefix, n) : etcd_base64_encode("", 1);
-    char *r = etcd_base64_encode(end, endlen);
-    json_t *j = k && r ? json_pack("{s:s, s:s}", "key", k, "range_end", r) : NULL;
-    free(k);
-    free(r);
+    jsonw_lit(w, ",\"range_end\":");
+    b64_str(w, end, endlen);
     free(end);
-    return j;
+}
+
+/* ,"name":"v": etcd's JSON gateway takes 64-bit integers as strings. */
+static void int64_field(jsonw_t *w, const char *name, int64_t v)
+{
+    char s[48];
+    jsonw_raw(w, s, (size_t)snprintf(s, sizeof s, ",\"%s\":\"%" PRId64 "\"", name, v));
 }
 
 char *etcd_range_request(const char *prefix, const char *below)
 {
-    json_t *j = prefix_range(prefix ? prefix : "", below);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return s;
+    jsonw_t w = JSONW_INIT;
+    size_t len;
+    jsonw_lit(&w, "{");
+    key_fields(&w, prefix ? prefix : "", 1, below);
+    jsonw_lit(&w, "}");
+    return jsonw_finish(&w, &len);
 }
 
 char *etcd_watch_request(const char *prefix, const char *below, int64_t start_revision)
 {
-    json_t *range = prefix_range(prefix ? prefix : "", below);
-    if (!range)
-        return NULL;
-    if (start_revision > 0) {
-        char rev[24];
-        snprintf(rev, sizeof rev, "%" PRId64, start_revision);
-        if (json_object_set_new(range, "start_revision", json_string(rev)) < 0) {
-            json_decref(range);
-            return NULL;
-        }
-    }
-    json_t *j = json_pack("{s:o}", "create_request", range);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return s;
+    jsonw_t w = JSONW_INIT;
+    size_t len;
+    jsonw_lit(&w, "{\"create_request\":{");
+    key_fields(&w, prefix ? prefix : "", 1, below);
+    if (start_revision > 0)
+        int64_field(&w, "start_revision", start_revision);
+    jsonw_lit(&w, "}}");
+    return jsonw_finish(&w, &len);
 }
 
 /* ---- chunked transfer coding ---- */
@@ -287,119 +312,87 @@ int etcd_chunked_done(const etcd_chunked_t *c)
 
 /* ---- transactions ---- */
 
-/* {"key"} of one key, or {"key", "range_end"} of every key under it. */
-static json_t *key_range(const char *key, int prefix)
-{
-    if (prefix)
-        return prefix_range(key, NULL);
-    char *k = etcd_base64_encode(key, strlen(key));
-    json_t *j = k ? json_pack("{s:s}", "key", k) : NULL;
-    free(k);
-    return j;
-}
-
-static int set_int64(json_t *obj, const char *name, int64_t v)
-{
-    char s[24];
-    snprintf(s, sizeof s, "%" PRId64, v);
-    return json_object_set_new(obj, name, json_string(s));
-}
-
-static json_t *compare(const etcd_cmp_t *c)
+static void compare(jsonw_t *w, const etcd_cmp_t *c)
 {
     static const char *const target[] = {[ETCD_CMP_CREATE] = "CREATE", [ETCD_CMP_MOD] = "MOD"};
     static const char *const result[] = {[ETCD_CMP_EQUAL] = "EQUAL", [ETCD_CMP_LESS] = "LESS", [ETCD_CMP_GREATER] = "GREATER"};
-    json_t *j = key_range(c->key, c->prefix);
-    if (j && (json_object_set_new(j, "target", json_string(target[c->target])) < 0 ||
-              json_object_set_new(j, "result", json_string(result[c->result])) < 0 ||
-              set_int64(j, c->target == ETCD_CMP_CREATE ? "create_revision" : "mod_revision", c->revision) < 0)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    jsonw_lit(w, "{");
+    key_fields(w, c->key, c->prefix, NULL);
+    jsonw_lit(w, ",\"target\":\"");
+    jsonw_lit(w, target[c->target]);
+    jsonw_lit(w, "\",\"result\":\"");
+    jsonw_lit(w, result[c->result]);
+    jsonw_lit(w, "\"");
+    int64_field(w, c->target == ETCD_CMP_CREATE ? "create_revision" : "mod_revision", c->revision);
+    jsonw_lit(w, "}");
 }
 
-static json_t *request_op(const etcd_op_t *o)
+static void request_op(jsonw_t *w, const etcd_op_t *o)
 {
-    json_t *j = key_range(o->key, o->kind != ETCD_OP_PUT && o->prefix);
-    int bad = j == NULL;
-    if (!bad && o->kind == ETCD_OP_PUT) {
+    static const char *const name[] = {[ETCD_OP_PUT] = "{\"request_put\":{",
+                                       [ETCD_OP_DELETE] = "{\"request_delete_range\":{",
+                                       [ETCD_OP_RANGE] = "{\"request_range\":{"};
+    jsonw_lit(w, name[o->kind]);
+    key_fields(w, o->key, o->kind != ETCD_OP_PUT && o->prefix, NULL);
+    if (o->kind == ETCD_OP_PUT) {
         const char *v = o->value ? o->value : "";
-        char *b = etcd_base64_encode(v, strlen(v));
-        bad = b == NULL || json_object_set_new(j, "value", json_string(b)) < 0 ||
-              (o->prev_kv && json_object_set_new(j, "prev_kv", json_true()) < 0);
-        free(b);
+        jsonw_lit(w, ",\"value\":");
+        b64_str(w, v, strlen(v));
+        if (o->prev_kv)
+            jsonw_lit(w, ",\"prev_kv\":true");
     }
-    if (!bad && o->kind == ETCD_OP_RANGE && o->newest)
-        bad = json_object_set_new(j, "sort_order", json_string("DESCEND")) < 0 ||
-              json_object_set_new(j, "sort_target", json_string("MOD")) < 0 || set_int64(j, "limit", 1) < 0;
-    if (bad) {
-        json_decref(j);
-        return NULL;
+    if (o->kind == ETCD_OP_RANGE && o->newest) {
+        jsonw_lit(w, ",\"sort_order\":\"DESCEND\",\"sort_target\":\"MOD\"");
+        int64_field(w, "limit", 1);
     }
-    static const char *const name[] = {
-        [ETCD_OP_PUT] = "request_put", [ETCD_OP_DELETE] = "request_delete_range", [ETCD_OP_RANGE] = "request_range"};
-    return json_pack("{s:o}", name[o->kind], j);
+    jsonw_lit(w, "}}");
 }
 
-/* A JSON array of n items made by one of the two makers above; NULL when any fails. */
-static json_t *array_of(const void *items, size_t size, size_t n, json_t *(*make)(const void *))
+static void ops(jsonw_t *w, const char *name, const etcd_op_t *o, size_t n)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < n; i++)
-        if (json_array_append_new(a, make((const char *)items + i * size)) < 0) {
-            json_decref(a);
-            a = NULL;
-        }
-    return a;
-}
-
-static json_t *make_compare(const void *c)
-{
-    return compare(c);
-}
-static json_t *make_op(const void *o)
-{
-    return request_op(o);
-}
-
-/* {"compare", "success", "failure"} of one transaction; NULL when out of memory. */
-static json_t *txn_json(const etcd_txn_t *t)
-{
-    json_t *c = array_of(t->cmp, sizeof(*t->cmp), t->ncmp, make_compare);
-    json_t *s = array_of(t->ok, sizeof(*t->ok), t->nok, make_op);
-    json_t *f = array_of(t->fail, sizeof(*t->fail), t->nfail, make_op);
-    json_t *j = c && s && f ? json_pack("{s:o, s:o, s:o}", "compare", c, "success", s, "failure", f) : NULL;
-    if (j == NULL) {
-        json_decref(c);
-        json_decref(s);
-        json_decref(f);
+    jsonw_lit(w, name);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            jsonw_lit(w, ",");
+        request_op(w, &o[i]);
     }
-    return j;
+    jsonw_lit(w, "]");
 }
 
-static char *dump(json_t *j)
+/* {"compare", "success", "failure"} of one transaction. */
+static void txn_json(jsonw_t *w, const etcd_txn_t *t)
 {
-    char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return out;
+    jsonw_lit(w, "{\"compare\":[");
+    for (size_t i = 0; i < t->ncmp; i++) {
+        if (i > 0)
+            jsonw_lit(w, ",");
+        compare(w, &t->cmp[i]);
+    }
+    jsonw_lit(w, "],");
+    ops(w, "\"success\":[", t->ok, t->nok);
+    ops(w, ",\"failure\":[", t->fail, t->nfail);
+    jsonw_lit(w, "}");
 }
 
 char *etcd_txn_request(const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok, const etcd_op_t *fail, size_t nfail)
 {
     etcd_txn_t t = {.cmp = cmp, .ncmp = ncmp, .ok = ok, .nok = nok, .fail = fail, .nfail = nfail};
-    return dump(txn_json(&t));
+    jsonw_t w = JSONW_INIT;
+    size_t len;
+    txn_json(&w, &t);
+    return jsonw_finish(&w, &len);
 }
 
 char *etcd_txn_group_request(const etcd_txn_t *t, size_t n)
 {
-    json_t *s = json_array();
-    for (size_t i = 0; s != NULL && i < n; i++) {
-        json_t *one = txn_json(&t[i]);
-        if (one == NULL || json_array_append_new(s, json_pack("{s:o}", "request_txn", one)) < 0) {
-            json_decref(s);
-            s = NULL;
-        }
+    jsonw_t w = JSONW_INIT;
+    size_t len;
+    jsonw_lit(&w, "{\"success\":[");
+    for (size_t i = 0; i < n; i++) {
+        jsonw_lit(&w, i > 0 ? ",{\"request_txn\":" : "{\"request_txn\":");
+        txn_json(&w, &t[i]);
+        jsonw_lit(&w, "}");
     }
-    return dump(s ? json_pack("{s:o}", "success", s) : NULL);
+    jsonw_lit(&w, "]}");
+    return jsonw_finish(&w, &len);
 }

@@ -17,10 +17,11 @@
 #define BODY_MAX (64u << 20)
 #define SCHEME   "http://"
 
-static int send_all(int fd, const char *p, size_t n, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
+/* Sends n bytes of p; `more` says that more bytes follow at once (they go out together). */
+static int send_all(int fd, const char *p, size_t n, int more, int64_t deadline, const atomic_int *cancel, char *err, size_t errlen)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -164,23 +165,23 @@ static int start(const etcd_t *e, size_t i, const char *path, const char *body, 
         return -1;
     }
     const char *authority = name + strlen(SCHEME);
-    size_t blen = strlen(body), cap = strlen(path) + strlen(authority) + blen + 200;
-    char *req = malloc(cap);
-    if (!req) {
-        etcd_seterr(err, errlen, "out of memory");
-        return -1;
-    }
+    size_t blen = strlen(body);
+    char head[1024];
     /* a watch asks for a member with a leader: one cut off from the quorum ends it (etcd's
      * require-leader metadata, through the gateway's Grpc-Metadata- headers), so the client moves
      * on instead of waiting for changes that cannot come */
     int watch = strcmp(path, "/v3/watch") == 0;
-    int n = snprintf(req, cap,
+    int n = snprintf(head, sizeof(head),
                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n%s%s\r\n",
                      path, authority, blen, watch ? "Grpc-Metadata-Hasleader: true\r\n" : "", keep ? "" : "Connection: close\r\n");
-    memcpy(req + n, body, blen);
-    int rc = send_all(h->fd, req, (size_t)n + blen, deadline, cancel, err, errlen);
-    free(req);
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        etcd_seterr(err, errlen, "request head too long");
+        return -1;
+    }
+    int rc = send_all(h->fd, head, (size_t)n, blen > 0, deadline, cancel, err, errlen);
+    if (rc == 0)
+        rc = send_all(h->fd, body, blen, 0, deadline, cancel, err, errlen);
     return rc == 0 ? read_head(h, deadline, cancel, err, errlen) : -1;
 }
 
