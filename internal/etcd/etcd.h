@@ -263,6 +263,8 @@ typedef struct {
     char error[256];          /* why feed failed, etcd's error, or the cancel reason */
     char *buf;
     size_t len, cap;
+    size_t scanned, start; /* bytes of buf looked at; where the message being read starts */
+    int depth, in_string, escaped;
     int broken;
 } etcd_stream_t;
 

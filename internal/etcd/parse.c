@@ -398,16 +398,6 @@ static int handle_message(etcd_stream_t *s, const json_t *m)
     return 0;
 }
 
-/* Whether a failed parse may just be a message cut short by the end of the buffer. jansson
- * reports most of those as a premature end, but a literal (tru), number (1e) or UTF-8 sequence
- * cut at the end shows up as an invalid token right at the end instead. */
-static int maybe_incomplete(const json_error_t *je, size_t avail)
-{
-    enum json_error_code code = json_error_code(je);
-    size_t pos = je->position < 0 ? 0 : (size_t)je->position;
-    return code == json_error_premature_end_of_input || pos >= avail || (code == json_error_invalid_utf8 && avail - pos < 4);
-}
-
 int etcd_stream_feed(etcd_stream_t *s, const void *data, size_t len)
 {
     if (s->broken)
@@ -428,32 +418,46 @@ int etcd_stream_feed(etcd_stream_t *s, const void *data, size_t len)
     }
     memcpy(s->buf + s->len, data, len);
     s->len += len;
-    /* every message is an object, so none can have been completed without a '}' */
-    int closed = memchr(data, '}', len) != NULL;
-    size_t pos = 0;
-    for (;;) {
-        while (pos < s->len && strchr(" \t\r\n", s->buf[pos]) && s->buf[pos] != '\0')
-            pos++;
-        if (pos == s->len)
-            break;
-        if (s->buf[pos] != '{')
-            return stream_fail(s, "watch stream holds something other than a JSON object");
-        if (!closed)
-            break;
-        json_error_t je;
-        json_t *m = json_loadb(s->buf + pos, s->len - pos, JSON_DISABLE_EOF_CHECK, &je);
-        if (!m) {
-            if (maybe_incomplete(&je, s->len - pos))
-                break;
-            return stream_fail(s, "invalid JSON in the watch stream: %s", je.text);
+    /* Each message is parsed once, when its closing brace is in: a scan of the new bytes keeps
+     * the nesting depth and whether it is inside a string, so a message that arrives in many
+     * pieces is not parsed again at each one. */
+    size_t used = 0;
+    for (size_t i = s->scanned; i < s->len; i++) {
+        char c = s->buf[i];
+        if (s->depth == 0) {
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+                continue;
+            if (c != '{')
+                return stream_fail(s, "watch stream holds something other than a JSON object");
+            s->start = i, s->depth = 1;
+        } else if (s->in_string) {
+            if (s->escaped)
+                s->escaped = 0;
+            else if (c == '\\')
+                s->escaped = 1;
+            else if (c == '"')
+                s->in_string = 0;
+        } else if (c == '"') {
+            s->in_string = 1;
+        } else if (c == '{' || c == '[') {
+            s->depth++;
+        } else if ((c == '}' || c == ']') && --s->depth == 0) {
+            json_error_t je;
+            json_t *m = json_loadb(s->buf + s->start, i + 1 - s->start, 0, &je);
+            if (!m)
+                return stream_fail(s, "invalid JSON in the watch stream: %s", je.text);
+            int rc = handle_message(s, m);
+            json_decref(m);
+            if (rc < 0)
+                return -1;
+            used = i + 1;
         }
-        pos += (size_t)je.position;
-        int rc = handle_message(s, m);
-        json_decref(m);
-        if (rc < 0)
-            return -1;
     }
-    memmove(s->buf, s->buf + pos, s->len - pos);
-    s->len -= pos;
+    if (s->depth == 0) /* only whitespace after the last message */
+        used = s->len;
+    memmove(s->buf, s->buf + used, s->len - used);
+    s->len -= used;
+    s->scanned = s->len;
+    s->start -= s->depth > 0 ? used : s->start;
     return 0;
 }

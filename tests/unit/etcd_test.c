@@ -357,6 +357,25 @@ static void test_stream_every_split(void)
     etcd_stream_free(&s);
 }
 
+/* A message is found whole by its braces: braces, brackets, quotes and backslashes inside its
+ * strings must not end it early or late, wherever the stream is cut. */
+static void test_stream_strings(void)
+{
+    const char text[] = "{\"result\":{\"created\":true,\"x\":\"}]\\\"{[\\\\\"}}\n"
+                        "{\"result\":{\"canceled\":true,\"cancel_reason\":\"a}\\\"]\\\\\"}}";
+    size_t len = strlen(text);
+    int bad = 0;
+    for (size_t cut = 0; cut <= len; cut++) {
+        etcd_stream_t s;
+        evlog_t l;
+        if (parse_stream(text, len, &cut, 1, &l, &s) < 0 || s.messages != 2 || !s.created || !s.canceled ||
+            strcmp(s.error, "a}\"]\\") != 0)
+            bad++;
+        etcd_stream_free(&s);
+    }
+    EXPECT_INT(bad, 0);
+}
+
 /* The chunked decoder and the parser together, the raw stream cut at every byte. */
 static void test_chunked_stream_pipeline(void)
 {
@@ -1105,6 +1124,7 @@ int main(void)
     RUN(test_chunked_every_split);
     RUN(test_chunked_forms);
     RUN(test_stream_every_split);
+    RUN(test_stream_strings);
     RUN(test_chunked_stream_pipeline);
     RUN(test_stream_invalid);
     RUN(test_stream_key_order);
