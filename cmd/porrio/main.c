@@ -211,9 +211,7 @@ static int serve_logged(settings_t *s)
                        .shutdown_delay_s = c->shutdown_delay_s,
                        .cors_origins = c->value[CFG_CORS_ORIGINS],
                        .trusted_proxies = c->value[CFG_TRUSTED_PROXIES],
-                       .routes = routes,
-                       /* STORE=etcd's writes wait for etcd: as many in flight as etcd batches well */
-                       .offload_threads = strcmp(c->value[CFG_STORE], "etcd") == 0 ? 64 : 0};
+                       .routes = routes};
     if ((api.server = server_new(&o, err, sizeof(err))) == NULL) {
         jlog_log(JLOG_ERROR, "cannot listen", "error", err, NULL);
         fprintf(stderr, "porrio: %s\n", err);

@@ -316,11 +316,11 @@ HANDLER(get_hito)
     return finish(req, &r, -1);
 }
 
-/* ---- writes: run here, or on the server's offload threads when the store's writes block ---- */
+/* ---- writes: answered here, or later when the store's writes go on without the loop ---- */
 
 typedef enum { W_HITO, W_CREATE, W_DELETE, W_BET, W_RESULT } write_kind_t;
 
-/* One write: what it needs of the request, and its result. Offloaded, it is a malloc'd copy
+/* One write: what it needs of the request, and its result. Answered later, it is a malloc'd copy
  * holding its own copies of the strings, since the request may go away meanwhile. */
 typedef struct write {
     write_kind_t kind;
@@ -330,28 +330,32 @@ typedef struct write {
     size_t len;
     app_match_t match;
     app_result_t res;
+    server_job_t *job; /* answered later: the request's answer, held */
 } write_t;
 
-static void write_run(void *data)
+/* Runs the write: 0 with its answer in w->res; 1 when w->res.later gets it (app.h). */
+static int write_run(write_t *w)
 {
-    write_t *w = data;
     switch (w->kind) {
     case W_HITO:
-        app_hito_add(w->app, w->body, w->len, &w->res);
-        break;
+        return app_hito_add(w->app, w->body, w->len, &w->res);
     case W_CREATE:
-        app_porra_create(w->app, w->p[0], w->p[1], w->p[2], w->p[3], &w->res);
-        break;
+        return app_porra_create(w->app, w->p[0], w->p[1], w->p[2], w->p[3], &w->res);
     case W_DELETE:
-        app_porra_delete(w->app, w->p[0], &w->match, &w->res);
-        break;
+        return app_porra_delete(w->app, w->p[0], &w->match, &w->res);
     case W_BET:
-        app_porra_bet(w->app, w->p[0], w->p[1], w->body, w->len, &w->match, &w->res);
-        break;
+        return app_porra_bet(w->app, w->p[0], w->p[1], w->body, w->len, &w->match, &w->res);
     case W_RESULT:
-        app_porra_result(w->app, w->p[0], w->body, w->len, &w->match, &w->res);
-        break;
+        return app_porra_result(w->app, w->p[0], w->body, w->len, &w->match, &w->res);
     }
+    return 0;
+}
+
+/* A write's answer, on whatever thread finished it: the loop takes it from here. */
+static void write_later(app_result_t *r)
+{
+    write_t *w = (write_t *)((char *)r - offsetof(write_t, res));
+    server_job_done(w->job);
 }
 
 /* Answers a write. The course's route answers 200 with the pool whether it is new or not
@@ -418,7 +422,14 @@ static int write_start(h2o_req_t *req, write_t *w)
         if (w->p[i] != NULL)
             c->p[i] = copy_in(&at, w->p[i], n[i]);
     c->body = copy_in(&at, w->body, w->len);
-    server_offload(req, write_run, write_done, c);
+    if ((c->job = server_hold(req, write_done, c)) == NULL) {
+        free(c);
+        reply_error(req, 503, "out of memory");
+        return 0;
+    }
+    c->res.later = write_later;
+    if (write_run(c) == 0) /* answered already: the loop sends it on its next turn */
+        server_job_done(c->job);
     return 0;
 }
 

@@ -72,6 +72,9 @@ typedef struct app_result {
     app_of_t of;         /* successful answers: what version is for */
     uint64_t version;    /* the version of what the answer shows (of a pool's writes: the pool after it) */
     char err[256];       /* what is wrong, for errors */
+    /* Set by the caller of a write that takes its answer later (STORE=etcd: see the writes
+     * below); NULL: the write returns with its answer. */
+    void (*later)(struct app_result *r);
 } app_result_t;
 
 /* How much the state may hold (README: Settings, MAX_POOLS, MAX_BETS_PER_POOL, MAX_HITOS). A
@@ -108,8 +111,8 @@ ticket_ledger_t *app_ledger(app_t *a);
  * while etcd is unreachable, by the watch or by a write). */
 int app_writable(app_t *a);
 
-/** Non-zero when the state lives in etcd (STORE=etcd): then the writes block until etcd answered
- * (at most a few seconds), and callers run them off their event loops. */
+/** Non-zero when the state lives in etcd (STORE=etcd): then a write is answered once etcd
+ * answered (within a few seconds), and a caller that sets r->later need not wait for it. */
 int app_remote(const app_t *a);
 
 /** The epoch the entity tags of every replica share (STORE=etcd), so that a tag read from one
@@ -120,30 +123,35 @@ uint32_t app_epoch(const app_t *a);
  * ones it read). Cannot fail. */
 void app_set_limits(app_t *a, const app_limits_t *l);
 
+/* The writes (app_hito_add, app_hito_restore, app_porra_create, _delete, _bet and _result) return
+ * 0 with the answer in *r; or, only when the caller set r->later and the state is in etcd, 1: the
+ * write goes on without the caller, which must keep r and the arguments until r->later(r) is
+ * called, once, on any thread (maybe before the write returns), with the answer in *r. */
+
 /* Milestones. `id` is the raw path parameter: the index as written by hito_index_parse, else
  * APP_BAD_PATH. */
 void app_hitos_all(app_t *a, app_result_t *r);                          /* GET /all */
 void app_hitos_list(app_t *a, app_result_t *r);                         /* GET /hitos */
 void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r); /* wrap: {"hito": ...} */
-void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
+int app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r);
 
 /* app_hito_add for `porrio store import`: a milestone whose file name predates the file-name rule
  * (hito_plan_restore) is restored as the exporting store held it. */
-void app_hito_restore(app_t *a, const char *body, size_t len, app_result_t *r);
+int app_hito_restore(app_t *a, const char *body, size_t len, app_result_t *r);
 
 /* Pools. An `id` that is not a pool ID (porra_id_ok) is APP_BAD_PATH before anything else. */
-void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year,
-                      app_result_t *r);
+int app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year,
+                     app_result_t *r);
 /* GET /porras: after NULL and limit 0, every pool in creation order; else a page of at most
  * `limit` pools (0: APP_PAGE_DEFAULT) in ID order after the ID `after` (NULL: from the first). */
 void app_porras_list(app_t *a, const char *after, size_t limit, app_result_t *r);
 void app_porra_get(app_t *a, const char *id, app_result_t *r);
 /* The writes on a pool: `match` NULL or not given for none; APP_STALE when it does not hold
  * (checked after the path, before existence and the body). */
-void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
-void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
-                   app_result_t *r);
-void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match, app_result_t *r);
+int app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
+int app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
+                  app_result_t *r);
+int app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match, app_result_t *r);
 void app_porra_winners(app_t *a, const char *id, app_result_t *r);
 
 #define APP_PAGE_MAX     1000

@@ -3,6 +3,7 @@
 #define PORRIO_APP_INT_H
 #include <jansson.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 
 #include "app/app.h"
@@ -64,9 +65,14 @@ int app_id_ok(const char *id, app_result_t *r);
 /* 1 with r set to APP_STALE when pool id of db is not at a version m expects; else 0. */
 int app_stale(const porra_db_t *db, const char *id, const app_match_t *m, app_result_t *r);
 
-/* ---- STORE=etcd (remote.c, remote_ops.c) ---- */
+/* ---- STORE=etcd (remote.c, remote_ops.c, remote_write.c) ---- */
 
-typedef struct app_waiter app_waiter_t;
+/* A wait for the view to reach a revision (app_remote_when), in the waiter's memory. */
+typedef struct app_later {
+    struct app_later *next;
+    int64_t rev, deadline;                      /* deadline: etcd_clock_ms() */
+    void (*cb)(struct app_later *l, int shown); /* shown: 1, the view reached rev; 0, time is up */
+} app_later_t;
 
 enum { APP_REMOTE_WATCH, APP_REMOTE_WRITE };
 
@@ -80,22 +86,25 @@ typedef struct app_remote {
     porra_db_t *porras; /* the watch thread's working state, ahead of the published one */
     hito_db_t *hitos;   /*   by the events of a revision being read */
     uint64_t slots;
-    pthread_mutex_t lock;       /* guards what follows */
-    struct app_waiter *waiters; /* threads waiting for a revision: each is woken alone, when its comes */
-    int64_t rev;                /* the revision of the published version */
-    int64_t seen;               /* the newest revision of the data etcd acknowledged or sent */
-    int write_ok;               /* the last write reached etcd */
-    int64_t watch_lost_ms;      /* when the watch was lost (etcd_clock_ms), 0 while it is up */
-    int reachable;              /* as last judged and logged */
-    char why[400];              /* the last failure */
+    int64_t swept_ms;      /* the watch thread's: when it last ended the waits whose time was up */
+    pthread_mutex_t lock;  /* guards what follows */
+    app_later_t *laters;   /* waits for a revision the view has not reached */
+    int64_t rev;           /* the revision of the published version */
+    int64_t seen;          /* the newest revision of the data etcd acknowledged or sent */
+    int write_ok;          /* the last write reached etcd */
+    int64_t watch_lost_ms; /* when the watch was lost (etcd_clock_ms), 0 while it is up */
+    int reachable;         /* as last judged and logged */
+    char why[400];         /* the last failure */
 } app_remote_t;
 
 /* Loads the data prefix (retrying while etcd elects a leader), publishes it and starts the
  * watch. 0; -1 with e->problem. a->remote is set either way: app_remote_close frees it. */
 int app_remote_open(app_t *a, store_error_t *e);
 void app_remote_close(app_t *a);
-/* Blocks until the published version is at revision rev or later: 0; -1 after timeout_ms. */
-int app_remote_wait(app_remote_t *r, int64_t rev, int timeout_ms);
+/* Calls cb(l, 1) once the published version is at revision rev or later (at once, on this
+ * thread, when it already is; else on the watch's), or cb(l, 0) once timeout_ms passed (checked
+ * every few tenths of a second) or the watch stopped. l is untouched from then on. */
+void app_remote_when(app_remote_t *r, app_later_t *l, int64_t rev, int timeout_ms, void (*cb)(app_later_t *l, int shown));
 /* The watch (APP_REMOTE_WATCH) or the writes (APP_REMOTE_WRITE) reached etcd or not. */
 void app_remote_health(app_t *a, int which, int ok, const char *why);
 /* Whether etcd is reachable: the last write reached it and the watch is up (or was lost less
@@ -106,16 +115,74 @@ int app_remote_reachable(app_t *a, const char *why);
 void app_remote_stats(app_remote_t *r, int64_t *rev, int64_t *lag);
 /* r->data followed by fmt's text into out: 0; -1 when it does not fit in cap. */
 int app_remote_key(const app_remote_t *r, char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int app_remote_vkey(const app_remote_t *r, char *out, size_t cap, const char *fmt, va_list ap);
 
-/* The writes of STORE=etcd: app.h's, as transactions; they block until etcd answered and the
- * view shows the change. */
-void app_remote_hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r);
-void app_remote_create(app_t *a, const char *const seg[4], app_result_t *r);
-void app_remote_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
+/* The writes of STORE=etcd: app.h's, as transactions, answered once etcd answered and the view
+ * shows the change. With r->later set they return 1 and hand r to r->later when it is final,
+ * maybe before they return (remote_ops.c); else they wait for that and return 0. */
+int app_remote_hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r);
+int app_remote_create(app_t *a, const char *const seg[4], app_result_t *r);
+int app_remote_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r);
 /* A bet (quien not NULL) or the result: body_err is NULL when the body gave the goals gl, gv,
  * else why it did not (answered after the checks of the path and of existence). */
-void app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv, const app_match_t *match,
-                      app_result_t *r);
+int app_remote_score(app_t *a, const char *id, const char *quien, const char *body_err, int gl, int gv, const app_match_t *match,
+                     app_result_t *r);
+
+/* ---- one STORE=etcd write as it runs (remote_write.c); the kinds of writes are remote_ops.c's ---- */
+
+/* A write's transaction, and etcd's answer to it. */
+typedef struct app_txn {
+    etcd_cmp_t cmp[4];
+    etcd_op_t ok[2], fail[2];
+    size_t ncmp, nok, nfail;
+    etcd_txn_result_t res;
+} app_txn_t;
+
+typedef struct app_write app_write_t;
+
+/* What one kind of write does at each step. */
+typedef struct app_write_kind {
+    /* Plans the next try against the view: 1 with w->t to send; 0 with the answer in *w->r. */
+    int (*plan)(app_write_t *w);
+    /* w->t succeeded and the view shows it: the answer, into *w->r. */
+    void (*applied)(app_write_t *w);
+    /* A compare of w->t failed and the view shows what the failure branch read: 1 to plan again;
+     * 0 with the answer in *w->r. NULL: plan again. */
+    int (*refused)(app_write_t *w);
+} app_write_kind_t;
+
+/* One write in progress. What it is about is borrowed from the caller until the answer. */
+struct app_write {
+    app_later_t later; /* first: the view's callbacks find the write from it */
+    app_t *a;
+    app_result_t *r;
+    struct app_write_sync *sync; /* a caller without r->later, waiting */
+    const app_write_kind_t *kind;
+    int tries, probe; /* probe: t asks etcd whether a pool the view lacks is absent */
+    app_txn_t t;
+    const char *seg[4], *id, *quien, *body_err;
+    int gl, gv, restore;
+    const app_match_t *match;
+    json_t *body;     /* a milestone's, parsed */
+    hito_change_t hc; /* the milestone planned, pointing into body */
+    char *text;       /* the value put */
+    char slot[24], value[64], why_body[256];
+    /* the keys written or compared, each of keymax bytes in keys[]; a milestone's are its
+     * slot's (key) and its file's (pool) */
+    char *pool, *under, *key, *result;
+    size_t keymax;
+    char keys[];
+};
+
+/* A new write of kind on a and r, whose keys name at most `names` bytes of the ID, the bettor
+ * or the milestone's file: malloc'd, for app_write_run. NULL with r set when out of memory. */
+app_write_t *app_write_new(const app_write_kind_t *kind, app_t *a, app_result_t *r, size_t names);
+/* The data prefix followed by fmt's text into k, one of w's keys: 0; -1 with w->r set when it
+ * does not fit. */
+int app_write_key(app_write_t *w, char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Runs w to its answer and frees it: 1 when r->later gets the answer (the caller set one), which
+ * may be before this returns; 0 when it is in *r now. */
+int app_write_run(app_write_t *w);
 
 /* A new version holding porras and hitos (the caller's references move in). NULL on OOM. */
 app_version_t *app_version_new(porra_db_t *porras, hito_db_t *hitos);

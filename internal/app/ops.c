@@ -230,18 +230,16 @@ void app_hito_get(app_t *a, const char *id, int wrap, app_result_t *r)
 }
 
 /* POST /hitos, or (restore) the import of an exported milestone. */
-static void hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r)
+static int hito_add(app_t *a, const char *body, size_t len, int restore, app_result_t *r)
 {
     hito_change_t c;
     char rec[HITO_CHANGE_MAX];
-    if (a->remote != NULL) {
-        app_remote_hito_add(a, body, len, restore, r);
-        return;
-    }
+    if (a->remote != NULL)
+        return app_remote_hito_add(a, body, len, restore, r);
     json_t *b = app_parse_body(body, len, r->err, sizeof(r->err));
     if (b == NULL) {
         r->status = APP_BAD_BODY;
-        return;
+        return 0;
     }
     app_version_t *next = NULL;
     pthread_mutex_lock(&a->writer);
@@ -279,31 +277,29 @@ static void hito_add(app_t *a, const char *body, size_t len, int restore, app_re
     json_decref(b);
     if (next != NULL)
         app_answer_in(r, APP_CREATED, next, hito_json(next->hitos, (size_t)r->index, &len), &len);
+    return 0;
 }
 
-void app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
+int app_hito_add(app_t *a, const char *body, size_t len, app_result_t *r)
 {
-    hito_add(a, body, len, 0, r);
+    return hito_add(a, body, len, 0, r);
 }
 
-void app_hito_restore(app_t *a, const char *body, size_t len, app_result_t *r)
+int app_hito_restore(app_t *a, const char *body, size_t len, app_result_t *r)
 {
-    hito_add(a, body, len, 1, r);
+    return hito_add(a, body, len, 1, r);
 }
 
 /* ---- pools ---- */
 
-void app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year,
-                      app_result_t *r)
+int app_porra_create(app_t *a, const char *local, const char *visitante, const char *competition, const char *year, app_result_t *r)
 {
     porra_change_t c;
     char id[PORRA_ID_MAX + 1];
     app_version_t *v = NULL;
     app_status_t st = APP_OK;
-    if (a->remote != NULL) {
-        app_remote_create(a, (const char *[]){local, visitante, competition, year}, r);
-        return;
-    }
+    if (a->remote != NULL)
+        return app_remote_create(a, (const char *[]){local, visitante, competition, year}, r);
     snprintf(id, sizeof(id), "%s-%s-%s-%s", local, visitante, competition, year);
     pthread_mutex_lock(&a->writer);
     switch (porra_plan_create(a->head->porras, local, visitante, competition, year, &c, r->err, sizeof(r->err))) {
@@ -324,6 +320,7 @@ void app_porra_create(app_t *a, const char *local, const char *visitante, const 
     pthread_mutex_unlock(&a->writer);
     if (v != NULL)
         app_answer_pool(r, st, v, id);
+    return 0;
 }
 
 void app_porra_get(app_t *a, const char *id, app_result_t *r)
@@ -358,15 +355,13 @@ int app_stale(const porra_db_t *db, const char *id, const app_match_t *m, app_re
     return 1;
 }
 
-void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r)
+int app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_result_t *r)
 {
     porra_change_t c;
     if (!app_id_ok(id, r))
-        return;
-    if (a->remote != NULL) {
-        app_remote_delete(a, id, match, r);
-        return;
-    }
+        return 0;
+    if (a->remote != NULL)
+        return app_remote_delete(a, id, match, r);
     pthread_mutex_lock(&a->writer);
     if (app_stale(a->head->porras, id, match, r)) {
         r->ticket = observed(a); /* the version it saw may be in pending changes alone */
@@ -380,28 +375,27 @@ void app_porra_delete(app_t *a, const char *id, const app_match_t *match, app_re
         app_version_release(v);
     }
     pthread_mutex_unlock(&a->writer);
+    return 0;
 }
 
 /* PUT of a score (a bet when quien is given, else the result), checked in the API's order. */
-static void put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
-                      app_result_t *r)
+static int put_score(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
+                     app_result_t *r)
 {
     char berr[256];
     int gl = 0, gv = 0;
     porra_change_t c;
     if (!app_id_ok(id, r))
-        return;
+        return 0;
     if (quien != NULL && !porra_segment_ok(quien, 1, berr, sizeof(berr))) {
         app_fail(r, APP_BAD_PATH, "quien: %s", berr);
-        return;
+        return 0;
     }
     json_t *b = app_parse_body(body, len, berr, sizeof(berr));
     int body_ok = b != NULL && porra_score_parse(b, &gl, &gv, berr, sizeof(berr)) == 0;
     json_decref(b);
-    if (a->remote != NULL) {
-        app_remote_score(a, id, quien, body_ok ? NULL : berr, gl, gv, match, r);
-        return;
-    }
+    if (a->remote != NULL) /* berr goes with it: the write copies what it needs of it */
+        return app_remote_score(a, id, quien, body_ok ? NULL : berr, gl, gv, match, r);
     app_version_t *v = NULL;
     porra_status_t st = PORRA_NOT_FOUND;
     pthread_mutex_lock(&a->writer);
@@ -431,14 +425,15 @@ static void put_score(app_t *a, const char *id, const char *quien, const char *b
     }
     pthread_mutex_unlock(&a->writer);
     if (v == NULL)
-        return;
+        return 0;
     if (quien == NULL) {
         app_answer_pool(r, APP_OK, v, id);
-        return;
+        return 0;
     }
     uint64_t version = porra_version(porra_find(v->porras, id));
     app_version_release(v); /* a bet answers with itself: a pool may hold thousands */
     app_answer_bet(r, st == PORRA_CREATED ? APP_CREATED : APP_OK, id, quien, gl, gv, version);
+    return 0;
 }
 
 void app_answer_bet(app_result_t *r, app_status_t status, const char *id, const char *quien, int gl, int gv, uint64_t version)
@@ -464,15 +459,15 @@ void app_bet_json(jsonw_t *w, const char *id, const char *quien, int local, int 
     jsonw_raw(w, "}", 1);
 }
 
-void app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
-                   app_result_t *r)
+int app_porra_bet(app_t *a, const char *id, const char *quien, const char *body, size_t len, const app_match_t *match,
+                  app_result_t *r)
 {
-    put_score(a, id, quien, body, len, match, r);
+    return put_score(a, id, quien, body, len, match, r);
 }
 
-void app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match, app_result_t *r)
+int app_porra_result(app_t *a, const char *id, const char *body, size_t len, const app_match_t *match, app_result_t *r)
 {
-    put_score(a, id, NULL, body, len, match, r);
+    return put_score(a, id, NULL, body, len, match, r);
 }
 
 void app_porra_winners(app_t *a, const char *id, app_result_t *r)

@@ -1,6 +1,6 @@
 /* STORE=etcd: the state kept in etcd under <ETCD_PREFIX>data/ (docs/store.md, "The state in
  * etcd"), and this replica's view of it: loaded at open, then fed by a watch on its own thread,
- * published a revision at a time. The writes, as transactions, are in remote_ops.c. */
+ * published a revision at a time. The writes, as transactions, are in remote_ops.c and remote_write.c. */
 #include "app/app_int.h"
 
 #include <inttypes.h>
@@ -15,26 +15,22 @@
 
 #define OPEN_TRY_MS 10000 /* etcd may still be electing its leader when the replicas start */
 
-/* A thread waiting for a revision, on its own stack. Each has its own condition, so that a
- * revision wakes only those waiting for it: 64 writers woken at every revision to find it is not
- * theirs cost more than the writes. */
-struct app_waiter {
-    struct app_waiter *next;
-    int64_t rev;
-    int woken;
-    pthread_cond_t cv;
-};
-
 /* ---- keys and values ---- */
+
+int app_remote_vkey(const app_remote_t *r, char *out, size_t cap, const char *fmt, va_list ap)
+{
+    int n = snprintf(out, cap, "%s", r->data);
+    int m = n >= 0 && (size_t)n < cap ? vsnprintf(out + n, cap - (size_t)n, fmt, ap) : -1;
+    return m >= 0 && (size_t)(n + m) < cap ? 0 : -1;
+}
 
 int app_remote_key(const app_remote_t *r, char *out, size_t cap, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(out, cap, "%s", r->data);
     va_start(ap, fmt);
-    int m = n >= 0 && (size_t)n < cap ? vsnprintf(out + n, cap - (size_t)n, fmt, ap) : -1;
+    int rc = app_remote_vkey(r, out, cap, fmt, ap);
     va_end(ap);
-    return m >= 0 && (size_t)(n + m) < cap ? 0 : -1;
+    return rc;
 }
 
 /* {"local": n, "visitante": m} into *l, *v: 0, or -1 when it is not such a value. */
@@ -135,7 +131,35 @@ static void skipped(app_t *a, const char *key, const char *why)
 
 /* ---- the view ---- */
 
-/* Makes the working dbs the published version at revision rev, and wakes who waits for it. */
+/* Takes out of r's waits (r locked) those that end: the view reached their revision, or their
+ * time is up (now; 0: none is), or all. */
+static app_later_t *ending(app_remote_t *r, int64_t now, int all)
+{
+    app_later_t *out = NULL;
+    for (app_later_t **l = &r->laters; *l != NULL;) {
+        app_later_t *x = *l;
+        if (all || x->rev <= r->rev || (now > 0 && x->deadline <= now)) {
+            *l = x->next;
+            x->next = out, out = x;
+        } else {
+            l = &x->next;
+        }
+    }
+    return out;
+}
+
+/* Calls the waits of list (taken by ending) outside r's lock: shown when the view, at revision
+ * rev, reached theirs. */
+static void call_laters(app_later_t *list, int64_t rev)
+{
+    while (list != NULL) {
+        app_later_t *next = list->next;
+        list->cb(list, list->rev <= rev);
+        list = next;
+    }
+}
+
+/* Makes the working dbs the published version at revision rev, and calls the waits it ends. */
 static void publish_at(app_t *a, int64_t rev)
 {
     app_remote_t *r = a->remote;
@@ -149,16 +173,34 @@ static void publish_at(app_t *a, int64_t rev)
         r->rev = rev;
     if (rev > r->seen)
         r->seen = rev;
-    for (app_waiter_t **w = &r->waiters; *w != NULL;) {
-        if ((*w)->rev <= r->rev) {
-            (*w)->woken = 1;
-            pthread_cond_signal(&(*w)->cv);
-            *w = (*w)->next;
-        } else {
-            w = &(*w)->next;
-        }
-    }
+    app_later_t *ready = ending(r, 0, 0);
+    rev = r->rev;
     pthread_mutex_unlock(&r->lock);
+    call_laters(ready, rev);
+}
+
+void app_remote_when(app_remote_t *r, app_later_t *l, int64_t rev, int timeout_ms, void (*cb)(app_later_t *l, int shown))
+{
+    l->rev = rev, l->cb = cb, l->deadline = etcd_clock_ms() + timeout_ms;
+    pthread_mutex_lock(&r->lock);
+    if (rev > r->seen)
+        r->seen = rev;
+    int shown = r->rev >= rev, over = !shown && atomic_load(&r->stop); /* no watch left to end it */
+    if (!shown && !over)
+        l->next = r->laters, r->laters = l;
+    pthread_mutex_unlock(&r->lock);
+    if (shown || over)
+        cb(l, shown);
+}
+
+/* Ends the waits whose time is up, or all of them when the view stops for good. */
+static void expire_laters(app_remote_t *r, int all)
+{
+    pthread_mutex_lock(&r->lock);
+    app_later_t *late = ending(r, etcd_clock_ms(), all);
+    int64_t rev = r->rev;
+    pthread_mutex_unlock(&r->lock);
+    call_laters(late, rev);
 }
 
 static int by_creation(const void *x, const void *y)
@@ -223,6 +265,18 @@ static void on_resync(void *ctx, const etcd_kv_t *kvs, size_t n, int64_t revisio
     free(copy);
 }
 
+#define SWEEP_MS 100 /* how often the watch thread looks for waits whose time is up */
+
+static void on_tick(void *ctx)
+{
+    app_t *a = ctx;
+    int64_t now = etcd_clock_ms();
+    if (now - a->remote->swept_ms < SWEEP_MS)
+        return;
+    a->remote->swept_ms = now;
+    expire_laters(a->remote, 0);
+}
+
 static void on_state(void *ctx, int connected, const char *msg)
 {
     app_remote_health(ctx, APP_REMOTE_WATCH, connected, msg);
@@ -242,7 +296,8 @@ int app_remote_reachable(app_t *a, const char *why)
     r->reachable = now;
     if (why != NULL && why[0] != '\0')
         snprintf(r->why, sizeof(r->why), "%s", why);
-    snprintf(msg, sizeof(msg), "etcd unreachable: writes answer 503 and reads come from this replica's view (%s)", r->why);
+    if (was && !now) /* said once an outage: a write that succeeds comes here each time */
+        snprintf(msg, sizeof(msg), "etcd unreachable: writes answer 503 and reads come from this replica's view (%s)", r->why);
     pthread_mutex_unlock(&r->lock);
     if (was && !now && a->o.warn != NULL)
         a->o.warn(msg);
@@ -269,8 +324,14 @@ static void *watch_main(void *arg)
 {
     app_t *a = arg;
     app_remote_t *r = a->remote;
-    etcd_watch_cb_t cb = {.on_event = on_event, .on_state = on_state, .on_resync = on_resync, .on_progress = on_progress, .ctx = a};
+    etcd_watch_cb_t cb = {.on_event = on_event,
+                          .on_state = on_state,
+                          .on_resync = on_resync,
+                          .on_progress = on_progress,
+                          .on_tick = on_tick,
+                          .ctx = a};
     etcd_watch_run(r->etcd, r->data, NULL, r->rev + 1, &cb, &r->stop);
+    expire_laters(r, 1);
     return NULL;
 }
 
@@ -336,35 +397,6 @@ int app_remote_open(app_t *a, store_error_t *e)
     }
     r->started = 1;
     return 0;
-}
-
-int app_remote_wait(app_remote_t *r, int64_t rev, int timeout_ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000, until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-        until.tv_sec++, until.tv_nsec -= 1000000000L;
-    pthread_mutex_lock(&r->lock);
-    if (rev > r->seen)
-        r->seen = rev;
-    if (r->rev < rev) {
-        app_waiter_t w = {.next = r->waiters, .rev = rev};
-        pthread_cond_init(&w.cv, NULL);
-        r->waiters = &w;
-        while (!w.woken && pthread_cond_timedwait(&w.cv, &r->lock, &until) == 0)
-            ;
-        if (!w.woken) /* timed out: still listed */
-            for (app_waiter_t **p = &r->waiters; *p != NULL; p = &(*p)->next)
-                if (*p == &w) {
-                    *p = w.next;
-                    break;
-                }
-        pthread_cond_destroy(&w.cv);
-    }
-    int ok = r->rev >= rev;
-    pthread_mutex_unlock(&r->lock);
-    return ok ? 0 : -1;
 }
 
 void app_remote_stats(app_remote_t *r, int64_t *rev, int64_t *lag)

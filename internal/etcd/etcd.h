@@ -149,11 +149,24 @@ char *etcd_txn_group_request(const etcd_txn_t *t, size_t n);
  * it is not such an answer. */
 int etcd_parse_txn_group(const char *body, size_t len, etcd_txn_result_t *r, size_t n, char *err, size_t errlen);
 
-/* Runs one transaction, with etcd_range's endpoint and deadline rules. 0 with *r filled whether
- * or not the compares held (r->succeeded says); -1 with err (*r empty) when no endpoint answered
- * with a transaction's answer. After a timeout the transaction may or may not have been applied.
- * Transactions that threads start while one of theirs is on its way are sent together, up to a
- * bound, when they are independent (etcd_txn_independent): one request, one revision. */
+/* How a transaction started with etcd_txn_start ends: rc 0 with *r filled whether or not the
+ * compares held (r->succeeded says); -1 with err (*r empty) when no endpoint answered with a
+ * transaction's answer. Called on the client's sender thread; *r is freed when it returns, so a
+ * callee that keeps it moves it out (and empties it). The callee may start more transactions. */
+typedef void (*etcd_txn_cb)(void *ctx, int rc, etcd_txn_result_t *r, const char *err);
+
+/* Queues t and returns at once; the client's sender thread (started with the first) sends it,
+ * with etcd_range's endpoint and deadline rules, and calls cb(ctx, ...) once etcd answered or
+ * timeout_ms passed. t's arrays and strings must stay valid until then. After a timeout the
+ * transaction may or may not have been applied; one still queued when its time is up is not
+ * sent. Transactions queued while a request is on its way are sent together, up to a bound, when
+ * they are independent (etcd_txn_independent): one request, one revision. 0; -1 with err, and cb
+ * never called, when out of memory, the thread cannot start, etcd_free has begun, or 4096 wait
+ * already (etcd is slower than the writes: refusing more at once bounds the memory and the wait). */
+int etcd_txn_start(etcd_t *e, const etcd_txn_t *t, int timeout_ms, etcd_txn_cb cb, void *ctx, char *err, size_t errlen);
+
+/* etcd_txn_start, waiting for the outcome: 0 with *r filled (free with etcd_txn_result_free);
+ * -1 with err (*r empty). */
 int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok, size_t nok, const etcd_op_t *fail, size_t nfail,
              int timeout_ms, etcd_txn_result_t *r, char *err, size_t errlen);
 
@@ -183,6 +196,9 @@ typedef struct {
      * highest mod_revision delivered (every event of that revision included: etcd never splits
      * one over messages), header_revision the highest store revision etcd reported. */
     void (*on_progress)(void *ctx, int64_t events_revision, int64_t header_revision);
+    /* Every time the loop looks at *stop: at least every ETCD_SLICE_MS while it watches or
+     * pauses, though not while it reads the prefix or connects (up to 3 s each). For timers. */
+    void (*on_tick)(void *ctx);
     void *ctx;
 } etcd_watch_cb_t;
 

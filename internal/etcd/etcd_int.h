@@ -7,10 +7,11 @@
 /* The transactions of one client waiting to be sent together (group.c). */
 typedef struct etcd_group etcd_group_t;
 
-/* A group with nothing waiting; NULL when out of memory. */
-etcd_group_t *etcd_group_new(void);
+/* A group of e's with nothing waiting; NULL when out of memory. Its sender thread starts with
+ * the first transaction. */
+etcd_group_t *etcd_group_new(etcd_t *e);
 
-/* Frees g (NULL is fine); nothing may be waiting in it. */
+/* Stops g's sender, once every queued transaction was answered, and frees g (NULL is fine). */
 void etcd_group_free(etcd_group_t *g);
 
 /* e's group, made with e. */

@@ -49,7 +49,7 @@ etcd_t *etcd_new(const char *endpoints, char *err, size_t errlen)
         return NULL;
     }
     e->n = n;
-    if ((e->group = etcd_group_new()) == NULL) {
+    if ((e->group = etcd_group_new(e)) == NULL) {
         etcd_seterr(err, errlen, "out of memory");
         free(e);
         return NULL;

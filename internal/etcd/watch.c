@@ -33,6 +33,12 @@ static void report(watch_t *w, int connected, const char *msg)
         w->cb->on_state(w->cb->ctx, connected, msg);
 }
 
+static void tick(watch_t *w)
+{
+    if (w->cb->on_tick)
+        w->cb->on_tick(w->cb->ctx);
+}
+
 static void on_stream_event(void *ctx, const etcd_event_t *ev)
 {
     watch_t *w = ctx;
@@ -78,6 +84,7 @@ static int stream(watch_t *w, etcd_http_t *h, int *created, char *err, size_t er
     int outcome = SESSION_FAILED;
     etcd_stream_init(&s, on_stream_event, w);
     for (;;) {
+        tick(w);
         if (*w->stop) {
             outcome = SESSION_STOPPED;
             break;
@@ -171,6 +178,7 @@ static void pause_ms(watch_t *w, int ms)
 {
     int64_t until = etcd_clock_ms() + ms;
     while (!*w->stop) {
+        tick(w);
         int64_t left = until - etcd_clock_ms();
         if (left <= 0)
             break;

@@ -71,7 +71,7 @@ struct server {
     int state, started, grace_s, delay_s;
     long long drain_started_ms, delay_ends_ms;
     unsigned long long accept_exhausted; /* episodes, every worker together */
-    offload_t *offload;                  /* NULL: no offload threads */
+    hold_t *held;                        /* answers other threads finish */
 };
 
 typedef struct waiter {
@@ -585,8 +585,8 @@ server_t *server_new(const server_opts_t *opts, char *err, size_t errlen)
         server_free(s);
         return NULL;
     }
-    if (opts->offload_threads > 0 && (s->offload = offload_new(opts->offload_threads)) == NULL) {
-        snprintf(err, errlen, "cannot start the offload threads");
+    if ((s->held = hold_new()) == NULL) {
+        snprintf(err, errlen, "out of memory");
         server_free(s);
         return NULL;
     }
@@ -631,20 +631,20 @@ int server_run(server_t *s)
     worker_main(&s->workers[0]); /* on the process's own stack, as large as the main thread's */
     for (int i = 1; i < n; i++)
         pthread_join(s->workers[i].tid, NULL);
-    offload_free(s->offload); /* the loops are gone: nothing runs on behalf of a request any more */
-    s->offload = NULL;
+    hold_free(s->held); /* the loops are gone: once the held answers are finished, nothing runs for a request */
+    s->held = NULL;
     return rc;
 }
 
-void server_offload(h2o_req_t *req, server_work_cb work, server_work_done_cb done, void *data)
+server_job_t *server_hold(h2o_req_t *req, server_work_done_cb done, void *data)
 {
     worker_t *w = H2O_STRUCT_FROM_MEMBER(worker_t, ctx, req->conn->ctx);
-    if (w->srv->offload == NULL) {
-        work(data);
-        done(req, data);
-        return;
-    }
-    offload_submit(w->srv->offload, req, work, done, data);
+    return hold_job(w->srv->held, req, done, data);
+}
+
+void server_job_done(server_job_t *job)
+{
+    hold_release(job);
 }
 
 void server_free(server_t *s)
@@ -654,7 +654,7 @@ void server_free(server_t *s)
     for (int i = 0; i < s->o.workers; i++)
         if (s->workers[i].wakefd >= 0)
             close(s->workers[i].wakefd);
-    offload_free(s->offload);
+    hold_free(s->held);
     if (s->conf.hosts != NULL) /* after server_run, nothing holds the handlers any more */
         h2o_config_dispose(&s->conf);
     free(s->host);

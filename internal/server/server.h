@@ -34,7 +34,6 @@ typedef struct server_opts {
     const char *cors_origins;    /* CORS_ORIGINS; NULL or "": no CORS headers */
     const char *trusted_proxies; /* TRUSTED_PROXIES, valid (proxy_list_check); NULL or "": nobody */
     const route_table_t *routes; /* handlers are server_handler_t; owned by the caller */
-    int offload_threads;         /* threads for server_offload; 0: none (server_offload runs inline) */
 } server_opts_t;
 
 /* SERVER_DELAYING: SIGTERM came and SHUTDOWN_DELAY_S runs; everything is served but readiness. */
@@ -101,17 +100,21 @@ typedef void (*server_await_cb)(h2o_req_t *req, void *data, int ok);
  */
 void server_await(h2o_req_t *req, uint64_t ticket, server_await_cb done, void *data);
 
-typedef void (*server_work_cb)(void *data);
 typedef void (*server_work_done_cb)(h2o_req_t *req, void *data);
+typedef struct server_job server_job_t;
 
 /**
- * Runs work(data) on one of the server's offload threads, for work that blocks (STORE=etcd's
- * writes) and must not stop an event loop, then done(req, data) back on the request's loop.
- * When the request went away meanwhile (the client left, or the drain's grace ended), done gets
- * req NULL and only lets go of data. data must not point into the request's memory. Without
- * offload threads both run at once, here. Call from the request's handler.
+ * Holds the answer to `req` for work that another thread finishes (STORE=etcd's writes, which
+ * wait for etcd with no thread blocked on them): once server_job_done(job) was called, on any
+ * thread, done(req, data) runs back on the request's loop. When the request went away meanwhile
+ * (the client left, or the drain's grace ended), done gets req NULL and only lets go of data, which
+ * must not point into the request's memory. The server's end waits for every job's
+ * server_job_done. Call from the request's handler. NULL when out of memory (nothing is held).
  */
-void server_offload(h2o_req_t *req, server_work_cb work, server_work_done_cb done, void *data);
+server_job_t *server_hold(h2o_req_t *req, server_work_done_cb done, void *data);
+
+/** The work of job is finished: its done may run. Any thread, exactly once. */
+void server_job_done(server_job_t *job);
 
 /** Frees what server_new allocated, after server_run has returned. */
 void server_free(server_t *s);

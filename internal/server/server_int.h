@@ -1,18 +1,21 @@
-/* What server's own files share: the pool of threads for work that blocks (offload.c). */
+/* What server's own files share: the answers other threads finish (hold.c). */
 #ifndef PORRIO_SERVER_INT_H
 #define PORRIO_SERVER_INT_H
 #include "server/server.h"
 
-typedef struct offload offload_t;
+typedef struct hold hold_t;
 
-/* A pool of `threads` threads, started now. NULL when none could start. */
-offload_t *offload_new(int threads);
+/* The set of jobs, with none held. NULL when out of memory. */
+hold_t *hold_new(void);
 
-/* Queues work for the pool; done comes back on the calling loop (which must be the request's). */
-void offload_submit(offload_t *o, h2o_req_t *req, server_work_cb work, server_work_done_cb done, void *data);
+/* server_hold's job, on the request's loop. NULL when out of memory. */
+server_job_t *hold_job(hold_t *h, h2o_req_t *req, server_work_done_cb done, void *data);
 
-/* Runs what is queued, stops the threads, and gives every result no loop took back to its done
- * with req NULL. After the loops stopped; NULL is a no-op. */
-void offload_free(offload_t *o);
+/* server_job_done's: any thread, once per job. */
+void hold_release(server_job_t *j);
+
+/* Waits until every job was released, gives each one no loop took back to its done with req
+ * NULL, and frees h. After the loops stopped; NULL is a no-op. */
+void hold_free(hold_t *h);
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Concurrent clients against one server with two workers, for the ThreadSanitizer build
 # (README, "Sanitizers"; `make test-tsan` runs it against build/tsan/porrio): the local store's
-# committer, and with STORE=etcd the watch and offload threads, live reloads from etcd and
+# committer, and with STORE=etcd the watch and etcd sender threads, live reloads from etcd and
 # LOG_SINK's sender. A race makes the server exit at once (TSAN_OPTIONS halt_on_error), so the
 # load fails; the stop checks exit status 0 and a stderr without a report.
 

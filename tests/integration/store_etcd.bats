@@ -227,6 +227,26 @@ listings_identical() {
   _etcd_member_healthy "$leader"
 }
 
+@test "etcd frozen: a write whose client left and a waiting one end; the replica goes on and stops cleanly" {
+  porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t:
+  local i
+  for i in 0 1 2; do kill -STOP "${ETCD_M_PID[$i]}"; done
+  # the first client gives up while its write waits for etcd; the second waits for the answer
+  curl -s -o /dev/null --max-time 0.3 -X PUT "$PORRIO_URL/porra/left/early/liga/2043" || true
+  http_fetch "$PORRIO_URL/porra/waited/frozen/liga/2043" -X PUT --max-time 10
+  for i in 0 1 2; do kill -CONT "${ETCD_M_PID[$i]}"; done
+  assert_equal "$STATUS" 503
+  [[ "$(jq -r .error <<<"$BODY")" == *"did not answer"* ]]
+  assert_equal "$(status_of "$PORRIO_URL/status")" 200
+  local ok=0 n
+  for ((n = 0; n < 100; n++)); do
+    [ "$(status_of -X PUT "$PORRIO_URL/porra/after/thaw/liga/2043")" = 200 ] && { ok=1; break; }
+    sleep 0.1
+  done
+  [ "$ok" = 1 ]
+  porrio_stop # waits for no write: every held answer was finished
+}
+
 @test "a majority of etcd stopped: writes 503, reads 200, ready says unreachable; back: writes again" {
   local before warned healed
   before=$(curl -s "$(url 0 /porras)")

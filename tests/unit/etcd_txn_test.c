@@ -242,6 +242,7 @@ typedef struct {
     int delay_ms;      /* before each answer */
     int refuse_groups; /* answer a request of several transactions as etcd with lower limits does */
     int hang_up;       /* close the connection instead of answering */
+    atomic_int gate;   /* while non-zero, requests are read but not answered */
     atomic_int stop;
     pthread_t th;
 } keeper_t;
@@ -341,6 +342,8 @@ static void *conn_main(void *arg)
         if (asked_close < 0)
             break;
         __atomic_add_fetch(&k->reqs, 1, __ATOMIC_RELAXED);
+        while (k->gate && !k->stop)
+            poll(NULL, 0, 5);
         if (k->delay_ms > 0)
             poll(NULL, 0, k->delay_ms);
         if (k->hang_up)
@@ -386,13 +389,14 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-/* Starts k with opt's close_after, delay_ms, refuse_groups and hang_up. */
+/* Starts k with opt's close_after, delay_ms, refuse_groups, hang_up and gate. */
 static void keeper_start(keeper_t *k, const keeper_t *opt)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
     *k = (keeper_t){
         .close_after = opt->close_after, .delay_ms = opt->delay_ms, .refuse_groups = opt->refuse_groups, .hang_up = opt->hang_up};
+    k->gate = atomic_load(&opt->gate);
     k->lfd = socket(AF_INET, SOCK_STREAM, 0);
     bind(k->lfd, (struct sockaddr *)&a, sizeof a);
     listen(k->lfd, 64);
@@ -589,6 +593,114 @@ static void test_queued_deadline(void)
     keeper_stop(&k);
 }
 
+/* ---- started without waiting ---- */
+
+#define STARTED 40
+
+typedef struct {
+    pthread_t caller;
+    atomic_int done, right, elsewhere; /* answers; as the gateway gives them; on another thread */
+} tally_t;
+
+typedef struct {
+    tally_t *t;
+    int i;
+    char key[16];
+    etcd_op_t put;
+} started_t;
+
+static void counted(void *ctx, int rc, etcd_txn_result_t *r, const char *err)
+{
+    started_t *s = ctx;
+    (void)err;
+    if (rc == 0 && r->revision == 7 && r->succeeded == (s->i % 2 == 0) && r->n == 1) /* outcome(): odd keys fail */
+        atomic_fetch_add(&s->t->right, 1);
+    if (!pthread_equal(pthread_self(), s->t->caller))
+        atomic_fetch_add(&s->t->elsewhere, 1);
+    atomic_fetch_add(&s->t->done, 1);
+}
+
+/* Starts puts of keys "<tag>/<i>" for i in [from, to) of s (i odd: outcome() fails it) on a
+ * client of k, counted in *t; returns how many were refused, each of which must say why. */
+static int start_puts(etcd_t *e, started_t *s, int from, int to, tally_t *t, const char *tag)
+{
+    char err[256];
+    int refused = 0;
+    for (int i = from; i < to; i++) {
+        s[i] = (started_t){.t = t, .i = i};
+        snprintf(s[i].key, sizeof s[i].key, "%s/%d", tag, i);
+        s[i].put = (etcd_op_t){.kind = ETCD_OP_PUT, .key = s[i].key, .value = "v"};
+        etcd_txn_t txn = {.ok = &s[i].put, .nok = 1};
+        err[0] = '\0';
+        if (etcd_txn_start(e, &txn, 5000, counted, &s[i], err, sizeof err) != 0) {
+            refused++;
+            EXPECT(strstr(err, "too many transactions waiting") != NULL);
+        }
+    }
+    return refused;
+}
+
+/* A client of k. */
+static etcd_t *client_of(const keeper_t *k)
+{
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", k->port);
+    return etcd_new(url, err, sizeof err);
+}
+
+static void test_started_without_waiting(void)
+{
+    keeper_t k;
+    keeper_start(&k, &(keeper_t){.gate = 1}); /* answers nothing until the gate opens */
+    etcd_t *e = client_of(&k);
+    static started_t s[STARTED];
+    tally_t t = {.caller = pthread_self()};
+    EXPECT_INT(start_puts(e, s, 0, STARTED, &t, "s"), 0);
+    EXPECT_INT(atomic_load(&t.done), 0); /* one thread started them all while etcd answered nothing */
+    k.gate = 0;
+    for (int i = 0; i < 500 && atomic_load(&t.done) < STARTED; i++)
+        poll(NULL, 0, 10);
+    EXPECT_INT(atomic_load(&t.done), STARTED);
+    EXPECT_INT(atomic_load(&t.right), STARTED);
+    EXPECT_INT(atomic_load(&t.elsewhere), STARTED); /* answered on the client's sender thread */
+    EXPECT(k.grouped > 0 && k.reqs < STARTED);      /* those queued behind the first went together */
+    EXPECT_INT(k.txns, STARTED);
+    etcd_free(e);
+    keeper_stop(&k);
+}
+
+static void test_free_answers_queued(void)
+{
+    keeper_t k;
+    keeper_start(&k, &(keeper_t){.delay_ms = 50});
+    etcd_t *e = client_of(&k);
+    static started_t s[8];
+    tally_t t = {.caller = pthread_self()};
+    EXPECT_INT(start_puts(e, s, 0, 8, &t, "f"), 0);
+    etcd_free(e); /* waits for the sender, which answers everything queued first */
+    EXPECT_INT(atomic_load(&t.done), 8);
+    EXPECT_INT(atomic_load(&t.right), 8);
+    keeper_stop(&k);
+}
+
+static void test_queue_bounded(void)
+{
+    keeper_t k;
+    keeper_start(&k, &(keeper_t){.gate = 1});
+    etcd_t *e = client_of(&k);
+    static started_t s[4096 + 2];
+    tally_t t = {.caller = pthread_self()};
+    EXPECT_INT(start_puts(e, s, 0, 1, &t, "q"), 0);
+    while (__atomic_load_n(&k.reqs, __ATOMIC_RELAXED) == 0) /* the first is on its way */
+        poll(NULL, 0, 5);
+    EXPECT_INT(start_puts(e, s, 1, 4096 + 2, &t, "q"), 1); /* 4096 wait behind it; the next is refused */
+    k.gate = 0;
+    etcd_free(e);
+    EXPECT_INT(atomic_load(&t.done), 4096 + 1);
+    EXPECT_INT(atomic_load(&t.right), 4096 + 1);
+    keeper_stop(&k);
+}
+
 int main(void)
 {
     RUN(test_request);
@@ -604,5 +716,8 @@ int main(void)
     RUN(test_group_refused);
     RUN(test_group_failure_reaches_all);
     RUN(test_queued_deadline);
+    RUN(test_started_without_waiting);
+    RUN(test_free_answers_queued);
+    RUN(test_queue_bounded);
     return TEST_END();
 }
