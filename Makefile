@@ -152,7 +152,7 @@ FUZZ_SRC     := $(filter-out $(addprefix internal/,api/% middleware/% reply/% se
 FUZZ_OBJ     := $(FUZZ_SRC:%.c=build/fuzz/obj/%.o)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%_fuzz.c,build/fuzz/%_fuzz,$(wildcard tests/fuzz/*_fuzz.c))
 
-.PHONY: fuzz fuzz-ci fuzz-build fuzz-deps
+.PHONY: fuzz fuzz-ci fuzz-build fuzz-deps fuzz-clean
 fuzz-deps:
 	@tools/fuzz-deps.sh
 
@@ -176,6 +176,10 @@ fuzz: fuzz-build
 fuzz-ci:
 	@$(MAKE) --no-print-directory -j$$(nproc) fuzz-build
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=25
+
+clean: fuzz-clean
+fuzz-clean:
+	rm -rf build/fuzz
 
 -include $(FUZZ_OBJ:.o=.d) $(wildcard build/fuzz/obj/tests/fuzz/*.d)
 
