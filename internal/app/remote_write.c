@@ -117,7 +117,9 @@ static void on_txn(void *ctx, int rc, etcd_txn_result_t *res, const char *err)
     app_remote_health(w->a, APP_REMOTE_WRITE, 1, "");
     w->t.res = *res;
     *res = (etcd_txn_result_t){0};
-    int64_t want = w->t.res.succeeded ? w->t.res.revision : newest_read(&w->t.res);
+    /* a success that wrote nothing (a probe finding the pool absent) has nothing to show: its
+     * revision is the whole store's, which writes under other prefixes move past this view */
+    int64_t want = !w->t.res.succeeded ? newest_read(&w->t.res) : w->t.nok > 0 ? w->t.res.revision : 0;
     app_remote_when(w->a->remote, &w->later, want, VIEW_MS, on_view);
 }
 

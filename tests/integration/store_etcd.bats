@@ -125,6 +125,15 @@ listings_identical() {
   assert_equal "$STATUS" 412 # the pool changed through replica 1
 }
 
+@test "a write on a pool etcd lacks is 404 when etcd's newest revision is another prefix's" {
+  etcdctl put other:moved on >/dev/null # the store's revision moves past every key under t:
+  http_fetch "$(url 0 /porras/nadie-x-liga-2031/apuestas/ana)" -X PUT -d '{"local":1,"visitante":1}'
+  assert_json_error 404
+  http_fetch "$(url 1 /porras/nadie-x-liga-2031)" -X DELETE
+  assert_json_error 404
+  etcdctl del other:moved >/dev/null
+}
+
 @test "a replica started later loads the whole state and shows what the others show" {
   porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t:
   run curl -s "$PORRIO_URL/porras"
