@@ -103,8 +103,10 @@ int app_remote_open(app_t *a, store_error_t *e);
 void app_remote_close(app_t *a);
 /* Calls cb(l, 1) once the published version is at revision rev or later (at once, on this
  * thread, when it already is; else on the watch's), or cb(l, 0) once timeout_ms passed (checked
- * every few tenths of a second) or the watch stopped. l is untouched from then on. */
-void app_remote_when(app_remote_t *r, app_later_t *l, int64_t rev, int timeout_ms, void (*cb)(app_later_t *l, int shown));
+ * every few tenths of a second) or the watch stopped. l is untouched from then on. acked: etcd
+ * gave rev, so the view's lag counts it; else it is a client's (If-Match), which may name any. */
+void app_remote_when(app_remote_t *r, app_later_t *l, int64_t rev, int acked, int timeout_ms,
+                     void (*cb)(app_later_t *l, int shown));
 /* The watch (APP_REMOTE_WATCH) or the writes (APP_REMOTE_WRITE) reached etcd or not. */
 void app_remote_health(app_t *a, int which, int ok, const char *why);
 /* Whether etcd is reachable: the last write reached it and the watch is up (or was lost less

@@ -179,11 +179,11 @@ static void publish_at(app_t *a, int64_t rev)
     call_laters(ready, rev);
 }
 
-void app_remote_when(app_remote_t *r, app_later_t *l, int64_t rev, int timeout_ms, void (*cb)(app_later_t *l, int shown))
+void app_remote_when(app_remote_t *r, app_later_t *l, int64_t rev, int acked, int timeout_ms, void (*cb)(app_later_t *l, int shown))
 {
     l->rev = rev, l->cb = cb, l->deadline = etcd_clock_ms() + timeout_ms;
     pthread_mutex_lock(&r->lock);
-    if (rev > r->seen)
+    if (acked && rev > r->seen)
         r->seen = rev;
     int shown = r->rev >= rev, over = !shown && atomic_load(&r->stop); /* no watch left to end it */
     if (!shown && !over)

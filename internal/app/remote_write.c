@@ -120,7 +120,7 @@ static void on_txn(void *ctx, int rc, etcd_txn_result_t *res, const char *err)
     /* a success that wrote nothing (a probe finding the pool absent) has nothing to show: its
      * revision is the whole store's, which writes under other prefixes move past this view */
     int64_t want = !w->t.res.succeeded ? newest_read(&w->t.res) : w->t.nok > 0 ? w->t.res.revision : 0;
-    app_remote_when(w->a->remote, &w->later, want, VIEW_MS, on_view);
+    app_remote_when(w->a->remote, &w->later, want, 1, VIEW_MS, on_view);
 }
 
 static void tags_seen(app_later_t *l, int shown)
@@ -144,7 +144,7 @@ int app_write_run(app_write_t *w)
     for (size_t i = 0; w->match != NULL && w->match->given && i < w->match->n; i++)
         newest = w->match->versions[i] > newest ? w->match->versions[i] : newest;
     if (newest > 0 && newest < INT64_MAX)
-        app_remote_when(w->a->remote, &w->later, (int64_t)newest, TAG_WAIT_MS, tags_seen);
+        app_remote_when(w->a->remote, &w->later, (int64_t)newest, 0, TAG_WAIT_MS, tags_seen);
     else
         step(w);
     if (later)

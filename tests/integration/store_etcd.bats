@@ -134,6 +134,17 @@ listings_identical() {
   etcdctl del other:moved >/dev/null
 }
 
+@test "an If-Match naming a version no replica reached is 412 and leaves the view's lag alone" {
+  [ "$(put 2 /porra/f/g/liga/2031)" = 200 ]
+  http_fetch "$(url 2 /porras/f-g-liga-2031)"
+  local tag; tag=$(grep -i '^etag:' <<<"$HDRS" | cut -d' ' -f2-)
+  http_fetch "$(url 2 /porras/f-g-liga-2031/apuestas/ana)" -X PUT -H "If-Match: ${tag%-p*}-p9000000000000000000\"" \
+    -d '{"local":1,"visitante":1}'
+  assert_json_error 412
+  run curl -s "$(url 2 /metrics)"
+  assert_output --partial 'porrio_store_view_lag_revisions 0'
+}
+
 @test "a replica started later loads the whole state and shows what the others show" {
   porrio_start STORE=etcd "ETCD_ENDPOINTS=$ETCD_URLS" ETCD_PREFIX=t:
   run curl -s "$PORRIO_URL/porras"
