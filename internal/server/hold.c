@@ -5,6 +5,7 @@
 #include "server/server_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -32,19 +33,25 @@ struct loopq {
 };
 
 struct hold {
+    unsigned long id; /* which hold_new made it: a thread's queue serves that one alone */
     pthread_mutex_t mu;
     pthread_cond_t none; /* held reached 0 */
     size_t held;         /* jobs not released yet */
     loopq_t *queues;     /* every loop's, for hold_free */
 };
 
+/* This thread's queue, and the id of the hold it belongs to: a thread that runs a second server
+ * after the first was freed must not find the first one's queue. */
 static __thread loopq_t *this_loop;
+static __thread unsigned long this_hold;
+static atomic_ulong holds;
 
 hold_t *hold_new(void)
 {
     hold_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
+    h->id = atomic_fetch_add(&holds, 1) + 1;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->none, NULL);
     return h;
@@ -79,7 +86,7 @@ static void on_returns(h2o_socket_t *sock, const char *err)
 /* This loop's queue, made on its first use (on the loop's own thread). */
 static loopq_t *loop_queue(hold_t *h, h2o_req_t *req)
 {
-    if (this_loop != NULL)
+    if (this_loop != NULL && this_hold == h->id)
         return this_loop;
     loopq_t *q = calloc(1, sizeof(*q));
     if (q == NULL || (q->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -94,6 +101,7 @@ static loopq_t *loop_queue(hold_t *h, h2o_req_t *req)
     pthread_mutex_lock(&h->mu);
     q->next = h->queues, h->queues = q;
     pthread_mutex_unlock(&h->mu);
+    this_hold = h->id;
     return this_loop = q;
 }
 
