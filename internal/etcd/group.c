@@ -19,6 +19,7 @@
 #define GROUP_MAX   64           /* transactions in one request: etcd allows 128 operations a level */
 #define GROUP_BYTES (384 * 1024) /* their keys and values: under 1.5 MiB, etcd's bound, once encoded */
 #define QUEUE_MAX   4096         /* waiting: more than etcd takes in a timeout; beyond, refused at once */
+#define SCAN_MAX    512          /* queued ones looked at for a request: the loops wait for the lock */
 
 typedef struct pending {
     etcd_txn_t t;
@@ -193,13 +194,14 @@ static void answer(pending_t *p)
 }
 
 /* Takes the next request's transactions out of the queue into batch: the oldest, then, oldest
- * first, every queued one that may share its request. Those whose deadline passed go to *late
- * instead, never sent. Called with g locked; returns how many are in batch. */
+ * first, every queued one that may share its request, among the first SCAN_MAX. Those whose
+ * deadline passed go to *late instead, never sent. Called with g locked; returns how many are in
+ * batch. */
 static size_t next_batch(etcd_group_t *g, pending_t **batch, pending_t **late)
 {
-    size_t n = 0, bytes = 0;
+    size_t n = 0, bytes = 0, looked = 0;
     int64_t now = etcd_clock_ms();
-    for (pending_t **pp = &g->head; *pp != NULL && n < GROUP_MAX;) {
+    for (pending_t **pp = &g->head; *pp != NULL && n < GROUP_MAX && looked++ < SCAN_MAX;) {
         pending_t *p = *pp;
         int fits = p->deadline > now && (n == 0 || bytes + p->bytes <= GROUP_BYTES);
         for (size_t i = 0; fits && i < n; i++)
