@@ -368,10 +368,12 @@ static int drain_step(worker_t *w)
     long long now = now_ms();
     if (!w->draining) {
         w->draining = 1;
-        accept_pending(w, -1); /* connections the kernel already accepted are served too */
         if (h2o_timeout_is_linked(&w->accept_resume))
             h2o_timeout_unlink(&w->accept_resume);
         h2o_socket_read_stop(w->listener);
+        /* connections the kernel already accepted are served too; one it completes between the
+         * last accept and the close is reset by the close, so nothing else comes between them */
+        accept_pending(w, -1);
         h2o_socket_close(w->listener);
         w->listener = NULL;
         h2o_context_request_shutdown(&w->ctx);

@@ -5,9 +5,11 @@ usage: drain_load.py PORT PID THREADS SECONDS_BEFORE_TERM
 THREADS clients each send GET /status on one persistent connection after another. After
 SECONDS_BEFORE_TERM the script sends SIGTERM to PID; the clients go on until a connection is
 refused (the listeners closed) or 10 s have passed. Every request must end in one of two ways:
-a whole 200 answer, or, for a new connection made after the signal, a refused connect. A reset
-or an EOF is a failure unless the last answer on that connection said Connection: close, as is
-any other status. Prints "ok N refused N failed N" and one line per failure; exits 1 on failure.
+a whole 200 answer, or, for a new connection made after the signal, a refused connect (or a reset
+before any answer: the kernel completed the connection after the listener's last accept, and
+closing the listener resets it; TCP gives the client nothing else to tell it from a refusal, and
+nothing was read). A reset or an EOF is a failure unless the last answer on that connection said
+Connection: close, as is any other status. Prints "ok N refused N failed N" and one line per failure; exits 1 on failure.
 """
 import os
 import signal
@@ -72,13 +74,23 @@ def client():
             time.sleep(0.05)
             continue
         with s:
+            answers = 0
             while time.time() < deadline:
                 try:
                     s.sendall(REQUEST)
                     status, close = read_answer(s)
-                except (OSError, EOFError) as e:
-                    note("failed", "%s on a connection not told to close" % e)
+                except ConnectionResetError as e:
+                    if after_term and answers == 0:
+                        # the kernel completed this connection after the listener's last accept,
+                        # and the listener's close reset it: nothing was read, as when refused
+                        note("refused")
+                        return
+                    note("failed", "%s on a connection not told to close, after %d answers" % (e, answers))
                     break
+                except (OSError, EOFError) as e:
+                    note("failed", "%s on a connection not told to close, after %d answers" % (e, answers))
+                    break
+                answers += 1
                 if status != 200:
                     note("failed", "status %d" % status)
                 else:
