@@ -21,13 +21,15 @@
 #define QUEUE_MAX   4096         /* waiting: more than etcd takes in a timeout; beyond, refused at once */
 #define SCAN_MAX    512          /* queued ones looked at for a request: the loops wait for the lock */
 
+/* Why a transaction whose time was up before a request took it was never sent (so not applied). */
+static const char NOT_SENT[] = "not sent: etcd was still busy with the transactions before it";
+
 typedef struct pending {
     etcd_txn_t t;
     size_t bytes;
     int64_t deadline; /* etcd_clock_ms() by which the caller must have its answer */
     etcd_txn_cb cb;
     void *ctx;
-    int taken; /* in the request on its way */
     int rc;
     etcd_txn_result_t r;
     char err[512];
@@ -203,18 +205,19 @@ static size_t next_batch(etcd_group_t *g, pending_t **batch, pending_t **late)
     int64_t now = etcd_clock_ms();
     for (pending_t **pp = &g->head; *pp != NULL && n < GROUP_MAX && looked++ < SCAN_MAX;) {
         pending_t *p = *pp;
-        int fits = p->deadline > now && (n == 0 || bytes + p->bytes <= GROUP_BYTES);
-        for (size_t i = 0; fits && i < n; i++)
-            fits = etcd_txn_independent(&p->t, &batch[i]->t);
         if (p->deadline <= now) {
             take(g, pp)->next = *late;
             *late = p;
             p->rc = -1;
-            etcd_seterr(p->err, sizeof(p->err), "not sent: etcd was still busy with the transactions before it");
-        } else if (fits) {
+            etcd_seterr(p->err, sizeof(p->err), "%s", NOT_SENT);
+            continue;
+        }
+        int fits = n == 0 || bytes + p->bytes <= GROUP_BYTES;
+        for (size_t i = 0; fits && i < n; i++)
+            fits = etcd_txn_independent(&p->t, &batch[i]->t);
+        if (fits) {
             batch[n++] = take(g, pp);
             bytes += p->bytes;
-            p->taken = 1;
         } else {
             pp = &p->next;
         }
@@ -334,20 +337,24 @@ int etcd_txn(etcd_t *e, const etcd_cmp_t *cmp, size_t ncmp, const etcd_op_t *ok,
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* etcd_clock_ms's */
     pthread_cond_init(&w.cond, &attr);
     pthread_condattr_destroy(&attr);
-    int rc = etcd_txn_start(e, &t, timeout_ms, wake, &w, err, errlen);
+    int rc = etcd_txn_start(e, &t, timeout_ms, wake, &w, err, errlen), queued = rc == 0;
     pthread_mutex_lock(&w.mu);
     /* the sender answers a queued transaction when it is done with the request before; a caller
-     * whose time is up first takes its own back, unsent */
-    while (rc == 0 && !w.done)
-        if (pthread_cond_timedwait(&w.cond, &w.mu, &until) == ETIMEDOUT && !w.done) {
+     * whose time is up first takes its own back, unsent. One the sender took is answered within
+     * its request's deadline. */
+    while (rc == 0 && !w.done) {
+        if (!queued) {
+            pthread_cond_wait(&w.cond, &w.mu);
+        } else if (pthread_cond_timedwait(&w.cond, &w.mu, &until) == ETIMEDOUT && !w.done) {
             pthread_mutex_unlock(&w.mu);
+            queued = 0;
             if (withdraw(etcd_group_of(e), &w)) {
-                etcd_seterr(err, errlen, "not sent: etcd was still busy with the transactions before it");
+                etcd_seterr(err, errlen, "%s", NOT_SENT);
                 w.done = 1, w.rc = -1;
             }
             pthread_mutex_lock(&w.mu);
-            until.tv_sec += 3600; /* taken: the sender answers within the deadline of its request */
         }
+    }
     pthread_mutex_unlock(&w.mu);
     pthread_cond_destroy(&w.cond);
     pthread_mutex_destroy(&w.mu);

@@ -412,12 +412,19 @@ static void keeper_stop(keeper_t *k)
     close(k->lfd);
 }
 
-/* n transactions on a client of k, each of which must succeed. */
-static void transactions(keeper_t *k, int n)
+/* A client of k. */
+static etcd_t *client_of(const keeper_t *k)
 {
     char url[64], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", k->port);
-    etcd_t *e = etcd_new(url, err, sizeof err);
+    return etcd_new(url, err, sizeof err);
+}
+
+/* n transactions on a client of k, each of which must succeed. */
+static void transactions(keeper_t *k, int n)
+{
+    char err[256];
+    etcd_t *e = client_of(k);
     etcd_op_t put = {.kind = ETCD_OP_PUT, .key = "k", .value = "v"};
     for (int i = 0; i < n; i++) {
         etcd_txn_result_t r;
@@ -495,9 +502,7 @@ static void *writer_main(void *arg)
 /* THREADS threads of one client, each running EACH transactions; their tallies summed in *sum. */
 static void writers(keeper_t *k, int same_key, writer_t *sum)
 {
-    char url[64], err[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", k->port);
-    etcd_t *e = etcd_new(url, err, sizeof err);
+    etcd_t *e = client_of(k);
     writer_t w[THREADS];
     pthread_t th[THREADS];
     *sum = (writer_t){0};
@@ -571,10 +576,8 @@ static void *slow_main(void *arg)
 static void test_queued_deadline(void)
 {
     keeper_t k;
-    char url[64], err[256];
     keeper_start(&k, &(keeper_t){.delay_ms = 2000});
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", k.port);
-    etcd_t *e = etcd_new(url, err, sizeof err);
+    etcd_t *e = client_of(&k);
     writer_t first = {.e = e, .id = 0, .each = 1, .timeout_ms = 5000}, queued = {.e = e, .id = 1, .each = 1, .timeout_ms = 300};
     pthread_t th;
     pthread_create(&th, NULL, slow_main, &first);
@@ -638,14 +641,6 @@ static int start_puts(etcd_t *e, started_t *s, int from, int to, tally_t *t, con
         }
     }
     return refused;
-}
-
-/* A client of k. */
-static etcd_t *client_of(const keeper_t *k)
-{
-    char url[64], err[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", k->port);
-    return etcd_new(url, err, sizeof err);
 }
 
 static void test_started_without_waiting(void)
